@@ -1,0 +1,140 @@
+//! Ticks: the schedule slots snapshots are keyed by.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::error::{Error, Result};
+
+/// One schedule slot: whole seconds since the Unix epoch, UTC.
+///
+/// A collection at 23:48:00.412 with a 60 s interval belongs to tick 23:48:00. Keys are derived
+/// from the tick, never from the wall clock, so a retried collection lands on the same key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tick(i64);
+
+/// Seconds in a minute: the contract's sampling step.
+pub const MINUTE: i64 = 60;
+
+impl Tick {
+    /// A tick at `secs` seconds since the epoch.
+    pub const fn from_unix(secs: i64) -> Self {
+        Tick(secs)
+    }
+
+    /// `at` floored to a multiple of `interval_secs` since the epoch.
+    pub fn floor(at: DateTime<Utc>, interval_secs: u32) -> Self {
+        let step = i64::from(interval_secs.max(1));
+        Tick(at.timestamp().div_euclid(step) * step)
+    }
+
+    /// Seconds since the epoch.
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// The tick as a UTC time.
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        Utc.timestamp_opt(self.0, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Parses an RFC 3339 time that falls on a whole second.
+    pub fn parse(s: &str) -> Result<Self> {
+        let t = DateTime::parse_from_rfc3339(s)
+            .map_err(|e| Error::Config(format!("invalid time {s:?}: {e}")))?;
+        if t.timestamp_subsec_nanos() != 0 {
+            return Err(Error::Config(format!(
+                "tick {s:?} is not on a whole second"
+            )));
+        }
+        Ok(Tick(t.timestamp()))
+    }
+
+    /// This tick moved by `secs` seconds.
+    pub const fn add_secs(self, secs: i64) -> Self {
+        Tick(self.0 + secs)
+    }
+
+    /// The date partition of the contract (`YYYY-MM-DD`).
+    pub fn date(self) -> String {
+        self.to_datetime().format("%Y-%m-%d").to_string()
+    }
+
+    /// The compact form used in raw keys (`YYYYMMDDTHHMMSSZ`).
+    pub fn compact(self) -> String {
+        self.to_datetime().format("%Y%m%dT%H%M%SZ").to_string()
+    }
+
+    /// Parses the compact form (`YYYYMMDDTHHMMSSZ`).
+    pub fn parse_compact(s: &str) -> Option<Self> {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
+            .ok()
+            .map(|t| Tick(t.and_utc().timestamp()))
+    }
+}
+
+impl fmt::Display for Tick {
+    /// RFC 3339 with `Z`, as in every document of the contract.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_datetime().format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+impl fmt::Debug for Tick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tick({self})")
+    }
+}
+
+impl serde::Serialize for Tick {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tick {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Tick::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_to_the_interval() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T23:48:00.412Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(Tick::floor(at, 60).to_string(), "2026-11-27T23:48:00Z");
+        assert_eq!(Tick::floor(at, 300).to_string(), "2026-11-27T23:45:00Z");
+        assert_eq!(Tick::floor(at, 0).to_string(), "2026-11-27T23:48:00Z");
+    }
+
+    #[test]
+    fn key_forms_round_trip() {
+        let t = Tick::parse("2026-11-27T23:48:00Z").unwrap();
+        assert_eq!(t.date(), "2026-11-27");
+        assert_eq!(t.compact(), "20261127T234800Z");
+        assert_eq!(Tick::parse_compact(&t.compact()), Some(t));
+        assert_eq!(Tick::parse_compact("20261127T2348Z"), None);
+    }
+
+    #[test]
+    fn fractional_ticks_are_refused() {
+        assert!(Tick::parse("2026-11-27T23:48:00.5Z").is_err());
+        assert!(Tick::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn pre_epoch_floors_down() {
+        assert_eq!(
+            Tick::floor(Utc.timestamp_opt(-1, 0).unwrap(), 60).unix(),
+            -60
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The collect pipeline: source → validate → one snapshot at its tick's key.
+
+use bytes::Bytes;
+use futures::future::join_all;
+
+use crate::error::Result;
+use crate::keys::raw_key;
+use crate::model::{Snapshot, SourceName, Tick};
+use crate::source::Source;
+use crate::store::{Store, StoreExt};
+
+/// What one collection did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectReport {
+    /// The source.
+    pub source: SourceName,
+    /// The tick collected.
+    pub tick: Tick,
+    /// The snapshot's key.
+    pub key: String,
+    /// Quotes in the snapshot.
+    pub quotes: usize,
+    /// `false` when a snapshot for this tick was already stored (nothing was written).
+    pub written: bool,
+    /// Quotes the source dropped or could not find, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Fetches `source` for `tick` and stores the snapshot under its raw key, unless one is already
+/// there: a retried or duplicated collection for the same tick writes nothing.
+///
+/// A snapshot that fails validation is refused with an error naming the pair; nothing is written.
+pub async fn collect(source: &dyn Source, store: &dyn Store, tick: Tick) -> Result<CollectReport> {
+    let fetched = source.fetch(tick).await?;
+    let snapshot = Snapshot::new(
+        source.name().clone(),
+        tick,
+        fetched.fetched_at,
+        fetched.quotes,
+        fetched.raw,
+    );
+    snapshot.validate()?;
+    let key = raw_key(&snapshot.source, tick);
+    let written = store
+        .put_if_absent(&key, Bytes::from(snapshot.to_json()))
+        .await?;
+    Ok(CollectReport {
+        source: snapshot.source,
+        tick,
+        key,
+        quotes: snapshot.quotes.len(),
+        written,
+        problems: fetched.problems,
+    })
+}
+
+/// Collects every source for `tick` concurrently; one failing source does not stop the others.
+/// Results are in the order of `sources`.
+pub async fn collect_all<S: AsRef<dyn Source>>(
+    sources: &[S],
+    store: &dyn Store,
+    tick: Tick,
+) -> Vec<(SourceName, Result<CollectReport>)> {
+    join_all(sources.iter().map(|s| async move {
+        let s = s.as_ref();
+        (s.name().clone(), collect(s, store, tick).await)
+    }))
+    .await
+}

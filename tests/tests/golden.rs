@@ -1,0 +1,135 @@
+//! Golden test: the transform of `data/golden/small` matches the expected aggregates of the
+//! shared contract (computed by an independent implementation) within 1e-9 relative, on every
+//! store.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use cryptomon_core::{
+    CandleInterval, FsStore, PolarsAggregator, Store, StoreExt, engine, pipeline,
+};
+use cryptomon_mock::MemoryStore;
+use serde_json::Value;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/golden/small")
+}
+
+/// The `raw.tsv.gz` objects: (key, bytes).
+fn golden_objects() -> Vec<(String, Vec<u8>)> {
+    let gz = std::fs::read(golden_dir().join("raw.tsv.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once('\t').unwrap();
+            (k.to_owned(), v.as_bytes().to_vec())
+        })
+        .collect()
+}
+
+async fn load(store: &dyn Store) {
+    for (key, body) in golden_objects() {
+        store.put(&key, Bytes::from(body)).await.unwrap();
+    }
+}
+
+/// Compares two JSON documents: numbers within 1e-9 relative, everything else exactly.
+fn assert_close(path: &str, got: &Value, want: &Value) {
+    match (got, want) {
+        (Value::Number(g), Value::Number(w)) => {
+            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+            let tol = 1e-9 * w.abs().max(1e-300);
+            assert!((g - w).abs() <= tol, "{path}: got {g}, want {w}");
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            for (k, wv) in w {
+                let gv = g.get(k).unwrap_or_else(|| panic!("{path}.{k} missing"));
+                assert_close(&format!("{path}.{k}"), gv, wv);
+            }
+        }
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{path}: length");
+            for (i, (gv, wv)) in g.iter().zip(w).enumerate() {
+                assert_close(&format!("{path}[{i}]"), gv, wv);
+            }
+        }
+        _ => assert_eq!(got, want, "{path}"),
+    }
+}
+
+async fn check_store(store: &dyn Store) {
+    load(store).await;
+    let report = pipeline::transform(store, &PolarsAggregator::default())
+        .await
+        .unwrap();
+    // The two deliberately corrupt objects are skipped and named.
+    let mut skipped: Vec<&str> = report.skipped.iter().map(|s| s.key.as_str()).collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            "raw/source=kraken/date=2026-11-27/20261127T115830Z.json",
+            "raw/source=kraken/date=2026-11-27/20261127T115845Z.json"
+        ],
+        "{:?}",
+        report.skipped
+    );
+    assert_eq!(report.writes, 2);
+
+    let want: Value =
+        serde_json::from_slice(&std::fs::read(golden_dir().join("expected/summary.json")).unwrap())
+            .unwrap();
+    let got: Value = serde_json::from_slice(
+        &store
+            .get("aggregates/summary.json")
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_close("summary", &got, &want);
+    // Every series of the expected summary has every field; nothing extra is null-vs-missing.
+    assert_eq!(got["series"].as_array().unwrap().len(), 12);
+
+    let window = pipeline::read_window(store).await.unwrap().unwrap();
+    // The engine is CPU-bound: run it off the async executor, as the pipelines do.
+    let compared = pipeline::blocking(move || Ok(compare_candles(&window)))
+        .await
+        .unwrap();
+    assert_eq!(compared, 12 * 4);
+}
+
+fn compare_candles(window: &cryptomon_core::Window) -> usize {
+    let mut compared = 0;
+    for key in window.series() {
+        for interval in CandleInterval::ALL {
+            let path = golden_dir().join(format!(
+                "expected/candles/source={}/pair={}/{}.json",
+                key.source, key.pair, interval
+            ));
+            let want: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let got = engine::candles(window, &key.source, &key.pair, interval).unwrap();
+            let got = serde_json::to_value(&got).unwrap();
+            assert_close(&path.display().to_string(), &got, &want);
+            compared += 1;
+        }
+    }
+    compared
+}
+
+#[tokio::test]
+async fn golden_small_on_memory_store() {
+    check_store(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn golden_small_on_fs_store() {
+    let dir = tempfile::tempdir().unwrap();
+    check_store(&FsStore::open(dir.path()).unwrap()).await;
+}
