@@ -173,10 +173,22 @@ impl WindowBuilder {
 
 impl Window {
     fn from_parts(series: Vec<SeriesKey>, frame: DataFrame) -> Result<Self> {
-        let mut frame = frame;
-        frame.rechunk_mut();
-        let window = Window { series, frame };
-        window.drop_unused_series()
+        let window = Window { series, frame }.drop_unused_series()?;
+        Ok(window.canonical())
+    }
+
+    /// One chunk per column and the `sid` column flagged sorted (it is, by construction), so
+    /// polars takes the same code path, and rounds the same way, however the window was built:
+    /// an incremental run and a full rebuild must agree to the last bit.
+    fn canonical(mut self) -> Self {
+        self.frame.rechunk_mut();
+        if let Ok(sid) = self.frame.column(cols::SID) {
+            let mut sid = sid.as_materialized_series().clone();
+            sid.set_sorted_flag(polars::series::IsSorted::Ascending);
+            // Replacing a column by one of the same name and length cannot fail.
+            let _ = self.frame.with_column(sid.into_column());
+        }
+        self
     }
 
     /// An empty window.
