@@ -532,3 +532,106 @@ async fn list(store: &dyn Store, prefix: &str) -> Vec<String> {
     );
     keys
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+    use std::future::Future;
+    use std::panic::AssertUnwindSafe;
+
+    use async_trait::async_trait;
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::MemoryStore;
+
+    /// Ways a backend can get the contract wrong.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Flaw {
+        CreateOverwrites,
+        UpdateIgnoresVersion,
+        ListUnsorted,
+        ListTruncatesAt1000,
+        NoKeyValidation,
+        NeverNotModified,
+    }
+
+    /// A memory store with one flaw: the suite must catch each.
+    #[derive(Debug)]
+    struct Flawed(MemoryStore, Flaw);
+
+    impl fmt::Display for Flawed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "store with {:?}", self.1)
+        }
+    }
+
+    #[async_trait]
+    impl Store for Flawed {
+        async fn get_opts(
+            &self,
+            key: &str,
+            if_none_match: Option<&Version>,
+        ) -> Result<Fetch, Error> {
+            if self.1 == Flaw::NoKeyValidation && cryptomon_core::keys::validate_key(key).is_err() {
+                return Ok(Fetch::Missing);
+            }
+            let inm = if self.1 == Flaw::NeverNotModified {
+                None
+            } else {
+                if_none_match
+            };
+            self.0.get_opts(key, inm).await
+        }
+
+        async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version, Error> {
+            let mode = match (self.1, mode) {
+                (Flaw::CreateOverwrites, PutMode::Create)
+                | (Flaw::UpdateIgnoresVersion, PutMode::Update(_)) => PutMode::Overwrite,
+                (_, mode) => mode,
+            };
+            self.0.put_opts(key, body, mode).await
+        }
+
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+            let mut keys = self.0.list(prefix).await?;
+            match self.1 {
+                Flaw::ListUnsorted => keys.reverse(),
+                Flaw::ListTruncatesAt1000 => keys.truncate(1000),
+                _ => {}
+            }
+            Ok(keys)
+        }
+    }
+
+    async fn fails(check: impl Future<Output = ()>) -> bool {
+        AssertUnwindSafe(check).catch_unwind().await.is_err()
+    }
+
+    #[tokio::test]
+    async fn the_suite_catches_each_flaw() {
+        let store = |flaw| Flawed(MemoryStore::new(), flaw);
+        let s = store(Flaw::CreateOverwrites);
+        assert!(fails(create_if_absent(&s)).await);
+        let s = store(Flaw::UpdateIgnoresVersion);
+        assert!(fails(conditional_update(&s)).await);
+        assert!(fails(concurrent_update(&s)).await);
+        let s = store(Flaw::ListUnsorted);
+        assert!(fails(list_prefixes(&s)).await);
+        let s = store(Flaw::ListTruncatesAt1000);
+        assert!(fails(list_many(&s)).await);
+        let s = store(Flaw::NoKeyValidation);
+        assert!(fails(invalid_keys(&s)).await);
+        let s = store(Flaw::NeverNotModified);
+        assert!(fails(get_if_none_match(&s)).await);
+        // ...and passes the checks a flaw does not touch.
+        get_missing(&store(Flaw::ListUnsorted)).await;
+    }
+
+    #[test]
+    fn prefixes_are_unique_and_valid() {
+        let (a, b) = (unique_prefix("x"), unique_prefix("x"));
+        assert_ne!(a, b);
+        cryptomon_core::keys::validate_prefix(&a).unwrap();
+    }
+}
