@@ -1,0 +1,58 @@
+//! The subcommands of `cryptomon`, one module each, and what they share.
+
+mod candles;
+mod store_arg;
+mod transform;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) use store_arg::StoreArg;
+
+/// Watch crypto markets: collect quotes, compute 24-hour metrics, serve them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cryptomon",
+    version,
+    about = "Watch crypto markets: collect quotes, compute 24-hour metrics, serve them."
+)]
+pub(crate) struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compute the 24-hour summary and window state from the stored snapshots.
+    Transform(transform::TransformArgs),
+    /// Print the candle view (cryptomon.candles/v1 JSON) of one series.
+    Candles(candles::CandlesArgs),
+}
+
+/// Runs the command; `Ok` carries the exit code for partial failures the command reported.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Transform(args) => transform::run(args).await,
+        Command::Candles(args) => candles::run(args).await,
+    }
+}
+
+/// Logs go to stderr so stdout stays the command's output.
+pub(crate) fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
