@@ -49,6 +49,7 @@ pub async fn run_conformance(store: &dyn Store) {
     get_if_none_match(store).await;
     list_prefixes(store).await;
     list_many(store).await;
+    list_directories(store).await;
     invalid_keys(store).await;
     concurrent_create(store).await;
     concurrent_update(store).await;
@@ -306,6 +307,49 @@ pub async fn list_many(store: &dyn Store) {
     assert_eq!(listed, keys, "{store}: list {p}");
     assert_eq!(list(store, &format!("{p}k/00")).await.len(), 1000);
     assert_eq!(list(store, &format!("{p}k/01")).await.len(), 100);
+}
+
+/// `list_prefixes` returns the distinct "directories" one level under a prefix, each ending in
+/// `/`, sorted: never an object's key, never the backend's bookkeeping, nothing for a prefix
+/// with nothing under it.
+pub async fn list_directories(store: &dyn Store) {
+    let p = unique_prefix("list_prefixes");
+    for name in [
+        "raw/source=kraken/date=2026-11-27/20261127T120000Z.json",
+        "raw/source=kraken/date=2026-11-28/20261128T000000Z.json",
+        "raw/source=kucoin/date=2026-11-27/20261127T120000Z.json",
+        "raw/source=binance/date=2026-11-27/20261127T120000Z.json",
+        "raw/loose.json",
+        "raw/source=binance.json",
+    ] {
+        let key = format!("{p}{name}");
+        assert!(put_if_absent(store, &key, name).await, "{store}: {key}");
+    }
+    let dirs = |prefix: &str, rels: &[&str]| -> (String, Vec<String>) {
+        (
+            format!("{p}{prefix}"),
+            rels.iter().map(|r| format!("{p}{prefix}{r}")).collect(),
+        )
+    };
+    for (prefix, expected) in [
+        dirs("", &["raw/"]),
+        dirs(
+            "raw/",
+            &["source=binance/", "source=kraken/", "source=kucoin/"],
+        ),
+        dirs(
+            "raw/source=kraken/",
+            &["date=2026-11-27/", "date=2026-11-28/"],
+        ),
+        dirs("raw/source=kraken/date=2026-11-27/", &[]),
+        dirs("nothing/", &[]),
+    ] {
+        let got = store
+            .list_prefixes(&prefix)
+            .await
+            .unwrap_or_else(|e| panic!("{store}: list_prefixes {prefix:?}: {e}"));
+        assert_eq!(got, expected, "{store}: list_prefixes {prefix:?}");
+    }
 }
 
 /// Keys that break the rules of [`cryptomon_core::keys::validate_key`] are refused with

@@ -22,7 +22,7 @@ pub enum Op {
     Get,
     /// [`Store::put_opts`].
     Put,
-    /// [`Store::list`].
+    /// [`Store::list`] and [`Store::list_prefixes`].
     List,
 }
 
@@ -179,7 +179,7 @@ pub struct StoreCounters {
     pub reads: u64,
     /// `put_opts` calls, failed ones included.
     pub writes: u64,
-    /// `list` calls, failed ones included.
+    /// `list` and `list_prefixes` calls, failed ones included.
     pub lists: u64,
     /// Reads answered [`Fetch::NotModified`].
     pub not_modified: u64,
@@ -187,7 +187,7 @@ pub struct StoreCounters {
     pub bytes_read: u64,
     /// Body bytes of the writes the inner store accepted.
     pub bytes_written: u64,
-    /// Keys returned by lists.
+    /// Keys (or prefixes) returned by lists.
     pub keys_listed: u64,
     /// Calls that failed with an injected fault.
     pub injected: u64,
@@ -387,6 +387,16 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let injection = before(self.begin(Op::List, prefix))?;
         let result = self.inner.list(prefix).await;
+        if let Ok(keys) = &result {
+            self.lock().counters.keys_listed += keys.len() as u64;
+        }
+        after(injection, result)
+    }
+
+    /// Forwarded, so the inner store's own answer is used (and counted as a list).
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
+        let injection = before(self.begin(Op::List, prefix))?;
+        let result = self.inner.list_prefixes(prefix).await;
         if let Ok(keys) = &result {
             self.lock().counters.keys_listed += keys.len() as u64;
         }

@@ -58,11 +58,14 @@ mock! {
         pub fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version>;
         /// [`cryptomon_core::Store::list`].
         pub fn list(&self, prefix: &str) -> Result<Vec<String>>;
+        /// [`cryptomon_core::Store::list_prefixes`].
+        pub fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>>;
     }
 }
 
 /// A mock [`cryptomon_core::Store`]: set expectations with `expect_get_opts`,
-/// `expect_put_opts` and `expect_list` (of [`MockStoreCalls`], reached through `Deref`).
+/// `expect_put_opts`, `expect_list` and `expect_list_prefixes` (of [`MockStoreCalls`], reached
+/// through `Deref`). Every method is mocked, `list_prefixes` included, so a test sees every call.
 #[derive(Default)]
 pub struct MockStore {
     calls: MockStoreCalls,
@@ -100,6 +103,10 @@ impl Store for MockStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.calls.list(prefix)
+    }
+
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
+        self.calls.list_prefixes(prefix)
     }
 }
 
