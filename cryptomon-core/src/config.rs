@@ -609,6 +609,12 @@ mod tests {
     }
 
     #[test]
+    fn example_file_at_the_repo_root_is_the_default() {
+        let example = include_str!("../../cryptomon.toml");
+        assert_eq!(Config::from_toml_str(example).unwrap(), Config::default());
+    }
+
+    #[test]
     fn load_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cryptomon.toml");
