@@ -62,6 +62,9 @@ fn window_from_parquet_300_series(bencher: divan::Bencher<'_, '_>) {
 #[divan::bench(sample_count = 20)]
 fn candles_5m_one_series(bencher: divan::Bencher<'_, '_>) {
     let w = window(3, 100);
-    let (s, p) = (SourceName::new("src1").unwrap(), Pair::new("A50-USD").unwrap());
+    let (s, p) = (
+        SourceName::new("src1").unwrap(),
+        Pair::new("A50-USD").unwrap(),
+    );
     bencher.bench_local(|| engine::candles(&w, &s, &p, CandleInterval::M5).unwrap());
 }
