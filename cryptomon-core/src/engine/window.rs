@@ -26,6 +26,8 @@ impl SeriesKey {
 
 /// The Parquet key-value entry that carries the pipeline's metadata.
 const METADATA_KEY: &str = "cryptomon.window";
+/// The Parquet key-value entry that names the series: `[[source, pair], ...]` by `sid`.
+const SERIES_KEY: &str = "cryptomon.series";
 
 /// Column names of the window frame.
 pub(crate) mod cols {
@@ -34,8 +36,6 @@ pub(crate) mod cols {
     pub(crate) const COLLECTED_AT: &str = "collected_at";
     pub(crate) const PRICE: &str = "price";
     pub(crate) const VOLUME: &str = "volume";
-    pub(crate) const SOURCE: &str = "source";
-    pub(crate) const PAIR: &str = "pair";
 }
 
 /// The samples of every series, deduplicated and sorted: the input of every metric.
@@ -53,8 +53,11 @@ pub struct Window {
 /// Collects samples, then builds a [`Window`] in one sort.
 #[derive(Debug, Default)]
 pub struct WindowBuilder {
-    ids: HashMap<SeriesKey, u32>,
+    /// Series ids by source, then pair: looked up by `&str`, so a sample costs no allocation.
+    ids: HashMap<SourceName, HashMap<Pair, u32>>,
     keys: Vec<SeriesKey>,
+    /// Whole windows taken in, merged column-wise at `build`.
+    windows: Vec<Window>,
     sid: Vec<u32>,
     tick: Vec<i64>,
     collected_at: Vec<i64>,
@@ -78,17 +81,39 @@ impl WindowBuilder {
         price: f64,
         volume: Option<f64>,
     ) {
-        let key = SeriesKey::new(source.clone(), pair.clone());
-        let next = self.keys.len() as u32;
-        let id = *self.ids.entry(key).or_insert_with_key(|k| {
-            self.keys.push(k.clone());
-            next
-        });
+        let id = self.id(source, pair);
         self.sid.push(id);
         self.tick.push(tick.unix());
         self.collected_at.push(collected_at_ms);
         self.price.push(price);
         self.volume.push(volume);
+    }
+
+    /// Adds one sample of a pair given as text, checked only the first time it is seen.
+    pub fn push_str(
+        &mut self,
+        source: &SourceName,
+        pair: &str,
+        tick: Tick,
+        collected_at_ms: i64,
+        price: f64,
+        volume: Option<f64>,
+    ) -> Result<()> {
+        let known = self
+            .ids
+            .get(source.as_str())
+            .and_then(|pairs| pairs.get(pair))
+            .copied();
+        let id = match known {
+            Some(id) => id,
+            None => self.id(source, &Pair::new(pair)?),
+        };
+        self.sid.push(id);
+        self.tick.push(tick.unix());
+        self.collected_at.push(collected_at_ms);
+        self.price.push(price);
+        self.volume.push(volume);
+        Ok(())
     }
 
     /// Adds every quote of a snapshot.
@@ -106,33 +131,28 @@ impl WindowBuilder {
         }
     }
 
-    /// Adds every sample of an existing window (to merge new snapshots into a state).
+    /// Adds every sample of an existing window (to merge new snapshots into a state). The
+    /// window's columns are merged whole at [`WindowBuilder::build`], not row by row.
     pub fn push_window(&mut self, window: &Window) -> Result<()> {
-        let f = &window.frame;
-        let sid = f.column(cols::SID)?.u32()?;
-        let tick = f.column(cols::TICK)?.i64()?;
-        let collected = f.column(cols::COLLECTED_AT)?.i64()?;
-        let price = f.column(cols::PRICE)?.f64()?;
-        let volume = f.column(cols::VOLUME)?.f64()?;
-        for i in 0..f.height() {
-            let (Some(s), Some(t), Some(c), Some(p)) =
-                (sid.get(i), tick.get(i), collected.get(i), price.get(i))
-            else {
-                return Err(Error::Engine(
-                    "window frame holds a null key or price".into(),
-                ));
-            };
-            let key = &window.series[s as usize];
-            self.push(
-                &key.source,
-                &key.pair,
-                Tick::from_unix(t),
-                c,
-                p,
-                volume.get(i),
-            );
+        for key in &window.series {
+            self.id(&key.source, &key.pair);
         }
+        self.windows.push(window.clone());
         Ok(())
+    }
+
+    fn id(&mut self, source: &SourceName, pair: &Pair) -> u32 {
+        let next = self.keys.len() as u32;
+        let pairs = match self.ids.get_mut(source.as_str()) {
+            Some(p) => p,
+            None => self.ids.entry(source.clone()).or_default(),
+        };
+        if let Some(&id) = pairs.get(pair.as_str()) {
+            return id;
+        }
+        pairs.insert(pair.clone(), next);
+        self.keys.push(SeriesKey::new(source.clone(), pair.clone()));
+        next
     }
 
     /// Sorts, deduplicates (the later `collected_at` wins) and returns the window.
@@ -144,20 +164,42 @@ impl WindowBuilder {
         for (new, &old) in order.iter().enumerate() {
             remap[old as usize] = new as u32;
         }
-        let series: Vec<SeriesKey> = order
-            .iter()
-            .map(|&old| self.keys[old as usize].clone())
-            .collect();
         let sid: Vec<u32> = self.sid.iter().map(|&s| remap[s as usize]).collect();
-        let frame = df!(
+        let pushed = df!(
             cols::SID => sid,
             cols::TICK => self.tick,
             cols::COLLECTED_AT => self.collected_at,
             cols::PRICE => self.price,
             cols::VOLUME => self.volume,
         )?;
-        let frame = frame
-            .lazy()
+        let mut frames = Vec::with_capacity(self.windows.len() + 1);
+        for window in &self.windows {
+            // The window's own ids, translated to this builder's numbering.
+            let table: Vec<u32> = window
+                .series
+                .iter()
+                .map(|k| {
+                    let old = self.ids[k.source.as_str()][k.pair.as_str()];
+                    remap[old as usize]
+                })
+                .collect();
+            let sid: UInt32Chunked = window
+                .frame
+                .column(cols::SID)?
+                .u32()?
+                .into_no_null_iter()
+                .map(|s| table[s as usize])
+                .collect_ca(cols::SID.into());
+            let mut frame = window.frame.clone();
+            frame.with_column(sid.into_column())?;
+            frames.push(frame.lazy());
+        }
+        frames.push(pushed.lazy());
+        let series: Vec<SeriesKey> = order
+            .iter()
+            .map(|&old| self.keys[old as usize].clone())
+            .collect();
+        let frame = concat(frames, UnionArgs::default())?
             .sort_by_exprs(
                 [col(cols::SID), col(cols::TICK), col(cols::COLLECTED_AT)],
                 SortMultipleOptions::default().with_maintain_order(true),
@@ -291,118 +333,91 @@ impl Window {
         Ok(offsets)
     }
 
-    /// The window as Parquet, with the series spelled out so outside tools (DuckDB, Athena) can
-    /// read it. `metadata`, if given, is stored as the file's `cryptomon.window` key-value entry.
+    /// The window as Parquet: the frame's columns as they are, and the series table (and
+    /// `metadata`, if given) as key-value entries of the file.
     pub fn to_parquet(&self, metadata: Option<String>) -> Result<Vec<u8>> {
-        let sid = self.frame.column(cols::SID)?.u32()?;
-        let source: StringChunked = sid
-            .into_no_null_iter()
-            .map(|s| Some(self.series[s as usize].source.as_str()))
-            .collect_ca(cols::SOURCE.into());
-        let pair: StringChunked = sid
-            .into_no_null_iter()
-            .map(|s| Some(self.series[s as usize].pair.as_str()))
-            .collect_ca(cols::PAIR.into());
-        let mut out = DataFrame::new(
-            self.frame.height(),
-            vec![
-                source.into_column(),
-                pair.into_column(),
-                self.frame.column(cols::TICK)?.clone(),
-                self.frame.column(cols::COLLECTED_AT)?.clone(),
-                self.frame.column(cols::PRICE)?.clone(),
-                self.frame.column(cols::VOLUME)?.clone(),
-            ],
-        )?;
-        let kv =
-            metadata.map(|m| KeyValueMetadata::from_static(vec![(METADATA_KEY.to_owned(), m)]));
+        let series: Vec<[&str; 2]> = self
+            .series
+            .iter()
+            .map(|k| [k.source.as_str(), k.pair.as_str()])
+            .collect();
+        let series = serde_json::to_string(&series)
+            .map_err(|e| Error::Engine(format!("series table: {e}")))?;
+        let mut kv = vec![(SERIES_KEY.to_owned(), series)];
+        if let Some(m) = metadata {
+            kv.push((METADATA_KEY.to_owned(), m));
+        }
+        let mut frame = self.frame.clone();
         let mut buf = Vec::new();
         ParquetWriter::new(&mut buf)
             // LZ4: the state is read and written every tick, so speed beats the last few %.
             .with_compression(ParquetCompression::Lz4Raw)
-            .with_key_value_metadata(kv)
-            .finish(&mut out)?;
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)))
+            .finish(&mut frame)?;
         Ok(buf)
     }
 
     /// Reads a window written by [`Window::to_parquet`], and its metadata entry. The bytes come
-    /// from a store, so the layout is checked: rows sorted by (pair, source, tick) without
-    /// duplicates, valid names, finite positive prices.
+    /// from a store, so everything is checked: valid names in (pair, source) order, every `sid`
+    /// in range, rows sorted by (`sid`, `tick`) without duplicates, finite positive prices.
     pub fn from_parquet(bytes: &[u8]) -> Result<(Window, Option<String>)> {
-        let mut reader = ParquetReader::new(Cursor::new(bytes));
-        let metadata = reader
-            .get_metadata()?
-            .key_value_metadata()
-            .as_ref()
-            .and_then(|kv| kv.iter().find(|e| e.key == METADATA_KEY))
-            .and_then(|e| e.value.clone());
-        let df = reader.finish()?;
         let bad = |what: String| Error::Engine(format!("window state: {what}"));
-        // A new series starts wherever the (pair, source) changes from the row before.
-        let starts = df
-            .clone()
-            .lazy()
-            .select([(col(cols::PAIR)
-                .neq_missing(col(cols::PAIR).shift(lit(1)))
-                .or(col(cols::SOURCE).neq_missing(col(cols::SOURCE).shift(lit(1)))))
-            .alias("start")])
-            .collect()?;
-        let starts = starts.column("start")?.bool()?.clone();
-        let (source, pair) = (
-            df.column(cols::SOURCE)?
-                .as_materialized_series()
-                .str()?
-                .clone(),
-            df.column(cols::PAIR)?
-                .as_materialized_series()
-                .str()?
-                .clone(),
-        );
-        let tick = df.column(cols::TICK)?.i64()?;
-        let price = df.column(cols::PRICE)?.f64()?;
-        if tick.null_count() > 0
-            || price.null_count() > 0
-            || df.column(cols::COLLECTED_AT)?.null_count() > 0
-        {
-            return Err(bad("null tick, price or collection time".into()));
+        let mut reader = ParquetReader::new(Cursor::new(bytes));
+        let (metadata, table) = {
+            let md = reader.get_metadata()?;
+            let entry = |key: &str| {
+                md.key_value_metadata()
+                    .as_ref()
+                    .and_then(|kv| kv.iter().find(|e| e.key == key))
+                    .and_then(|e| e.value.clone())
+            };
+            (entry(METADATA_KEY), entry(SERIES_KEY))
+        };
+        let table = table.ok_or_else(|| bad("no series table".into()))?;
+        let table: Vec<[String; 2]> =
+            serde_json::from_str(&table).map_err(|e| bad(format!("series table: {e}")))?;
+        let mut series = Vec::with_capacity(table.len());
+        for [source, pair] in &table {
+            let key = SeriesKey::new(SourceName::new(source)?, Pair::new(pair)?);
+            if series.last().is_some_and(|last| *last >= key) {
+                return Err(bad(format!("series {source}:{pair} out of order")));
+            }
+            series.push(key);
         }
+        let df = reader.finish()?;
+        let frame = DataFrame::new(
+            df.height(),
+            vec![
+                df.column(cols::SID)?.cast(&DataType::UInt32)?,
+                df.column(cols::TICK)?.cast(&DataType::Int64)?,
+                df.column(cols::COLLECTED_AT)?.cast(&DataType::Int64)?,
+                df.column(cols::PRICE)?.cast(&DataType::Float64)?,
+                df.column(cols::VOLUME)?.cast(&DataType::Float64)?,
+            ],
+        )?;
+        for name in [cols::SID, cols::TICK, cols::COLLECTED_AT, cols::PRICE] {
+            if frame.column(name)?.null_count() > 0 {
+                return Err(bad(format!("null in column {name}")));
+            }
+        }
+        let sid = frame.column(cols::SID)?.u32()?;
+        let tick = frame.column(cols::TICK)?.i64()?;
+        let mut prev = (0u32, i64::MIN);
+        for (s, t) in sid.into_no_null_iter().zip(tick.into_no_null_iter()) {
+            if s as usize >= series.len() || (s, t) <= prev {
+                return Err(bad(format!(
+                    "rows out of order or out of range at sid {s}, tick {t}"
+                )));
+            }
+            prev = (s, t);
+        }
+        let price = frame.column(cols::PRICE)?.f64()?;
         if price
             .into_no_null_iter()
             .any(|p| !p.is_finite() || p <= 0.0)
         {
             return Err(bad("a price is not finite and positive".into()));
         }
-        let mut series: Vec<SeriesKey> = Vec::new();
-        let mut sid = Vec::with_capacity(df.height());
-        let mut prev_tick = i64::MIN;
-        let starts = starts.rechunk();
-        for (i, t) in tick.into_no_null_iter().enumerate() {
-            let start = starts.get(i).unwrap_or(true);
-            if start {
-                let (Some(s), Some(p)) = (source.get(i), pair.get(i)) else {
-                    return Err(bad(format!("row {i} has no source or pair")));
-                };
-                let key = SeriesKey::new(SourceName::new(s)?, Pair::new(p)?);
-                if series.last().is_some_and(|last| *last >= key) {
-                    return Err(bad(format!("series {s}:{p} out of order")));
-                }
-                series.push(key);
-            } else if t <= prev_tick {
-                return Err(bad(format!("row {i}: ticks not increasing")));
-            }
-            prev_tick = t;
-            sid.push(series.len() as u32 - 1);
-        }
-        let frame = DataFrame::new(
-            df.height(),
-            vec![
-                UInt32Chunked::from_vec(cols::SID.into(), sid).into_column(),
-                df.column(cols::TICK)?.clone(),
-                df.column(cols::COLLECTED_AT)?.clone(),
-                df.column(cols::PRICE)?.clone(),
-                df.column(cols::VOLUME)?.cast(&DataType::Float64)?,
-            ],
-        )?;
         Ok((Window::from_parts(series, frame)?, metadata))
     }
 }

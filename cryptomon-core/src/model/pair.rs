@@ -21,28 +21,31 @@ pub struct Pair(String);
 impl Pair {
     /// Parses and validates a canonical pair.
     pub fn new(s: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidPair {
+        Pair::check(s).map_err(|reason| Error::InvalidPair {
             pair: s.to_owned(),
             reason,
-        };
-        let (base, quote) = s
-            .split_once('-')
-            .ok_or_else(|| invalid("expected BASE-QUOTE"))?;
+        })?;
+        Ok(Pair(s.to_owned()))
+    }
+
+    /// Checks that `s` is a canonical pair without building one; `Err` says what is wrong.
+    pub fn check(s: &str) -> std::result::Result<(), &'static str> {
+        let (base, quote) = s.split_once('-').ok_or("expected BASE-QUOTE")?;
         for side in [base, quote] {
             if side.is_empty() {
-                return Err(invalid("empty base or quote"));
+                return Err("empty base or quote");
             }
             if side.len() > MAX_SYMBOL_LEN {
-                return Err(invalid("symbol longer than 20 characters"));
+                return Err("symbol longer than 20 characters");
             }
             if !side
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             {
-                return Err(invalid("symbols must be upper-case A-Z or 0-9"));
+                return Err("symbols must be upper-case A-Z or 0-9");
             }
         }
-        Ok(Pair(s.to_owned()))
+        Ok(())
     }
 
     /// Builds `BASE-QUOTE` from its two sides.
@@ -82,6 +85,14 @@ impl FromStr for Pair {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Pair::new(s)
+    }
+}
+
+// Hash and Eq are derived from the one `String` field, so they agree with `str`'s: maps keyed
+// by `Pair` can be searched with a `&str`.
+impl std::borrow::Borrow<str> for Pair {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -146,6 +157,12 @@ impl fmt::Display for SourceName {
 impl fmt::Debug for SourceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SourceName({})", self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for SourceName {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

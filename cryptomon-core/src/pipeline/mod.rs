@@ -1,6 +1,7 @@
 //! The pipelines every adapter runs: `collect` and `transform`.
 
 mod collect;
+mod decode;
 mod state;
 mod transform;
 

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 
+use super::decode::decode_samples;
 use super::state::{self, Manifest};
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
@@ -211,20 +212,30 @@ async fn run_once(
 
     let mut builder = WindowBuilder::new();
     let new_objects = to_read.len();
+    // Decoding is CPU work: each object is decoded on the blocking pool as it arrives, so the
+    // reads overlap and every core decodes.
     let mut reads = stream::iter(to_read.into_iter().map(|(key, raw)| async move {
-        let got = store.get(&key).await;
-        (key, raw, got)
+        let object = match store.get(&key).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return (key, raw, Ok(None)),
+            Err(e) => return (key, raw, Err(e)),
+        };
+        let len = object.body.len() as u64;
+        let decoded = tokio::task::spawn_blocking(move || decode_samples(&object.body))
+            .await
+            .map_err(|e| Error::Engine(format!("decode task failed: {e}")));
+        (key, raw, decoded.map(|d| Some((len, d))))
     }))
     .buffered(READ_CONCURRENCY);
     while let Some((key, raw, got)) = reads.next().await {
-        let Some(object) = got? else {
+        let Some((len, decoded)) = got? else {
             continue; // deleted between list and get (a lifecycle rule): nothing to take in
         };
         io.read += 1;
-        io.bytes_read += object.body.len() as u64;
-        match decode_snapshot(&object.body) {
-            Ok(snapshot) => {
-                builder.push_snapshot(&snapshot);
+        io.bytes_read += len;
+        match decoded {
+            Ok(samples) => {
+                samples.push_into(&mut builder)?;
                 manifest.add(&raw.source, raw.tick);
             }
             Err(reason) => {
@@ -233,10 +244,10 @@ async fn run_once(
             }
         }
     }
+    drop(reads);
     for s in &skipped {
         manifest.skipped.insert(s.key.clone(), s.reason.clone());
     }
-    drop(reads);
 
     if new_objects == 0
         && skipped.is_empty()

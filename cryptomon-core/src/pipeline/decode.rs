@@ -1,0 +1,182 @@
+//! Decoding stored snapshots for the transform: only what the metrics use, checked as strictly
+//! as the contract asks, without building a full [`Snapshot`] per object.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::engine::WindowBuilder;
+use crate::error::Result;
+use crate::model::{Pair, SNAPSHOT_SCHEMA, SourceName, Tick};
+
+/// A snapshot reduced to its samples.
+#[derive(Debug)]
+pub(crate) struct Samples {
+    source: SourceName,
+    tick: Tick,
+    collected_at_ms: i64,
+    quotes: Vec<(Box<str>, f64, Option<f64>)>,
+}
+
+impl Samples {
+    pub(crate) fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
+        for (pair, price, volume) in &self.quotes {
+            builder.push_str(
+                &self.source,
+                pair,
+                self.tick,
+                self.collected_at_ms,
+                *price,
+                *volume,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct Lean<'a> {
+    #[serde(borrow)]
+    schema: Cow<'a, str>,
+    source: SourceName,
+    tick: Tick,
+    collected_at: DateTime<Utc>,
+    #[serde(borrow)]
+    quotes: Vec<LeanQuote<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LeanQuote<'a> {
+    #[serde(borrow)]
+    pair: Cow<'a, str>,
+    price: f64,
+    #[serde(default)]
+    volume_24h: Option<f64>,
+    #[serde(default)]
+    bid: Option<f64>,
+    #[serde(default)]
+    ask: Option<f64>,
+    #[serde(default)]
+    quote_volume_24h: Option<f64>,
+    #[serde(default)]
+    high_24h: Option<f64>,
+    #[serde(default)]
+    low_24h: Option<f64>,
+    #[serde(default, rename = "exchange_time")]
+    _exchange_time: Option<IgnoredAny>,
+}
+
+/// Decodes a stored object into its samples, refusing what breaks the contract (another schema,
+/// no quote, a malformed pair, a price ≤ 0, a negative optional number, a pair twice). JSON has
+/// no NaN or infinity, so every number that parses is finite. The error says what is wrong.
+pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String> {
+    let lean: Lean<'_> = match serde_json::from_slice(body) {
+        Ok(l) => l,
+        Err(e) => return Err(explain(body, &e)),
+    };
+    if lean.schema != SNAPSHOT_SCHEMA {
+        return Err(format!("not a snapshot (schema {:?})", lean.schema));
+    }
+    if lean.quotes.is_empty() {
+        return Err("no quote".into());
+    }
+    let mut seen = HashSet::with_capacity(lean.quotes.len());
+    let mut quotes = Vec::with_capacity(lean.quotes.len());
+    for q in lean.quotes {
+        let pair = q.pair;
+        Pair::check(&pair).map_err(|r| format!("invalid pair {pair:?}: {r}"))?;
+        if q.price <= 0.0 {
+            return Err(format!("{pair}: price {} is not positive", q.price));
+        }
+        let optional = [
+            q.volume_24h,
+            q.bid,
+            q.ask,
+            q.quote_volume_24h,
+            q.high_24h,
+            q.low_24h,
+        ];
+        if optional.into_iter().flatten().any(|v| v < 0.0) {
+            return Err(format!("{pair}: a negative volume, bid, ask, high or low"));
+        }
+        if !seen.insert(pair.clone()) {
+            return Err(format!("{pair}: pair appears twice"));
+        }
+        quotes.push((Box::from(pair.as_ref()), q.price, q.volume_24h));
+    }
+    Ok(Samples {
+        source: lean.source,
+        tick: lean.tick,
+        collected_at_ms: lean.collected_at.timestamp_millis(),
+        quotes,
+    })
+}
+
+/// A foreign JSON document is more useful reported by its schema than by serde's path.
+fn explain(body: &[u8], e: &serde_json::Error) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => match v.get("schema").and_then(|s| s.as_str()) {
+            Some(schema) if schema != SNAPSHOT_SCHEMA => {
+                format!("not a snapshot (schema {schema:?})")
+            }
+            _ => format!("malformed snapshot: {e}"),
+        },
+        Err(_) => format!("not valid JSON: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(quotes: &str) -> String {
+        format!(
+            r#"{{"schema":"cryptomon.snapshot/v1","source":"kraken","tick":"2026-11-27T12:00:00Z",
+            "collected_at":"2026-11-27T12:00:01.5Z","quotes":[{quotes}],"raw":{{"big":[1,2,3]}}}}"#
+        )
+    }
+
+    #[test]
+    fn keeps_pair_price_and_volume() {
+        let s = decode_samples(
+            body(
+                r#"{"pair":"BTC-USD","price":1.5,"volume_24h":null,"bid":1.4,"exchange_time":"x"}"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(s.quotes.len(), 1);
+        assert_eq!((s.quotes[0].1, s.quotes[0].2), (1.5, None));
+        assert_eq!(s.collected_at_ms % 1000, 500);
+    }
+
+    #[test]
+    fn refuses_what_the_contract_refuses() {
+        let cases = [
+            (body(""), "no quote"),
+            (body(r#"{"pair":"btc-usd","price":1}"#), "invalid pair"),
+            (body(r#"{"pair":"BTC-USD","price":0}"#), "not positive"),
+            (body(r#"{"pair":"BTC-USD","price":1,"bid":-1}"#), "negative"),
+            (
+                body(r#"{"pair":"BTC-USD","price":1},{"pair":"BTC-USD","price":2}"#),
+                "twice",
+            ),
+            (
+                body(r#"{"pair":"BTC-USD","price":"1"}"#),
+                "malformed snapshot",
+            ),
+            (
+                r#"{"schema":"something/else"}"#.to_owned(),
+                "not a snapshot",
+            ),
+            ("{\"schema\": \"cryptomon".to_owned(), "not valid JSON"),
+        ];
+        for (input, want) in cases {
+            let err = decode_samples(input.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{input}: {err}");
+        }
+    }
+}
