@@ -49,3 +49,11 @@ pub use faulty::{Fault, FaultySource, FaultyStore, InjectedFault, Op, SourceFaul
 pub use memory_store::MemoryStore;
 pub use mocks::{MockSource, MockStore};
 pub use synthetic_source::{SyntheticSource, synthetic_pairs};
+
+/// The sources of `cryptomon --demo` ([`SyntheticSource::demo_market`]), ready to collect.
+pub fn demo_sources() -> Vec<cryptomon_core::DynSource> {
+    SyntheticSource::demo_market()
+        .into_iter()
+        .map(|s| std::sync::Arc::new(s) as cryptomon_core::DynSource)
+        .collect()
+}

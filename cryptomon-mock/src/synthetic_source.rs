@@ -283,6 +283,19 @@ impl SyntheticSource {
         SyntheticSource::new(name, 12, 42).with_volume_spikes(0.01, DEFAULT_SPIKE_FACTOR)
     }
 
+    /// The market of `cryptomon --demo`: three sources, `demo_a`, `demo_b` and `demo_c`, quoting
+    /// the same 12 pairs of one seeded market, each with a few basis points of its own, so the
+    /// dashboard has cross-source spreads to show; volume spikes about once a day per series.
+    pub fn demo_market() -> Vec<SyntheticSource> {
+        ["demo_a", "demo_b", "demo_c"]
+            .into_iter()
+            .map(|name| {
+                let name = SourceName::new(name).expect("demo names are valid source names");
+                SyntheticSource::new(name, 12, 42).with_volume_spikes(0.0007, DEFAULT_SPIKE_FACTOR)
+            })
+            .collect()
+    }
+
     /// Sets the probability (clamped to 0..=1) that each optional field of a quote is `null`.
     pub fn with_null_probability(mut self, probability: f64) -> Self {
         self.null_probability = clamp01(probability);

@@ -1,6 +1,7 @@
 //! The subcommands of `cryptomon`, one module each, and what they share.
 
 mod candles;
+mod collect;
 mod store_arg;
 mod transform;
 
@@ -28,6 +29,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fetch quotes and store one snapshot per source for the current tick.
+    Collect(collect::CollectArgs),
     /// Compute the 24-hour summary and window state from the stored snapshots.
     Transform(transform::TransformArgs),
     /// Print the candle view (cryptomon.candles/v1 JSON) of one series.
@@ -37,6 +40,7 @@ enum Command {
 /// Runs the command; `Ok` carries the exit code for partial failures the command reported.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Collect(args) => collect::run(args).await,
         Command::Transform(args) => transform::run(args).await,
         Command::Candles(args) => candles::run(args).await,
     }

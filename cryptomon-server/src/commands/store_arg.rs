@@ -41,7 +41,6 @@ impl StoreArg {
     }
 
     /// Opens a store, creating it if needed (for commands that write).
-    #[allow(dead_code)] // used by collect and serve
     pub(crate) fn open_or_create(&self) -> anyhow::Result<DynStore> {
         match self {
             StoreArg::Dir(path) => Ok(Arc::new(

@@ -32,7 +32,7 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
     let how = match (report.mode, &report.rebuild_reason) {
         (TransformMode::Incremental, _) => "incremental".to_owned(),
         (TransformMode::Full, None) => "full rebuild".to_owned(),
-        (TransformMode::Full, Some(why)) => format!("full rebuild ({why})"),
+        (TransformMode::Full, Some(why)) => format!("full rebuild: {why}"),
     };
     println!(
         "transform ({how}): as_of {}, {} series, {} samples, {} alerts",

@@ -1,0 +1,111 @@
+//! `cryptomon collect`: one snapshot per source for the current tick.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+use cryptomon_core::config::Config;
+use cryptomon_core::{DynSource, DynStore, Tick, exchange, pipeline};
+
+use super::StoreArg;
+
+#[derive(Debug, Args)]
+pub(crate) struct CollectArgs {
+    /// Collect once, for the current tick, and exit. Without it, collect at every tick until
+    /// Ctrl-C.
+    #[arg(long)]
+    once: bool,
+    /// The store: a directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    store: StoreArg,
+    /// Collect from the synthetic demo market (three sources, no network) instead of exchanges.
+    #[arg(long, conflicts_with = "config")]
+    demo: bool,
+    /// The configuration file (see docs/configuration.md). Without it: BTC, ETH and SOL on
+    /// Coinbase, Kraken, Binance and CoinGecko, every 60 s.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
+    let (sources, interval) = sources(args.demo, args.config.as_deref())?;
+    let store = args.store.open_or_create()?;
+    if args.once {
+        let tick = Tick::floor(Utc::now(), interval);
+        return Ok(collect_tick(&sources, &store, tick).await);
+    }
+    eprintln!(
+        "collecting {} sources into {store} every {interval} s; Ctrl-C to stop",
+        sources.len()
+    );
+    let mut failed = false;
+    loop {
+        let now = Utc::now();
+        let next = Tick::floor(now, interval).add_secs(i64::from(interval));
+        let wait = (next.to_datetime() - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        failed |= collect_tick(&sources, &store, next).await != ExitCode::SUCCESS;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The sources to collect and the interval between ticks.
+pub(crate) fn sources(
+    demo: bool,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<(Vec<DynSource>, u32)> {
+    if demo {
+        return Ok((cryptomon_mock::demo_sources(), 60));
+    }
+    let config = match config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let sources = exchange::build_sources(&config).context("cannot set up the sources")?;
+    Ok((sources, config.interval_secs))
+}
+
+/// Collects every source for `tick`, prints one line per source, and fails if any failed.
+async fn collect_tick(sources: &[DynSource], store: &DynStore, tick: Tick) -> ExitCode {
+    let started = std::time::Instant::now();
+    let results = pipeline::collect_all(sources, store.as_ref(), tick).await;
+    let mut failed = 0;
+    for (source, result) in &results {
+        match result {
+            Ok(r) if r.written => println!("{source}: wrote {} ({} quotes)", r.key, r.quotes),
+            Ok(r) => println!("{source}: {} already collected, nothing written", r.key),
+            Err(e) => {
+                failed += 1;
+                println!("{source}: FAILED: {e}");
+            }
+        }
+        if let Ok(r) = result {
+            for problem in &r.problems {
+                println!("  {source}: {problem}");
+            }
+        }
+    }
+    println!(
+        "collect: tick {tick}, {} of {} sources ok in {:.2} s",
+        results.len() - failed,
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

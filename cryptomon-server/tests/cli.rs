@@ -1,0 +1,211 @@
+//! The `cryptomon` binary end to end on a temporary directory: what it writes, what it prints,
+//! and how it fails.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cryptomon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the cryptomon binary runs")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn demo_collect_then_transform_writes_the_contract_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store"); // created by collect
+    let store = store.to_str().unwrap();
+
+    let out = cryptomon(&["collect", "--once", "--demo", "--store", store]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.matches(": wrote raw/source=demo_").count(),
+        3,
+        "{stdout}"
+    );
+
+    // A second collect in the same minute writes nothing (or, across a minute boundary, the
+    // next tick): never a duplicate.
+    let again = cryptomon(&["collect", "--once", "--demo", "--store", store]);
+    assert!(again.status.success());
+
+    let out = cryptomon(&["transform", "--store", store]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("36 series"), "{stdout}");
+
+    let files = files_under(Path::new(store));
+    assert!(
+        files.contains(&"aggregates/summary.json".to_owned()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"aggregates/window.v1.parquet".to_owned()),
+        "{files:?}"
+    );
+    let raw: Vec<_> = files
+        .iter()
+        .filter(|f| f.starts_with("raw/source=demo_"))
+        .collect();
+    assert!((3..=6).contains(&raw.len()), "{raw:?}");
+    assert!(
+        files.iter().all(|f| !f.contains(".cryptomon-tmp")),
+        "{files:?}"
+    );
+
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(store).join("aggregates/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["schema"], "cryptomon.summary/v1");
+    assert_eq!(summary["series"].as_array().unwrap().len(), 36);
+    assert_eq!(summary["spreads"].as_array().unwrap().len(), 12);
+
+    let out = cryptomon(&[
+        "candles",
+        "--store",
+        store,
+        "--source",
+        "demo_b",
+        "--pair",
+        "ETH-USD",
+        "--interval",
+        "1m",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let candles: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(candles["schema"], "cryptomon.candles/v1");
+    assert_eq!(candles["interval"], "1m");
+    assert!(!candles["candles"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn failures_are_one_line_errors_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["transform", "--store", missing.to_str().unwrap()],
+            "does not exist",
+        ),
+        (
+            vec!["transform", "--store", dir.path().to_str().unwrap()],
+            "no readable snapshot",
+        ),
+        (
+            vec![
+                "candles",
+                "--store",
+                dir.path().to_str().unwrap(),
+                "--source",
+                "demo_a",
+                "--pair",
+                "BTC-USD",
+            ],
+            "run `cryptomon transform` first",
+        ),
+        (
+            vec![
+                "candles", "--store", "x", "--source", "demo_a", "--pair", "btc-usd",
+            ],
+            "invalid pair",
+        ),
+        (
+            vec![
+                "candles",
+                "--store",
+                "x",
+                "--source",
+                "a",
+                "--pair",
+                "BTC-USD",
+                "--interval",
+                "2m",
+            ],
+            "unknown candle interval",
+        ),
+        (
+            vec!["collect", "--once", "--store", "ftp://x"],
+            "unsupported store",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = cryptomon(&args);
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{args:?} succeeded: {stdout}");
+        // The error is the first line (clap may add a hint to try --help below it).
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: ") && first.contains(want),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_stops_collect_naming_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cryptomon.toml");
+    std::fs::write(
+        &config,
+        "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC/USD\"]\n",
+    )
+    .unwrap();
+    let out = cryptomon(&[
+        "collect",
+        "--once",
+        "--config",
+        config.to_str().unwrap(),
+        "--store",
+        dir.path().join("s").to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("BTC/USD") && stderr.contains("kraken"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = cryptomon(&["--help"]);
+    let (stdout, _) = text(&out);
+    for command in ["collect", "transform", "candles"] {
+        assert!(stdout.contains(command), "{stdout}");
+    }
+    let out = cryptomon(&["transform", "--help"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("--full") && stdout.contains("--store"),
+        "{stdout}"
+    );
+}
