@@ -342,6 +342,7 @@ pub async fn list_directories(store: &dyn Store) {
             &["date=2026-11-27/", "date=2026-11-28/"],
         ),
         dirs("raw/source=kraken/date=2026-11-27/", &[]),
+        dirs("raw/loose.json/", &[]),
         dirs("nothing/", &[]),
     ] {
         let got = store

@@ -1,4 +1,4 @@
-//! mockall mocks of [`Source`] and [`Store`], for interaction checks: called once, never called,
+//! mockall mocks of [`Source`](cryptomon_core::Source) and [`Store`], for interaction checks: called once, never called,
 //! fails on the third call.
 //!
 //! Prefer the plain fakes ([`crate::MemoryStore`], [`crate::SyntheticSource`]) to check *what*

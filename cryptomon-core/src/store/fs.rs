@@ -334,7 +334,15 @@ impl Store for FsStore {
             let mut out = Vec::new();
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+                // Nothing there, or a prefix below a stored object: no directories.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(out);
+                }
                 Err(e) => return Err(io_err("list", &owned, e)),
             };
             for entry in entries {
