@@ -806,6 +806,37 @@ mod wire {
     }
 
     #[tokio::test]
+    async fn the_entry_timeout_overrides_the_policy() {
+        let server = MockServer::start().await;
+        Mock::given(path("/0/public/Ticker"))
+            .respond_with(
+                json_body(200, "kraken/ticker_xbtusd_docs_example.json")
+                    .set_delay(Duration::from_secs(4)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let policy = HttpPolicy {
+            timeout: None,
+            max_retries: 0,
+            ..quick_policy()
+        };
+        let s = source(
+            &server,
+            "kind = \"kraken\"\npairs = [\"BTC-USD\"]\ntimeout_secs = 1",
+            &policy,
+        );
+        let start = std::time::Instant::now();
+        let (message, _) = source_error(s.fetch(TICK).await.unwrap_err());
+        assert!(message.contains("timed out after 1 attempt"), "{message}");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
     async fn a_refused_connection_is_retried_then_reported() {
         // A port that was just free: connecting is refused.
         let port = std::net::TcpListener::bind("127.0.0.1:0")

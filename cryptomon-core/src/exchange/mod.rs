@@ -1,7 +1,7 @@
 //! Live exchange sources (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko over
 //! HTTPS, built from the [`Config`].
 //!
-//! Each exchange has its module and its [`Source`]: it builds the request, maps the exchange's
+//! Each exchange has its module and its [`Source`](crate::Source): it builds the request, maps the exchange's
 //! names to canonical pairs and reads the body strictly (numbers as strings or JSON numbers,
 //! exponents, nulls). What they share lives beside them:
 //!
@@ -10,9 +10,9 @@
 //! - `decimal`: the strict number type of the bodies.
 //! - `batch`: the quotes of one answer, checked, each pair once, with what was dropped and why.
 //!
-//! Every source follows the [`Source`] contract: quotes it cannot vouch for are dropped and
+//! Every source follows the [`Source`](crate::Source) contract: quotes it cannot vouch for are dropped and
 //! listed in `problems`; an answer without a valid quote, an error body or a transport failure is
-//! an [`Error::Source`](crate::Error::Source) saying whether a later attempt may succeed.
+//! an [`Error::Source`] saying whether a later attempt may succeed.
 //!
 //! ```no_run
 //! # async fn run() -> cryptomon_core::Result<()> {
