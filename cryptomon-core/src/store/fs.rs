@@ -206,22 +206,36 @@ fn put_blocking(key: &str, path: &Path, body: &[u8], mode: &PutMode) -> Result<V
     outcome
 }
 
+/// Makes a rename or link in `path`'s directory durable; a failure here does not undo the write.
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
 fn swap_in(key: &str, path: &Path, temp: &Path, mode: &PutMode) -> Result<Version> {
+    if let PutMode::Create = mode {
+        // A hard link fails if the target exists: create-if-absent in one atomic step, with no
+        // lock (and so no lock file beside every snapshot).
+        return match fs::hard_link(temp, path) {
+            Ok(()) => {
+                sync_dir(path);
+                current_version(path)
+                    .map_err(|e| io_err("put", key, e))?
+                    .ok_or_else(|| Error::Precondition { key: key.into() })
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(Error::AlreadyExists { key: key.into() })
+            }
+            Err(e) => Err(io_err("put", key, e)),
+        };
+    }
+    // Overwrite and Update take the key's lock, so an update's check and swap are one step.
     let _lock = lock_key(path).map_err(|e| io_err("put", key, e))?;
     match mode {
-        PutMode::Overwrite => {}
-        PutMode::Create => {
-            // A hard link fails if the target exists: create-if-absent in one atomic step.
-            return match fs::hard_link(temp, path) {
-                Ok(()) => current_version(path)
-                    .map_err(|e| io_err("put", key, e))?
-                    .ok_or_else(|| Error::Precondition { key: key.into() }),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    Err(Error::AlreadyExists { key: key.into() })
-                }
-                Err(e) => Err(io_err("put", key, e)),
-            };
-        }
+        PutMode::Overwrite | PutMode::Create => {}
         PutMode::Update(expected) => {
             let current = current_version(path).map_err(|e| io_err("put", key, e))?;
             if current.as_ref() != Some(expected) {
@@ -230,12 +244,7 @@ fn swap_in(key: &str, path: &Path, temp: &Path, mode: &PutMode) -> Result<Versio
         }
     }
     fs::rename(temp, path).map_err(|e| io_err("put", key, e))?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = File::open(dir)
-    {
-        // Make the rename itself durable; failure here does not undo the write.
-        let _ = d.sync_all();
-    }
+    sync_dir(path);
     current_version(path)
         .map_err(|e| io_err("put", key, e))?
         .ok_or_else(|| Error::Precondition { key: key.into() })
