@@ -131,3 +131,43 @@ async fn racing_transforms_on_fs_store() {
     let dir = tempfile::tempdir().unwrap();
     race(Arc::new(FsStore::open(dir.path()).unwrap())).await;
 }
+
+/// A summary replaced behind the transform's back (a raced or half-failed run) is rewritten by
+/// the next run even when no snapshot is new.
+#[tokio::test]
+async fn a_stale_summary_is_rewritten_by_the_next_run() {
+    let store = MemoryStore::new();
+    let aggregator = PolarsAggregator::default();
+    for m in 0..3 {
+        let (k, b) = snapshot("alpha", m);
+        store.put(&k, b).await.unwrap();
+    }
+    pipeline::transform(&store, &aggregator).await.unwrap();
+    let good = store
+        .get(cryptomon_core::keys::SUMMARY_KEY)
+        .await
+        .unwrap()
+        .unwrap()
+        .body;
+
+    store
+        .put(
+            cryptomon_core::keys::SUMMARY_KEY,
+            Bytes::from_static(b"{\"stale\": true}"),
+        )
+        .await
+        .unwrap();
+    let report = pipeline::transform(&store, &aggregator).await.unwrap();
+    assert_eq!((report.new_objects, report.writes), (0, 2));
+    let healed = store
+        .get(cryptomon_core::keys::SUMMARY_KEY)
+        .await
+        .unwrap()
+        .unwrap()
+        .body;
+    assert_eq!(healed, good);
+
+    // And once it is current again, an idle run writes nothing.
+    let idle = pipeline::transform(&store, &aggregator).await.unwrap();
+    assert_eq!(idle.writes, 0);
+}

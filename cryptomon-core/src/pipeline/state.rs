@@ -27,6 +27,10 @@ pub(crate) struct Manifest {
     /// Objects that could not be used, with the reason, so they are reported once and not
     /// re-read every tick.
     pub(crate) skipped: BTreeMap<String, String>,
+    /// The version of the summary written with this state: while the summary still has it, a
+    /// run with nothing new has nothing to write.
+    #[serde(default)]
+    pub(crate) summary_version: Option<String>,
 }
 
 impl Manifest {

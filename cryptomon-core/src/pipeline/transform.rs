@@ -20,7 +20,7 @@ use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
 use crate::keys::{RAW_PREFIX, RawKey, SUMMARY_KEY, WINDOW_KEY};
 use crate::model::{Quote, Snapshot, SourceName, Summary, Tick};
-use crate::store::{PutMode, Store, StoreExt, Version};
+use crate::store::{Fetch, PutMode, Store, StoreExt, Version};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
 const READ_CONCURRENCY: usize = 16;
@@ -126,18 +126,19 @@ pub async fn transform(store: &dyn Store, aggregator: &dyn Aggregator) -> Result
 }
 
 /// Takes in the raw objects the window state has not seen (all of them with
-/// [`TransformMode::Full`]), aggregates the window, and writes the window state, then the
-/// summary.
+/// [`TransformMode::Full`]), aggregates the window, and writes the summary, then the window
+/// state.
 ///
 /// Unreadable objects are skipped and reported once; they never stop the transform. Each write
 /// is atomic, so a reader sees the previous aggregates or the new ones. The state is written
-/// with a conditional put: when another transform wrote it meanwhile, this one re-reads it and
-/// runs again, so no snapshot is lost and no stale state replaces a newer one. (The summary is
-/// then rewritten by whichever run finishes last; it is derived from the state and catches up
-/// at the next run.)
+/// last and conditionally: when another transform wrote it meanwhile, this one re-reads it and
+/// runs again, so no snapshot is lost and no stale state replaces a newer one. The state records
+/// the version of the summary written with it; a run with nothing new checks (with a
+/// conditional read that transfers nothing) that the summary still has that version and rewrites
+/// it if not, so a failed or raced summary write heals at the next run.
 ///
-/// Writes per run: two, whatever the number of series; none when nothing new arrived and a
-/// summary exists.
+/// Writes per run: two, whatever the number of series; none when nothing new arrived and the
+/// summary is current.
 pub async fn transform_with(
     store: &dyn Store,
     aggregator: &dyn Aggregator,
@@ -253,14 +254,15 @@ async fn run_once(
         && skipped.is_empty()
         && let (Some(window), Some(as_of)) = (&prior_window, manifest.as_of)
     {
-        // Nothing arrived: if the summary is there, the aggregates on the store are current.
-        // (A listing tells without transferring the summary.)
-        io.lists += 1;
-        if store
-            .list(SUMMARY_KEY)
-            .await?
-            .iter()
-            .any(|k| k == SUMMARY_KEY)
+        // Nothing arrived: if the summary is still the one written with this state, the
+        // aggregates on the store are current.
+        let written_with_state = manifest.summary_version.clone().map(Version);
+        io.read += 1;
+        if let Some(v) = &written_with_state
+            && matches!(
+                store.get_opts(SUMMARY_KEY, Some(v)).await?,
+                Fetch::NotModified
+            )
         {
             let (series, samples) = (window.series().len(), window.len());
             return Ok(report(
@@ -270,7 +272,7 @@ async fn run_once(
     }
 
     let aggregator = aggregator.clone_box();
-    let (window, summary, manifest, body) = blocking(move || {
+    let (window, summary, manifest) = blocking(move || {
         if let Some(prior) = &prior_window {
             builder.push_window(prior)?;
         }
@@ -282,8 +284,7 @@ async fn run_once(
         let summary = aggregator.aggregate(&window, as_of)?;
         manifest.as_of = Some(as_of);
         manifest.prune(&window_first_date(as_of));
-        let body = state::encode(&window, &manifest)?;
-        Ok((window, summary, manifest, body))
+        Ok((window, summary, manifest))
     })
     .await?;
     let as_of = manifest.as_of.unwrap_or(summary.as_of);
@@ -296,7 +297,7 @@ async fn run_once(
         Some(v) => PutMode::Update(v),
         None => PutMode::Create,
     };
-    let writes = write_aggregates(store, body, put_mode, &summary).await?;
+    let writes = write_aggregates(store, &window, manifest, put_mode, &summary).await?;
     Ok(report(
         as_of,
         mode_run,
@@ -423,22 +424,26 @@ async fn list_window_partitions(
     Ok(keys)
 }
 
-/// Writes the window state (conditionally), then the summary; returns the number of writes.
+/// Writes the summary, then the window state (conditionally) with the summary's version in its
+/// manifest; returns the number of writes.
 async fn write_aggregates(
     store: &dyn Store,
-    state: Vec<u8>,
+    window: &Window,
+    mut manifest: Manifest,
     mode: PutMode,
     summary: &Summary,
 ) -> Result<usize> {
-    match store.put_opts(WINDOW_KEY, Bytes::from(state), mode).await {
-        Ok(_) => {}
-        // Create lost to another transform's first write: same as a stale update.
-        Err(Error::AlreadyExists { key }) => return Err(Error::Precondition { key }),
-        Err(e) => return Err(e),
-    }
     let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
-    store.put(SUMMARY_KEY, Bytes::from(json)).await?;
-    Ok(2)
+    let summary_version = store.put(SUMMARY_KEY, Bytes::from(json)).await?;
+    manifest.summary_version = Some(summary_version.0);
+    let window = window.clone();
+    let state = blocking(move || state::encode(&window, &manifest)).await?;
+    match store.put_opts(WINDOW_KEY, Bytes::from(state), mode).await {
+        Ok(_) => Ok(2),
+        // Create lost to another transform's first write: same as a stale update.
+        Err(Error::AlreadyExists { key }) => Err(Error::Precondition { key }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs CPU-bound engine work on a blocking thread: it must not stall the async executor, and
