@@ -125,6 +125,28 @@ impl Transformer {
     }
 
     fn check_notification(&self, payload: &Value) -> Result<Option<String>, HandlerError> {
+        // Other services send `Records` too (SQS, SNS): name the sender rather than a field.
+        let senders: Vec<&str> = payload["Records"]
+            .as_array()
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|r| {
+                        r["eventSource"]
+                            .as_str()
+                            .or(r["EventSource"].as_str())
+                            .unwrap_or("?")
+                    })
+                    .filter(|s| *s != "aws:s3")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(sender) = senders.first() {
+            return Err(HandlerError::bad_event(
+                HANDLER,
+                format!("expected an S3 notification, got records from {sender:?}"),
+            ));
+        }
         let event: S3Event = serde_json::from_value(payload.clone()).map_err(|e| {
             HandlerError::bad_event(HANDLER, format!("malformed S3 notification: {e}"))
         })?;
