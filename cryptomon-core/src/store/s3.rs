@@ -10,6 +10,7 @@
 //! | `put_opts(key, _, Create)` | `PutObject` with `If-None-Match: *` |
 //! | `put_opts(key, _, Update(v))` | `PutObject` with `If-Match: v` |
 //! | `list(prefix)` | `ListObjectsV2`, following continuation tokens |
+//! | `list_prefixes(prefix)` | `ListObjectsV2` with the delimiter `/` |
 //!
 //! Versions are ETags. S3 writes are atomic and strongly consistent, and its conditional writes
 //! are compare-and-swaps across every writer, which is what the [`Store`] contract asks.
@@ -456,6 +457,45 @@ impl Store for S3Store {
         // S3 lists in UTF-8 byte order already; sorting keeps the contract whatever the server.
         keys.sort_unstable();
         Ok(keys)
+    }
+
+    /// One `ListObjectsV2` with the delimiter `/` per 1,000 common prefixes: the sources and
+    /// date partitions, without listing every snapshot in them.
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
+        validate_prefix(prefix)?;
+        if !(prefix.is_empty() || prefix.ends_with('/')) {
+            return Err(Error::InvalidKey {
+                key: prefix.to_owned(),
+                reason: "a prefix of directories must end in '/'",
+            });
+        }
+        let full_prefix = self.location.object_key(prefix);
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(&full_prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        let mut prefixes = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.failure("list", prefix, e))?;
+            for common in page.common_prefixes() {
+                let Some(p) = common
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(&self.location.prefix))
+                else {
+                    continue;
+                };
+                if validate_prefix(p).is_ok() && p.len() > prefix.len() {
+                    prefixes.push(p.to_owned());
+                }
+            }
+        }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        Ok(prefixes)
     }
 }
 
