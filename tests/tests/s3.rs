@@ -464,3 +464,13 @@ async fn s3_collect_and_transform_match_a_directory_on_moto() {
     assert_eq!(w_s3.len(), w_fs.len());
     assert_eq!(w_s3.series(), w_fs.series());
 }
+
+#[tokio::test]
+async fn s3_store_passes_the_conformance_suite_on_moto() {
+    let endpoint = moto_endpoint!("s3_store_passes_the_conformance_suite_on_moto");
+    let store = moto::fresh_store(&endpoint, "conformance", "suite").await;
+    cryptomon_mock::run_conformance(&store).await;
+    // And at the root of a bucket, with no prefix.
+    let root = moto::fresh_store(&endpoint, "conformance-root", "").await;
+    cryptomon_mock::run_conformance(&root).await;
+}
