@@ -395,6 +395,44 @@ async fn a_throttled_transform_is_retryable_and_keeps_the_previous_summary() {
         still.as_of, previous.as_of,
         "readers still get the previous summary"
     );
+}
+
+/// Found on the `s3` branch: the incremental transform writes the window state before the
+/// summary, so after a failed summary write the retry finds nothing new and keeps the stale
+/// summary until the next snapshot arrives. Un-ignore once the core rewrites a summary older
+/// than the state.
+#[tokio::test]
+#[ignore = "core: a retry after a failed summary write keeps the stale summary"]
+async fn a_retried_transform_after_a_throttled_summary_write_brings_it_up_to_date() {
+    let inner = seeded_store().await;
+    let store = Arc::new(ThrottledAggregates {
+        inner: inner.clone(),
+        fail: AtomicBool::new(false),
+    });
+    let t = Transformer::new(store.clone(), None);
+    t.handle(invoke(json!({}))).await.unwrap();
+    let previous = pipeline::read_summary(inner.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A new tick arrives, then S3 throttles the summary write.
+    collector(&inner, vec![TestSource::ok("alpha")])
+        .handle(invoke(json!({"tick": "2026-11-27T23:49:00Z"})))
+        .await
+        .unwrap();
+    store.fail.store(true, Ordering::SeqCst);
+    let err = t.handle(invoke(json!({}))).await.unwrap_err();
+    assert_eq!(err.error_type(), "Retryable", "{err}");
+    assert!(err.message().contains("SlowDown"), "{err}");
+    let still = pipeline::read_summary(inner.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        still.as_of, previous.as_of,
+        "readers still get the previous summary"
+    );
 
     // The state machine's retry then succeeds.
     store.fail.store(false, Ordering::SeqCst);
