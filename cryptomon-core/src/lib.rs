@@ -2,8 +2,8 @@
 //! [`Aggregator`] traits, the polars metric engine and the pipelines every adapter runs.
 //!
 //! The pure part (model, engine) needs no network, no AWS and no async runtime. Adapters that do
-//! sit behind cargo features: `fs` (default) for [`FsStore`], `exchanges` for the live exchange
-//! sources.
+//! sit behind cargo features: `fs` (default) for [`FsStore`], `s3` for `S3Store` (aws-sdk-s3),
+//! `exchanges` for the live exchange sources.
 //!
 //! # Layout
 //!
@@ -59,3 +59,5 @@ pub use source::{DynSource, Fetched, Source};
 #[cfg(feature = "fs")]
 pub use store::FsStore;
 pub use store::{DynStore, Fetch, Object, PutMode, Store, StoreExt, Version};
+#[cfg(feature = "s3")]
+pub use store::{S3Location, S3Store};

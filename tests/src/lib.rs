@@ -1,1 +1,9 @@
-//! Cross-crate tests live in `tests/`.
+//! Cross-crate tests live in `tests/`; this library holds what several of them share.
+//!
+//! # Layout
+//!
+//! - [`moto`]: S3 tests against a moto server on loopback: the endpoint, fresh buckets.
+//! - [`fake_s3`]: an S3 endpoint that answers every request with one error (403, 503, ...).
+
+pub mod fake_s3;
+pub mod moto;

@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 mod fs;
 #[cfg(feature = "fs")]
 pub use fs::FsStore;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "s3")]
+pub use s3::{S3Location, S3Store};
 
 /// An opaque version of a stored object (an ETag on S3, inode and mtime on files, a counter in
 /// memory). Two reads that return the same version returned the same bytes.

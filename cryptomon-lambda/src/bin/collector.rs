@@ -1,0 +1,19 @@
+//! The collector function: reads its settings and config once, then collects on every
+//! invocation (see [`cryptomon_lambda::Collector`]).
+
+use std::sync::Arc;
+
+use cryptomon_lambda::{Collector, Settings, sources};
+use lambda_runtime::{Error, run, service_fn, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON).
+    tracing::init_default_subscriber();
+    let settings = Settings::from_env()?;
+    let store = Arc::new(settings.store().await);
+    let config = settings.config.load(store.as_ref()).await?;
+    let setup = sources::from_config(config.as_deref())?;
+    let collector = Collector::new(store, setup.sources, setup.interval_secs);
+    run(service_fn(|event| collector.handle(event))).await
+}

@@ -1,0 +1,17 @@
+//! The transformer function: reads its settings once, then runs the transform on every
+//! invocation (see [`cryptomon_lambda::Transformer`]).
+
+use std::sync::Arc;
+
+use cryptomon_lambda::{Settings, Transformer};
+use lambda_runtime::{Error, run, service_fn, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON).
+    tracing::init_default_subscriber();
+    let settings = Settings::from_env()?;
+    let store = Arc::new(settings.store().await);
+    let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()));
+    run(service_fn(|event| transformer.handle(event))).await
+}

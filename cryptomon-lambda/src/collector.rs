@@ -1,0 +1,171 @@
+//! The collector: one invocation collects every configured source for one tick.
+//!
+//! It takes an EventBridge scheduled event (its `time` is the slot), a Step Functions input
+//! `{"tick": "2026-11-27T23:48:00Z"}` (any RFC 3339 time, floored to the interval), or `{}`
+//! (collect now, for a manual run). Collection is idempotent: a retried or duplicated invocation
+//! for the same tick writes nothing new.
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use chrono::{DateTime, Utc};
+use cryptomon_core::{DynSource, DynStore, SourceName, Tick, pipeline};
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::HandlerError;
+
+const HANDLER: &str = "collector";
+
+/// What the collector needs: where to write and what to collect.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    store: DynStore,
+    sources: Vec<DynSource>,
+    interval_secs: u32,
+}
+
+/// The collector's answer, which the state machine hands to the transformer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectorOutput {
+    /// The tick collected.
+    pub tick: Tick,
+    /// The snapshot keys of this tick: written now, or already there from an earlier attempt.
+    pub keys: Vec<String>,
+    /// How many of `keys` this invocation wrote.
+    pub written: usize,
+    /// Sources that failed, with why; the others were still collected.
+    pub failed: Vec<SourceFailure>,
+}
+
+/// One source that failed to collect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFailure {
+    /// The source.
+    pub source: SourceName,
+    /// The error.
+    pub error: String,
+    /// Whether a later attempt may succeed.
+    pub retryable: bool,
+}
+
+impl Collector {
+    /// A collector writing to `store` from `sources` at ticks of `interval_secs`.
+    pub fn new(store: DynStore, sources: Vec<DynSource>, interval_secs: u32) -> Self {
+        Collector {
+            store,
+            sources,
+            interval_secs: interval_secs.max(1),
+        }
+    }
+
+    /// Handles one invocation.
+    ///
+    /// Fails only when every source failed (retryable if any of them may succeed later): one
+    /// source down must not cost the others' snapshots nor stop the transform, and each source
+    /// already retries within the tick.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<CollectorOutput, HandlerError> {
+        let tick = self.tick_of(&event.payload)?;
+        if self.sources.is_empty() {
+            return Err(HandlerError::non_retryable(
+                "collector: the config names no source",
+            ));
+        }
+        let results = pipeline::collect_all(&self.sources, self.store.as_ref(), tick).await;
+        let mut output = CollectorOutput {
+            tick,
+            keys: Vec::new(),
+            written: 0,
+            failed: Vec::new(),
+        };
+        for (source, result) in results {
+            match result {
+                Ok(report) => {
+                    tracing::info!(%source, key = %report.key, written = report.written,
+                        quotes = report.quotes, problems = report.problems.len(), "collected");
+                    for problem in &report.problems {
+                        tracing::warn!(%source, problem, "quote dropped");
+                    }
+                    output.written += usize::from(report.written);
+                    output.keys.push(report.key);
+                }
+                Err(e) => {
+                    tracing::error!(%source, error = %e, retryable = e.is_retryable(), "collection failed");
+                    output.failed.push(SourceFailure {
+                        source,
+                        retryable: e.is_retryable(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        if output.keys.is_empty() {
+            let message = format!(
+                "collector: every source failed at {tick}: {}",
+                output
+                    .failed
+                    .iter()
+                    .map(|f| f.error.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            return Err(if output.failed.iter().any(|f| f.retryable) {
+                HandlerError::retryable(message)
+            } else {
+                HandlerError::non_retryable(message)
+            });
+        }
+        Ok(output)
+    }
+
+    /// The tick an event asks for.
+    fn tick_of(&self, payload: &Value) -> Result<Tick, HandlerError> {
+        let Some(object) = payload.as_object() else {
+            return Err(HandlerError::bad_event(
+                HANDLER,
+                format!("expected a JSON object, got {}", kind_of(payload)),
+            ));
+        };
+        if let Some(tick) = object.get("tick") {
+            let text = tick.as_str().ok_or_else(|| {
+                HandlerError::bad_event(HANDLER, format!("\"tick\" must be a string, got {tick}"))
+            })?;
+            let at = DateTime::parse_from_rfc3339(text).map_err(|e| {
+                HandlerError::bad_event(
+                    HANDLER,
+                    format!("\"tick\" {text:?} is not an RFC 3339 time: {e}"),
+                )
+            })?;
+            return Ok(Tick::floor(at.with_timezone(&Utc), self.interval_secs));
+        }
+        if object.contains_key("detail-type") {
+            let event: CloudWatchEvent = serde_json::from_value(payload.clone()).map_err(|e| {
+                HandlerError::bad_event(HANDLER, format!("malformed scheduled event: {e}"))
+            })?;
+            return Ok(Tick::floor(event.time, self.interval_secs));
+        }
+        if object.is_empty() {
+            return Ok(Tick::floor(Utc::now(), self.interval_secs));
+        }
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        Err(HandlerError::bad_event(
+            HANDLER,
+            format!(
+                "expected a scheduled event, {{\"tick\": \"<RFC 3339 time>\"}} or {{}}, \
+                 got an object with keys {keys:?}"
+            ),
+        ))
+    }
+}
+
+/// A JSON value's kind, for error messages.
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,167 @@
+//! [`Settings`]: what a function reads from its environment.
+
+use cryptomon_core::keys::validate_key;
+use cryptomon_core::{S3Location, S3Store, StoreExt};
+
+use crate::error::HandlerError;
+
+/// Where the store is and where the config comes from, as set in the function's environment:
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `CRYPTOMON_BUCKET` | the bucket (required) |
+/// | `CRYPTOMON_PREFIX` | the key prefix inside it (default: none) |
+/// | `CRYPTOMON_CONFIG` | the config: TOML text, or the key of a TOML object in the store (default: the built-in config) |
+///
+/// The endpoint, region and credentials come from the standard AWS environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The store's bucket and prefix.
+    pub location: S3Location,
+    /// Where the config is.
+    pub config: ConfigSource,
+}
+
+/// Where the config text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// None given: the built-in default.
+    Default,
+    /// TOML text in the variable itself.
+    Inline(String),
+    /// The key of a TOML object in the store (relative to the prefix, like every store key).
+    Key(String),
+}
+
+impl ConfigSource {
+    /// Reads `CRYPTOMON_CONFIG`'s value: TOML text if it holds a `=`, `[` or a line break (a key
+    /// never needs one), else a store key.
+    pub fn parse(value: &str) -> Result<Self, HandlerError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(ConfigSource::Default);
+        }
+        if value.contains(['=', '[', '\n']) {
+            return Ok(ConfigSource::Inline(value.to_owned()));
+        }
+        validate_key(value).map_err(|e| {
+            HandlerError::non_retryable(format!(
+                "CRYPTOMON_CONFIG is neither TOML text nor a usable store key: {e}"
+            ))
+        })?;
+        Ok(ConfigSource::Key(value.to_owned()))
+    }
+
+    /// The config text: `None` for the default. A key is read from `store`.
+    pub async fn load(
+        &self,
+        store: &dyn cryptomon_core::Store,
+    ) -> Result<Option<String>, HandlerError> {
+        match self {
+            ConfigSource::Default => Ok(None),
+            ConfigSource::Inline(text) => Ok(Some(text.clone())),
+            ConfigSource::Key(key) => {
+                let object = store.get(key).await?.ok_or_else(|| {
+                    HandlerError::non_retryable(format!(
+                        "CRYPTOMON_CONFIG names {key:?}, which {store} does not hold"
+                    ))
+                })?;
+                String::from_utf8(object.body.to_vec())
+                    .map(Some)
+                    .map_err(|_| {
+                        HandlerError::non_retryable(format!("config {key:?} is not UTF-8"))
+                    })
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, HandlerError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, HandlerError> {
+        let bucket = lookup("CRYPTOMON_BUCKET")
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| {
+                HandlerError::non_retryable(
+                    "CRYPTOMON_BUCKET is not set: the function needs the bucket of its store",
+                )
+            })?;
+        let prefix = lookup("CRYPTOMON_PREFIX").unwrap_or_default();
+        let location = S3Location::new(bucket.trim(), prefix.trim()).map_err(|e| {
+            HandlerError::non_retryable(format!("CRYPTOMON_BUCKET/CRYPTOMON_PREFIX: {e}"))
+        })?;
+        let config = ConfigSource::parse(&lookup("CRYPTOMON_CONFIG").unwrap_or_default())?;
+        Ok(Settings { location, config })
+    }
+
+    /// The store, configured from the standard AWS environment.
+    pub async fn store(&self) -> S3Store {
+        S3Store::from_env(self.location.clone()).await
+    }
+
+    /// The bucket and prefix, as the transformer checks notifications against them.
+    pub fn bucket_and_prefix(&self) -> (String, String) {
+        (
+            self.location.bucket().to_owned(),
+            self.location.prefix().to_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, HandlerError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_bucket_prefix_and_config() {
+        let s = settings(&[
+            ("CRYPTOMON_BUCKET", "market-data"),
+            ("CRYPTOMON_PREFIX", "prod"),
+            ("CRYPTOMON_CONFIG", "config/cryptomon.toml"),
+        ])
+        .unwrap();
+        assert_eq!(s.location.to_string(), "s3://market-data/prod");
+        assert_eq!(s.config, ConfigSource::Key("config/cryptomon.toml".into()));
+
+        let s = settings(&[
+            ("CRYPTOMON_BUCKET", "market-data"),
+            ("CRYPTOMON_CONFIG", "demo = true"),
+        ])
+        .unwrap();
+        assert_eq!(s.location.prefix(), "");
+        assert_eq!(s.config, ConfigSource::Inline("demo = true".into()));
+
+        let s = settings(&[("CRYPTOMON_BUCKET", "market-data")]).unwrap();
+        assert_eq!(s.config, ConfigSource::Default);
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable() {
+        let e = settings(&[]).unwrap_err();
+        assert!(e.message().contains("CRYPTOMON_BUCKET"), "{e}");
+        assert!(!e.is_retryable());
+        let e = settings(&[("CRYPTOMON_BUCKET", "Bad_Bucket")]).unwrap_err();
+        assert!(e.message().contains("Bad_Bucket"), "{e}");
+        let e = settings(&[
+            ("CRYPTOMON_BUCKET", "ok-bucket"),
+            ("CRYPTOMON_CONFIG", "../x"),
+        ])
+        .unwrap_err();
+        assert!(e.message().contains("CRYPTOMON_CONFIG"), "{e}");
+    }
+}

@@ -1,0 +1,226 @@
+//! The transformer: one invocation runs the transform over the store.
+//!
+//! It takes the collector's output (the state machine's next step), an S3 `ObjectCreated`
+//! notification (acted on only when it names a snapshot under `raw/`, so the transform's own
+//! writes under `aggregates/` never trigger it again), or `{}` for a manual run.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::s3::S3Event;
+use cryptomon_core::keys::{RAW_PREFIX, parse_raw_key};
+use cryptomon_core::{Aggregator, DynStore, PolarsAggregator, Tick, pipeline};
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::collector::kind_of;
+use crate::error::HandlerError;
+
+const HANDLER: &str = "transformer";
+
+/// What the transformer needs: the store, and where in the bucket it sits (to tell its own
+/// objects in S3 notifications).
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    store: DynStore,
+    /// The bucket name and key prefix notifications are checked against; `None` accepts none.
+    bucket: Option<(String, String)>,
+    aggregator: Arc<dyn Aggregator>,
+}
+
+/// The transformer's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TransformerOutput {
+    /// The transform ran and wrote new aggregates.
+    Transformed {
+        /// The latest tick in the store.
+        as_of: Tick,
+        /// Series in the summary.
+        series: usize,
+        /// Samples in the window.
+        samples: usize,
+        /// Alerts raised.
+        alerts: usize,
+        /// Objects read.
+        read: usize,
+        /// Objects skipped as unreadable (their keys are in the log).
+        skipped: usize,
+        /// Objects written.
+        writes: usize,
+        /// Wall time in milliseconds.
+        elapsed_ms: u64,
+    },
+    /// The event needed no transform (a notification about a non-snapshot object).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Transformer {
+    /// A transformer over `store`, which lives in `bucket` under `prefix` (for checking S3
+    /// notifications; `None` where the store is not a bucket, as in tests over memory).
+    pub fn new(store: DynStore, bucket: Option<(String, String)>) -> Self {
+        Transformer {
+            store,
+            bucket,
+            aggregator: Arc::new(PolarsAggregator::default()),
+        }
+    }
+
+    /// Handles one invocation.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Value>,
+    ) -> Result<TransformerOutput, HandlerError> {
+        if let Some(reason) = self.reason_to_skip(&event.payload)? {
+            tracing::info!(%reason, "nothing to transform");
+            return Ok(TransformerOutput::Ignored { reason });
+        }
+        let report = pipeline::transform(self.store.as_ref(), self.aggregator.as_ref()).await?;
+        for s in &report.skipped {
+            tracing::warn!(key = %s.key, reason = %s.reason, "skipped object");
+        }
+        tracing::info!(as_of = %report.as_of, series = report.series, samples = report.samples,
+            read = report.read, skipped = report.skipped.len(),
+            elapsed_ms = report.elapsed.as_millis() as u64, "transformed");
+        Ok(TransformerOutput::Transformed {
+            as_of: report.as_of,
+            series: report.series,
+            samples: report.samples,
+            alerts: report.alerts,
+            read: report.read,
+            skipped: report.skipped.len(),
+            writes: report.writes,
+            elapsed_ms: report.elapsed.as_millis() as u64,
+        })
+    }
+
+    /// `Some(reason)` when the event asks for no transform; an error when it is not an event
+    /// this handler takes.
+    fn reason_to_skip(&self, payload: &Value) -> Result<Option<String>, HandlerError> {
+        let Some(object) = payload.as_object() else {
+            return Err(HandlerError::bad_event(
+                HANDLER,
+                format!("expected a JSON object, got {}", kind_of(payload)),
+            ));
+        };
+        if object.contains_key("Records") {
+            return self.check_notification(payload);
+        }
+        // The collector's output (or `{}` for a manual run).
+        if object.is_empty() || (object.contains_key("tick") && object.contains_key("keys")) {
+            return Ok(None);
+        }
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        Err(HandlerError::bad_event(
+            HANDLER,
+            format!(
+                "expected the collector's output, an S3 notification or {{}}, \
+                 got an object with keys {keys:?}"
+            ),
+        ))
+    }
+
+    fn check_notification(&self, payload: &Value) -> Result<Option<String>, HandlerError> {
+        // Other services send `Records` too (SQS, SNS): name the sender rather than a field.
+        let senders: Vec<&str> = payload["Records"]
+            .as_array()
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|r| {
+                        r["eventSource"]
+                            .as_str()
+                            .or(r["EventSource"].as_str())
+                            .unwrap_or("?")
+                    })
+                    .filter(|s| *s != "aws:s3")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(sender) = senders.first() {
+            return Err(HandlerError::bad_event(
+                HANDLER,
+                format!("expected an S3 notification, got records from {sender:?}"),
+            ));
+        }
+        let event: S3Event = serde_json::from_value(payload.clone()).map_err(|e| {
+            HandlerError::bad_event(HANDLER, format!("malformed S3 notification: {e}"))
+        })?;
+        let Some((bucket, prefix)) = &self.bucket else {
+            return Err(HandlerError::non_retryable(
+                "transformer: S3 notifications need the store's bucket (CRYPTOMON_BUCKET)",
+            ));
+        };
+        let mut snapshots = 0;
+        for record in &event.records {
+            let name = record.event_name.as_deref().unwrap_or("");
+            if !name.starts_with("ObjectCreated:") {
+                continue;
+            }
+            let event_bucket = record.s3.bucket.name.as_deref().unwrap_or("");
+            if event_bucket != bucket {
+                // Wiring another bucket's notifications here is a deployment mistake.
+                return Err(HandlerError::non_retryable(format!(
+                    "transformer: notification for bucket {event_bucket:?}, but the store is in \
+                     {bucket:?}"
+                )));
+            }
+            let key = decode_key(record.s3.object.key.as_deref().unwrap_or(""));
+            let is_snapshot = key
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|k| k.starts_with(RAW_PREFIX) && parse_raw_key(k).is_some());
+            snapshots += usize::from(is_snapshot);
+        }
+        Ok((snapshots == 0).then(|| {
+            format!(
+                "none of the {} notified objects is a new snapshot under {prefix}{RAW_PREFIX}",
+                event.records.len()
+            )
+        }))
+    }
+}
+
+/// Object keys in S3 notifications are URL-encoded, with `+` for spaces.
+fn decode_key(encoded: &str) -> String {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_key;
+
+    #[test]
+    fn notification_keys_are_url_decoded() {
+        assert_eq!(
+            decode_key("p/raw/source%3Dkraken/date%3D2026-11-27/20261127T234800Z.json"),
+            "p/raw/source=kraken/date=2026-11-27/20261127T234800Z.json"
+        );
+        assert_eq!(decode_key("a+b%2"), "a b%2");
+        assert_eq!(decode_key("%zz"), "%zz");
+    }
+}

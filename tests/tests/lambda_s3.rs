@@ -1,0 +1,259 @@
+//! The Lambda handlers on a real S3 wire: real event JSON from `cryptomon-lambda/tests/events`,
+//! an `S3Store` on moto (`CRYPTOMON_TEST_S3_ENDPOINT`, see `cryptomon_tests::moto`), and the
+//! S3 requests each tick costs, counted for the cost estimate in docs/deploy.md.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Duration;
+use cryptomon_core::{
+    DynSource, Fetch, Fetched, Pair, PutMode, Quote, Result, Source, SourceName, Store, Tick,
+    Version, pipeline,
+};
+use cryptomon_lambda::{Collector, Transformer, TransformerOutput};
+use cryptomon_tests::moto;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+macro_rules! moto_endpoint {
+    ($test:expr) => {
+        match moto::endpoint($test) {
+            Some(endpoint) => endpoint,
+            None => return,
+        }
+    };
+}
+
+fn event(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cryptomon-lambda/tests/events")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn invoke(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// The S3 requests made through a store.
+#[derive(Debug, Default)]
+struct Counts {
+    gets: AtomicUsize,
+    puts: AtomicUsize,
+    /// `ListObjectsV2` requests: one per 1,000 keys listed (at least one).
+    lists: AtomicUsize,
+}
+
+impl Counts {
+    fn take(&self) -> [usize; 3] {
+        [
+            self.gets.swap(0, Ordering::SeqCst),
+            self.puts.swap(0, Ordering::SeqCst),
+            self.lists.swap(0, Ordering::SeqCst),
+        ]
+    }
+}
+
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn Store>,
+    counts: Arc<Counts>,
+}
+
+impl std::fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get_opts(&self, key: &str, v: Option<&Version>) -> Result<Fetch> {
+        self.counts.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_opts(key, v).await
+    }
+
+    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
+        self.counts.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_opts(key, body, mode).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let keys = self.inner.list(prefix).await?;
+        self.counts
+            .lists
+            .fetch_add(keys.len().div_ceil(1000).max(1), Ordering::SeqCst);
+        Ok(keys)
+    }
+
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefixes = self.inner.list_prefixes(prefix).await?;
+        self.counts
+            .lists
+            .fetch_add(prefixes.len().div_ceil(1000).max(1), Ordering::SeqCst);
+        Ok(prefixes)
+    }
+}
+
+/// A market whose prices follow the tick.
+#[derive(Debug)]
+struct TickSource(SourceName);
+
+#[async_trait]
+impl Source for TickSource {
+    fn name(&self) -> &SourceName {
+        &self.0
+    }
+
+    async fn fetch(&self, tick: Tick) -> Result<Fetched> {
+        let minute = tick.to_datetime().timestamp() / 60;
+        let quotes = ["BTC-USD", "ETH-USD", "SOL-USD"]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut q = Quote::new(
+                    Pair::new(p).unwrap(),
+                    100.0 * (i + 1) as f64 + (minute % 7) as f64,
+                );
+                q.volume_24h = Some(50.0 + (minute % 5) as f64);
+                q
+            })
+            .collect();
+        Ok(Fetched {
+            quotes,
+            raw: json!({"minute": minute}),
+            fetched_at: tick.to_datetime() + Duration::milliseconds(200),
+            problems: Vec::new(),
+        })
+    }
+}
+
+fn sources(names: &[&str]) -> Vec<DynSource> {
+    names
+        .iter()
+        .map(|n| Arc::new(TickSource(SourceName::new(n).unwrap())) as DynSource)
+        .collect()
+}
+
+/// The S3 notification of `key` in `bucket`, from the real event file.
+fn notification(bucket: &str, key: &str) -> Value {
+    let mut e = event("s3-object-created.json");
+    e["Records"][0]["s3"]["bucket"]["name"] = json!(bucket);
+    e["Records"][0]["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
+    e["Records"][0]["s3"]["object"]["key"] = json!(key.replace('=', "%3D"));
+    e
+}
+
+#[tokio::test]
+async fn lambda_collector_then_transformer_on_moto() {
+    let endpoint = moto_endpoint!("lambda_collector_then_transformer_on_moto");
+    let s3 = Arc::new(moto::fresh_store(&endpoint, "lambda-e2e", "prod").await);
+    let bucket = s3.location().bucket().to_owned();
+    let counts = Arc::new(Counts::default());
+    let store = Arc::new(CountingStore {
+        inner: s3.clone(),
+        counts: counts.clone(),
+    });
+    // Four sources, as the default config has.
+    let names = ["binance", "coinbase", "coingecko", "kraken"];
+    let collector = Collector::new(store.clone(), sources(&names), 60);
+    let transformer = Transformer::new(store.clone(), Some((bucket.clone(), "prod/".into())));
+
+    let ticks = 30;
+    let scheduled = event("scheduled-event.json");
+    let t0 = Tick::parse("2026-11-27T23:00:00Z").unwrap();
+    let mut last_output = None;
+    for m in 0..ticks {
+        let mut e = scheduled.clone();
+        e["time"] = json!(t0.add_secs(m * 60).to_string());
+        let out = collector.handle(invoke(e)).await.unwrap();
+        assert_eq!(out.written, 4);
+        let [gets, puts, lists] = counts.take();
+        assert_eq!(
+            (gets, puts, lists),
+            (0, 4, 0),
+            "collector requests per tick"
+        );
+
+        // Alternate the two ways the transformer is started.
+        let payload = if m % 2 == 0 {
+            serde_json::to_value(&out).unwrap()
+        } else {
+            notification(&bucket, &format!("prod/{}", out.keys[0]))
+        };
+        let result = transformer.handle(invoke(payload)).await.unwrap();
+        let [gets, puts, lists] = counts.take();
+        eprintln!("tick {m}: transformer GET {gets} PUT {puts} LIST {lists}");
+        if m > 0 {
+            // Incremental: the window state plus the 4 new snapshots; sources, then each
+            // source's one date partition, listed; the state and the summary written.
+            assert_eq!(
+                (gets, puts, lists),
+                (1 + 4, 2, 1 + 4 + 4),
+                "transformer requests at tick {m}"
+            );
+        }
+        last_output = Some(result);
+    }
+    match last_output.unwrap() {
+        TransformerOutput::Transformed {
+            as_of,
+            series,
+            samples,
+            ..
+        } => {
+            assert_eq!(as_of, t0.add_secs((ticks - 1) * 60));
+            assert_eq!((series, samples), (12, 12 * ticks as usize));
+        }
+        other => panic!("expected a transform, got {other:?}"),
+    }
+    // What the api serves: the summary, read back from the bucket.
+    let summary = pipeline::read_summary(s3.as_ref()).await.unwrap().unwrap();
+    assert_eq!(summary.series.len(), 12);
+    assert_eq!(summary.series[0].samples, ticks as u32);
+    let keys = s3.list("").await.unwrap();
+    assert_eq!(keys.len(), 4 * ticks as usize + 2);
+    assert!(keys.contains(&"aggregates/summary.json".to_owned()));
+
+    // The transformer's own write is not a reason to run again.
+    let own = notification(&bucket, "prod/aggregates/summary.json");
+    assert!(matches!(
+        transformer.handle(invoke(own)).await.unwrap(),
+        TransformerOutput::Ignored { .. }
+    ));
+    assert_eq!(
+        counts.take(),
+        [0, 0, 0],
+        "an ignored event costs no request"
+    );
+}
+
+#[tokio::test]
+async fn lambda_handlers_on_a_missing_bucket_fail_non_retryable_on_moto() {
+    let endpoint = moto_endpoint!("lambda_handlers_on_a_missing_bucket_fail_non_retryable_on_moto");
+    let bucket = moto::unique_bucket("lambda-missing");
+    let store = Arc::new(moto::store_at(&endpoint, &bucket, "prod").await);
+
+    let collector = Collector::new(store.clone(), sources(&["kraken"]), 60);
+    let err = collector
+        .handle(invoke(event("scheduled-event.json")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NonRetryable", "{err}");
+    assert!(err.message().contains("NoSuchBucket"), "{err}");
+    assert!(
+        err.message().contains(&format!("s3://{bucket}/prod/raw/")),
+        "{err}"
+    );
+
+    let transformer = Transformer::new(store, Some((bucket.clone(), "prod/".into())));
+    let err = transformer
+        .handle(invoke(event("stepfunctions-transform.json")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NonRetryable", "{err}");
+    assert!(err.message().contains("NoSuchBucket"), "{err}");
+}
