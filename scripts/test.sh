@@ -21,6 +21,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 export CRYPTOMON_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+export AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 echo "test: moto S3 on $CRYPTOMON_TEST_S3_ENDPOINT" >&2
 

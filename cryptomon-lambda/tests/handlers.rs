@@ -397,12 +397,10 @@ async fn a_throttled_transform_is_retryable_and_keeps_the_previous_summary() {
     );
 }
 
-/// Found on the `s3` branch: the incremental transform writes the window state before the
-/// summary, so after a failed summary write the retry finds nothing new and keeps the stale
-/// summary until the next snapshot arrives. Un-ignore once the core rewrites a summary older
-/// than the state.
+/// Regression test for a bug found on the `s3` branch: after a failed summary write, the retry
+/// found nothing new and kept the stale summary. The transform now writes the summary first and
+/// checks, on a run with nothing new, that the summary is the one written with the state.
 #[tokio::test]
-#[ignore = "core: a retry after a failed summary write keeps the stale summary"]
 async fn a_retried_transform_after_a_throttled_summary_write_brings_it_up_to_date() {
     let inner = seeded_store().await;
     let store = Arc::new(ThrottledAggregates {
