@@ -266,9 +266,9 @@ function renderSpreads() {
     return;
   }
   const sorted = [...spreads].sort((a, b) => b.spread_bps - a.spread_bps);
+  const quote = (v, source) => el("td", { class: "num" }, fmtNum(v), el("small", { class: "muted" }, source));
   ui.spreads.replaceChildren(...sorted.map((s) => el("tr", {},
-    cell(s.pair), cell(s.sources, "num"),
-    cell(`${fmtNum(s.min)} (${s.min_source})`, "num"), cell(`${fmtNum(s.max)} (${s.max_source})`, "num"),
+    cell(s.pair), cell(s.sources, "num"), quote(s.min, s.min_source), quote(s.max, s.max_source),
     cell(s.spread_bps.toFixed(1) + " bp", "num"))));
 }
 

@@ -4,6 +4,7 @@
 //! [`serve()`] takes the listener and the shutdown signal as arguments, so a test binds
 //! `127.0.0.1:0` and stops the server with a channel.
 
+mod demo;
 mod history;
 mod prometheus;
 mod scheduler;
@@ -16,6 +17,7 @@ use cryptomon_core::{DynSource, DynStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use demo::demo_sources;
 pub use history::seed_history;
 
 use crate::api::{ApiOptions, AppState, app};
