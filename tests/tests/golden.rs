@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use cryptomon_core::pipeline::TransformMode;
 use cryptomon_core::{
     CandleInterval, FsStore, PolarsAggregator, Store, StoreExt, engine, pipeline,
 };
@@ -64,9 +65,57 @@ fn assert_close(path: &str, got: &Value, want: &Value) {
 
 async fn check_store(store: &dyn Store) {
     load(store).await;
-    let report = pipeline::transform(store, &PolarsAggregator::default())
+    let report = pipeline::transform_with(store, &PolarsAggregator::default(), TransformMode::Full)
         .await
         .unwrap();
+    check_aggregates(store, &report).await;
+}
+
+/// The incremental path: the objects arrive in four batches (the last one holding a late
+/// snapshot of an earlier tick), with a transform after each; the end result is the same.
+async fn check_store_incremental(store: &dyn Store) {
+    let mut objects = golden_objects();
+    objects.sort_by(|a, b| a.0.rsplit('/').next().cmp(&b.0.rsplit('/').next()));
+    // Hold one mid-window snapshot back so it arrives late, after the state moved past it.
+    let late = objects.remove(objects.len() / 2);
+    let n = objects.len();
+    let batches = [0..n / 2, n / 2..n - 40, n - 40..n];
+    let aggregator = PolarsAggregator::default();
+    let mut last = None;
+    for (i, range) in batches.into_iter().enumerate() {
+        for (key, body) in &objects[range.clone()] {
+            store.put(key, Bytes::from(body.clone())).await.unwrap();
+        }
+        if i == 2 {
+            store
+                .put(&late.0, Bytes::from(late.1.clone()))
+                .await
+                .unwrap();
+        }
+        let report = pipeline::transform(store, &aggregator).await.unwrap();
+        if i == 0 {
+            assert_eq!(report.mode, TransformMode::Full, "no state yet: a rebuild");
+        } else {
+            assert_eq!(report.mode, TransformMode::Incremental);
+            let new = range.len() + usize::from(i == 2);
+            assert_eq!(report.new_objects, new, "batch {i}");
+            // The state, then only the new objects.
+            assert_eq!(report.read, 1 + new, "batch {i}");
+        }
+        last = Some(report);
+    }
+    // A run with nothing new reads only the state and writes nothing.
+    let idle = pipeline::transform(store, &aggregator).await.unwrap();
+    assert_eq!((idle.read, idle.writes, idle.new_objects), (1, 0, 0));
+    check_aggregates_after_batches(store, &last.unwrap()).await;
+}
+
+async fn check_aggregates_after_batches(store: &dyn Store, report: &pipeline::TransformReport) {
+    // The corrupt objects arrive in the last batch and are reported there.
+    check_aggregates(store, report).await;
+}
+
+async fn check_aggregates(store: &dyn Store, report: &pipeline::TransformReport) {
     // The two deliberately corrupt objects are skipped and named.
     let mut skipped: Vec<&str> = report.skipped.iter().map(|s| s.key.as_str()).collect();
     skipped.sort();
@@ -126,6 +175,17 @@ fn compare_candles(window: &cryptomon_core::Window) -> usize {
 #[tokio::test]
 async fn golden_small_on_memory_store() {
     check_store(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn golden_small_incremental_on_memory_store() {
+    check_store_incremental(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn golden_small_incremental_on_fs_store() {
+    let dir = tempfile::tempdir().unwrap();
+    check_store_incremental(&FsStore::open(dir.path()).unwrap()).await;
 }
 
 #[tokio::test]

@@ -169,3 +169,273 @@ pub(crate) fn rsi(prices: &[f64]) -> Option<f64> {
         100.0 - 100.0 / (1.0 + gain / loss)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Aggregator, PolarsAggregator, WindowBuilder};
+    use crate::model::{Pair, SeriesSummary, SourceName, Summary};
+
+    const T0: i64 = 1_796_040_000; // 2026-11-30T00:00:00Z, a whole hour
+
+    /// Builds a window from (source, pair, minute, price, volume) rows and summarises it as of
+    /// the given minute.
+    fn summarise(rows: &[(&str, &str, i64, f64, Option<f64>)], as_of_minute: i64) -> Summary {
+        let mut b = WindowBuilder::new();
+        for &(s, p, m, price, volume) in rows {
+            b.push(
+                &SourceName::new(s).unwrap(),
+                &Pair::new(p).unwrap(),
+                Tick::from_unix(T0 + m * 60),
+                0,
+                price,
+                volume,
+            );
+        }
+        PolarsAggregator::default()
+            .aggregate(&b.build().unwrap(), Tick::from_unix(T0 + as_of_minute * 60))
+            .unwrap()
+    }
+
+    fn one_series(prices: &[(i64, f64)]) -> SeriesSummary {
+        let rows: Vec<_> = prices
+            .iter()
+            .map(|&(m, p)| ("kraken", "BTC-USD", m, p, Some(1.0)))
+            .collect();
+        let last = prices.last().unwrap().0;
+        summarise(&rows, last).series.remove(0)
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn one_sample() {
+        let s = one_series(&[(0, 100.0)]);
+        assert_eq!(s.samples, 1);
+        assert_eq!(
+            (s.first, s.last, s.high, s.low, s.mean),
+            (100.0, 100.0, 100.0, 100.0, 100.0)
+        );
+        assert_eq!(s.change_pct, 0.0);
+        assert_eq!(s.volatility_pct, None);
+        assert_eq!(s.price_std, None);
+        assert_eq!(s.rsi_14, None);
+        assert_eq!(s.sma_60, None);
+        assert_eq!(s.ema_60, 100.0);
+        assert_eq!(s.gaps, 0);
+        assert_eq!(s.max_drawdown_pct, 0.0);
+        assert_eq!(s.volume_std, None);
+        assert_eq!(s.price_rank, None);
+    }
+
+    #[test]
+    fn gaps_and_returns_only_across_whole_minutes() {
+        // Minutes 0, 1, 2, then 5, 6: two missing slots; returns only 0-1, 1-2, 5-6.
+        let s = one_series(&[(0, 100.0), (1, 101.0), (2, 100.0), (5, 150.0), (6, 151.0)]);
+        assert_eq!(s.gaps, 2);
+        let r = [
+            (101.0f64 / 100.0).ln(),
+            (100.0f64 / 101.0).ln(),
+            (151.0f64 / 150.0).ln(),
+        ];
+        let mean = r.iter().sum::<f64>() / 3.0;
+        let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let want = sd * 525_600f64.sqrt() * 100.0;
+        assert!(
+            close(s.volatility_pct.unwrap(), want),
+            "{:?} {want}",
+            s.volatility_pct
+        );
+    }
+
+    #[test]
+    fn one_return_is_not_enough_for_volatility() {
+        let s = one_series(&[(0, 100.0), (1, 101.0), (3, 102.0)]);
+        assert_eq!(s.volatility_pct, None);
+        assert!(s.price_std.is_some());
+    }
+
+    #[test]
+    fn equal_prices() {
+        let prices: Vec<_> = (0..70).map(|m| (m, 42.0)).collect();
+        let s = one_series(&prices);
+        assert_eq!(s.price_std, Some(0.0));
+        assert_eq!(s.volatility_pct, Some(0.0));
+        assert_eq!(s.rsi_14, Some(50.0));
+        assert_eq!(s.max_drawdown_pct, 0.0);
+        assert_eq!(s.sma_60, Some(42.0));
+        assert!(close(s.ema_60, 42.0));
+        assert_eq!(s.change_pct, 0.0);
+    }
+
+    #[test]
+    fn rsi_with_no_losses_is_100() {
+        let prices: Vec<_> = (0..20).map(|m| (m, 100.0 + m as f64)).collect();
+        assert_eq!(one_series(&prices).rsi_14, Some(100.0));
+    }
+
+    #[test]
+    fn rsi_needs_15_samples_and_follows_wilder() {
+        let fourteen: Vec<_> = (0..14).map(|m| (m, 100.0 + m as f64)).collect();
+        assert_eq!(one_series(&fourteen).rsi_14, None);
+        // 14 changes of +1 then one of -2: gain 13/14, loss 2/14 after smoothing.
+        let mut p: Vec<f64> = (0..15).map(|m| 100.0 + m as f64).collect();
+        p.push(p[14] - 2.0);
+        let (gain, loss) = ((1.0 * 13.0) / 14.0, 2.0 / 14.0);
+        let want = 100.0 - 100.0 / (1.0 + gain / loss);
+        assert!(close(rsi(&p).unwrap(), want));
+    }
+
+    #[test]
+    fn drawdown_from_the_running_peak() {
+        let s = one_series(&[(0, 100.0), (1, 120.0), (2, 90.0), (3, 130.0), (4, 117.0)]);
+        assert!(close(s.max_drawdown_pct, 25.0)); // 120 -> 90
+    }
+
+    #[test]
+    fn ema_and_sma() {
+        let prices: Vec<(i64, f64)> = (0..61).map(|m| (m, m as f64 + 1.0)).collect();
+        let s = one_series(&prices);
+        let alpha = 2.0 / 61.0;
+        let mut e = 1.0;
+        for &(_, p) in &prices[1..] {
+            e += alpha * (p - e);
+        }
+        assert!(close(s.ema_60, e));
+        // The last 60 of 1..=61 are 2..=61.
+        assert!(close(s.sma_60.unwrap(), 31.5));
+    }
+
+    #[test]
+    fn all_volumes_null() {
+        let rows: Vec<_> = (0..5)
+            .map(|m| ("coingecko", "BTC-USD", m, 100.0 + m as f64, None))
+            .collect();
+        let s = &summarise(&rows, 4).series[0];
+        assert_eq!(s.volume_last, None);
+        assert_eq!(s.volume_std, None);
+        assert_eq!(s.volume_rank, None);
+        assert!(s.price_rank.is_some());
+    }
+
+    #[test]
+    fn volume_last_is_the_last_non_null() {
+        let rows = [
+            ("kraken", "BTC-USD", 0, 1.0, Some(10.0)),
+            ("kraken", "BTC-USD", 1, 1.0, Some(30.0)),
+            ("kraken", "BTC-USD", 2, 1.0, None),
+        ];
+        let s = &summarise(&rows, 2).series[0];
+        assert_eq!(s.volume_last, Some(30.0));
+        assert!(close(s.volume_std.unwrap(), 200f64.sqrt()));
+    }
+
+    #[test]
+    fn a_series_that_stopped_before_as_of() {
+        let rows = [
+            ("coinbase", "BTC-USD", 0, 100.0, None),
+            ("coinbase", "BTC-USD", 1, 101.0, None),
+            ("kraken", "BTC-USD", 0, 100.5, None),
+            ("kraken", "BTC-USD", 1, 100.7, None),
+            ("kraken", "BTC-USD", 2, 100.9, None),
+        ];
+        let summary = summarise(&rows, 2);
+        let coinbase = &summary.series[0];
+        assert_eq!(coinbase.source.as_str(), "coinbase");
+        assert_eq!(coinbase.last_tick, Tick::from_unix(T0 + 60));
+        // Only one source quotes BTC-USD at as_of: no spread.
+        assert!(summary.spreads.is_empty());
+    }
+
+    #[test]
+    fn samples_outside_the_window_are_left_out() {
+        // as_of is minute 1440: minute 0 is exactly 24 h before and so outside (T - 24 h, T].
+        let rows = [
+            ("kraken", "ETH-USD", 0, 50.0, None),
+            ("kraken", "BTC-USD", 0, 100.0, None),
+            ("kraken", "BTC-USD", 1, 100.0, None),
+            ("kraken", "BTC-USD", 1440, 110.0, None),
+        ];
+        let summary = summarise(&rows, 1440);
+        assert_eq!(
+            summary.series.len(),
+            1,
+            "ETH-USD has no sample in the window"
+        );
+        assert_eq!(summary.series[0].samples, 2);
+        assert_eq!(summary.series[0].first, 100.0);
+    }
+
+    #[test]
+    fn ties_in_rank_and_sort_order() {
+        // Two series with the same price std share the higher rank.
+        let mut rows = Vec::new();
+        for (s, p, scale) in [
+            ("kraken", "BTC-USD", 1.0),
+            ("binance", "BTC-USD", 1.0),
+            ("kraken", "ETH-USD", 2.0),
+        ] {
+            for m in 0..3 {
+                rows.push((s, p, m, 100.0 + scale * m as f64, None));
+            }
+        }
+        let summary = summarise(&rows, 2);
+        let order: Vec<_> = summary
+            .series
+            .iter()
+            .map(|s| format!("{}:{}", s.source, s.pair))
+            .collect();
+        assert_eq!(
+            order,
+            ["binance:BTC-USD", "kraken:BTC-USD", "kraken:ETH-USD"]
+        );
+        let ranks: Vec<_> = summary.series.iter().map(|s| s.price_rank).collect();
+        assert_eq!(ranks, [Some(2.0 / 3.0), Some(2.0 / 3.0), Some(1.0)]);
+    }
+
+    #[test]
+    fn later_collection_wins_a_duplicate_tick() {
+        let (s, p) = (
+            SourceName::new("kraken").unwrap(),
+            Pair::new("BTC-USD").unwrap(),
+        );
+        let mut b = WindowBuilder::new();
+        b.push(&s, &p, Tick::from_unix(T0), 2_000, 200.0, None);
+        b.push(&s, &p, Tick::from_unix(T0), 1_000, 100.0, None);
+        let summary = PolarsAggregator::default()
+            .aggregate(&b.build().unwrap(), Tick::from_unix(T0))
+            .unwrap();
+        assert_eq!(summary.series[0].samples, 1);
+        assert_eq!(summary.series[0].last, 200.0);
+    }
+
+    #[test]
+    fn spreads_and_alerts() {
+        let mut rows = Vec::new();
+        for m in 0..61 {
+            let spike = if m == 60 { 4.0 } else { 1.0 };
+            rows.push(("kraken", "BTC-USD", m, 100.0, Some(10.0 * spike)));
+            rows.push(("binance", "BTC-USD", m, 101.0, Some(10.0)));
+        }
+        let summary = summarise(&rows, 60);
+        let spread = &summary.spreads[0];
+        assert_eq!(
+            (spread.min_source.as_str(), spread.max_source.as_str()),
+            ("kraken", "binance")
+        );
+        assert!(close(spread.spread_bps, 100.0));
+        assert_eq!(summary.alerts.len(), 1);
+        let alert = &summary.alerts[0];
+        assert_eq!(alert.source.as_str(), "kraken");
+        assert_eq!(alert.measure, crate::model::Measure::Volume);
+        assert!(close(alert.ratio, 4.0) && close(alert.mean_1h, 10.0));
+    }
+
+    #[test]
+    fn no_alert_without_an_hour_of_history() {
+        let rows = [("kraken", "BTC-USD", 0, 100.0, Some(10.0))];
+        assert!(summarise(&rows, 0).alerts.is_empty());
+    }
+}

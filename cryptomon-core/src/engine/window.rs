@@ -24,6 +24,9 @@ impl SeriesKey {
     }
 }
 
+/// The Parquet key-value entry that carries the pipeline's metadata.
+const METADATA_KEY: &str = "cryptomon.window";
+
 /// Column names of the window frame.
 pub(crate) mod cols {
     pub(crate) const SID: &str = "sid";
@@ -170,10 +173,22 @@ impl WindowBuilder {
 
 impl Window {
     fn from_parts(series: Vec<SeriesKey>, frame: DataFrame) -> Result<Self> {
-        let mut frame = frame;
-        frame.rechunk_mut();
-        let window = Window { series, frame };
-        window.drop_unused_series()
+        let window = Window { series, frame }.drop_unused_series()?;
+        Ok(window.canonical())
+    }
+
+    /// One chunk per column and the `sid` column flagged sorted (it is, by construction), so
+    /// polars takes the same code path, and rounds the same way, however the window was built:
+    /// an incremental run and a full rebuild must agree to the last bit.
+    fn canonical(mut self) -> Self {
+        self.frame.rechunk_mut();
+        if let Ok(sid) = self.frame.column(cols::SID) {
+            let mut sid = sid.as_materialized_series().clone();
+            sid.set_sorted_flag(polars::series::IsSorted::Ascending);
+            // Replacing a column by one of the same name and length cannot fail.
+            let _ = self.frame.with_column(sid.into_column());
+        }
+        self
     }
 
     /// An empty window.
@@ -276,8 +291,9 @@ impl Window {
         Ok(offsets)
     }
 
-    /// The window as Parquet, with the series spelled out so outside tools can read it.
-    pub fn to_parquet(&self) -> Result<Vec<u8>> {
+    /// The window as Parquet, with the series spelled out so outside tools (DuckDB, Athena) can
+    /// read it. `metadata`, if given, is stored as the file's `cryptomon.window` key-value entry.
+    pub fn to_parquet(&self, metadata: Option<String>) -> Result<Vec<u8>> {
         let sid = self.frame.column(cols::SID)?.u32()?;
         let source: StringChunked = sid
             .into_no_null_iter()
@@ -298,62 +314,95 @@ impl Window {
                 self.frame.column(cols::VOLUME)?.clone(),
             ],
         )?;
+        let kv =
+            metadata.map(|m| KeyValueMetadata::from_static(vec![(METADATA_KEY.to_owned(), m)]));
         let mut buf = Vec::new();
         ParquetWriter::new(&mut buf)
+            // LZ4: the state is read and written every tick, so speed beats the last few %.
             .with_compression(ParquetCompression::Lz4Raw)
+            .with_key_value_metadata(kv)
             .finish(&mut out)?;
         Ok(buf)
     }
 
-    /// Reads a window written by [`Window::to_parquet`]. Every value is validated again, since
-    /// the bytes come from a store.
-    pub fn from_parquet(bytes: &[u8]) -> Result<Window> {
-        let df = ParquetReader::new(Cursor::new(bytes)).finish()?;
-        let text = |name: &str| -> Result<StringChunked> {
-            Ok(df.column(name)?.as_materialized_series().str()?.clone())
-        };
-        let (source, pair) = (text(cols::SOURCE)?, text(cols::PAIR)?);
+    /// Reads a window written by [`Window::to_parquet`], and its metadata entry. The bytes come
+    /// from a store, so the layout is checked: rows sorted by (pair, source, tick) without
+    /// duplicates, valid names, finite positive prices.
+    pub fn from_parquet(bytes: &[u8]) -> Result<(Window, Option<String>)> {
+        let mut reader = ParquetReader::new(Cursor::new(bytes));
+        let metadata = reader
+            .get_metadata()?
+            .key_value_metadata()
+            .as_ref()
+            .and_then(|kv| kv.iter().find(|e| e.key == METADATA_KEY))
+            .and_then(|e| e.value.clone());
+        let df = reader.finish()?;
+        let bad = |what: String| Error::Engine(format!("window state: {what}"));
+        // A new series starts wherever the (pair, source) changes from the row before.
+        let starts = df
+            .clone()
+            .lazy()
+            .select([(col(cols::PAIR)
+                .neq_missing(col(cols::PAIR).shift(lit(1)))
+                .or(col(cols::SOURCE).neq_missing(col(cols::SOURCE).shift(lit(1)))))
+            .alias("start")])
+            .collect()?;
+        let starts = starts.column("start")?.bool()?.clone();
+        let (source, pair) = (
+            df.column(cols::SOURCE)?
+                .as_materialized_series()
+                .str()?
+                .clone(),
+            df.column(cols::PAIR)?
+                .as_materialized_series()
+                .str()?
+                .clone(),
+        );
         let tick = df.column(cols::TICK)?.i64()?;
-        let collected = df.column(cols::COLLECTED_AT)?.i64()?;
         let price = df.column(cols::PRICE)?.f64()?;
-        let volume = df.column(cols::VOLUME)?.f64()?;
-        let mut builder = WindowBuilder::new();
-        // Names repeat for long runs of rows: parse each distinct one once.
-        let mut sources: HashMap<&str, SourceName> = HashMap::new();
-        let mut pairs: HashMap<&str, Pair> = HashMap::new();
-        for i in 0..df.height() {
-            let (Some(s), Some(p), Some(t), Some(c), Some(px)) = (
-                source.get(i),
-                pair.get(i),
-                tick.get(i),
-                collected.get(i),
-                price.get(i),
-            ) else {
-                return Err(Error::Engine(format!("window state row {i} has a null")));
-            };
-            if !px.is_finite() || px <= 0.0 {
-                return Err(Error::Engine(format!(
-                    "window state row {i}: bad price {px}"
-                )));
-            }
-            let s = match sources.get(s) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = SourceName::new(s)?;
-                    sources.insert(s, v.clone());
-                    v
-                }
-            };
-            let p = match pairs.get(p) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = Pair::new(p)?;
-                    pairs.insert(p, v.clone());
-                    v
-                }
-            };
-            builder.push(&s, &p, Tick::from_unix(t), c, px, volume.get(i));
+        if tick.null_count() > 0
+            || price.null_count() > 0
+            || df.column(cols::COLLECTED_AT)?.null_count() > 0
+        {
+            return Err(bad("null tick, price or collection time".into()));
         }
-        builder.build()
+        if price
+            .into_no_null_iter()
+            .any(|p| !p.is_finite() || p <= 0.0)
+        {
+            return Err(bad("a price is not finite and positive".into()));
+        }
+        let mut series: Vec<SeriesKey> = Vec::new();
+        let mut sid = Vec::with_capacity(df.height());
+        let mut prev_tick = i64::MIN;
+        let starts = starts.rechunk();
+        for (i, t) in tick.into_no_null_iter().enumerate() {
+            let start = starts.get(i).unwrap_or(true);
+            if start {
+                let (Some(s), Some(p)) = (source.get(i), pair.get(i)) else {
+                    return Err(bad(format!("row {i} has no source or pair")));
+                };
+                let key = SeriesKey::new(SourceName::new(s)?, Pair::new(p)?);
+                if series.last().is_some_and(|last| *last >= key) {
+                    return Err(bad(format!("series {s}:{p} out of order")));
+                }
+                series.push(key);
+            } else if t <= prev_tick {
+                return Err(bad(format!("row {i}: ticks not increasing")));
+            }
+            prev_tick = t;
+            sid.push(series.len() as u32 - 1);
+        }
+        let frame = DataFrame::new(
+            df.height(),
+            vec![
+                UInt32Chunked::from_vec(cols::SID.into(), sid).into_column(),
+                df.column(cols::TICK)?.clone(),
+                df.column(cols::COLLECTED_AT)?.clone(),
+                df.column(cols::PRICE)?.clone(),
+                df.column(cols::VOLUME)?.cast(&DataType::Float64)?,
+            ],
+        )?;
+        Ok((Window::from_parts(series, frame)?, metadata))
     }
 }

@@ -1,5 +1,12 @@
-//! The transform pipeline: read the window's snapshots, aggregate, write state and summary.
+//! The transform pipeline: take in new snapshots, aggregate the 24 h window, write state and
+//! summary.
+//!
+//! By default the transform is incremental: it reads the window state and only the raw objects
+//! that arrived since it was written, found by listing the date partitions the window can still
+//! touch. `TransformMode::Full` (and any missing, unreadable or older-format state) rebuilds the
+//! window from raw. Both give the same aggregates.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -7,14 +14,27 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 
+use super::state::{self, Manifest};
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
-use crate::keys::{RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY, parse_raw_key};
+use crate::keys::{RAW_PREFIX, RawKey, SUMMARY_KEY, WINDOW_KEY};
 use crate::model::{Quote, Snapshot, SourceName, Summary, Tick};
-use crate::store::{Store, StoreExt};
+use crate::store::{PutMode, Store, StoreExt, Version};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
 const READ_CONCURRENCY: usize = 16;
+/// Conditional-write conflicts tolerated before giving up (another transform keeps winning).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// How a transform gathers its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransformMode {
+    /// Read the window state and only the raw objects that arrived since (the default). A
+    /// missing, unreadable or older-format state falls back to a full rebuild by itself.
+    Incremental,
+    /// Rebuild the window from every raw object that can fall in it.
+    Full,
+}
 
 /// An object the transform could not use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +48,23 @@ pub struct Skipped {
 /// What one transform did.
 #[derive(Debug, Clone)]
 pub struct TransformReport {
-    /// The latest tick in the store.
+    /// The latest tick in the window.
     pub as_of: Tick,
-    /// Keys listed under `raw/`.
+    /// The mode that ran: `Full` when asked for, or when the state had to be rebuilt.
+    pub mode: TransformMode,
+    /// Why an incremental run rebuilt from raw, if it did.
+    pub rebuild_reason: Option<String>,
+    /// Keys listed.
     pub listed: usize,
-    /// Objects read.
+    /// List requests made.
+    pub lists: usize,
+    /// Objects read (the state included).
     pub read: usize,
     /// Bytes read.
     pub bytes_read: u64,
-    /// Objects skipped, with their keys.
+    /// Raw objects newly taken in.
+    pub new_objects: usize,
+    /// Objects newly found unusable, with their keys (each is reported once).
     pub skipped: Vec<Skipped>,
     /// Series in the summary.
     pub series: usize,
@@ -46,6 +74,8 @@ pub struct TransformReport {
     pub alerts: usize,
     /// Objects written.
     pub writes: usize,
+    /// Runs needed: more than 1 when a concurrent transform won the conditional write.
+    pub attempts: u32,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -75,111 +105,326 @@ pub fn decode_snapshot(body: &[u8]) -> std::result::Result<Snapshot, String> {
             Err(_) => format!("not valid JSON: {e}"),
         }
     })?;
-    let snapshot = Snapshot::new(
-        s.source,
-        s.tick,
-        s.collected_at,
-        s.quotes,
-        serde_json::Value::Null,
-    );
     let snapshot = Snapshot {
         schema: s.schema,
-        ..snapshot
+        ..Snapshot::new(
+            s.source,
+            s.tick,
+            s.collected_at,
+            s.quotes,
+            serde_json::Value::Null,
+        )
     };
     snapshot.validate().map_err(|e| e.to_string())?;
     Ok(snapshot)
 }
 
-/// Reads the snapshots that can fall in the window, builds it, aggregates it and writes the
-/// window state, then the summary. Unreadable objects are skipped and reported; they never stop
-/// the transform. Each write is atomic, so a reader sees the previous aggregates or the new ones.
-///
-/// The writes per run are two whatever the number of series: candles and charts are views of
-/// the window state, computed on request.
+/// Runs an incremental transform (see [`transform_with`]).
 pub async fn transform(store: &dyn Store, aggregator: &dyn Aggregator) -> Result<TransformReport> {
+    transform_with(store, aggregator, TransformMode::Incremental).await
+}
+
+/// Takes in the raw objects the window state has not seen (all of them with
+/// [`TransformMode::Full`]), aggregates the window, and writes the window state, then the
+/// summary.
+///
+/// Unreadable objects are skipped and reported once; they never stop the transform. Each write
+/// is atomic, so a reader sees the previous aggregates or the new ones. The state is written
+/// with a conditional put: when another transform wrote it meanwhile, this one re-reads it and
+/// runs again, so no snapshot is lost and no stale state replaces a newer one. (The summary is
+/// then rewritten by whichever run finishes last; it is derived from the state and catches up
+/// at the next run.)
+///
+/// Writes per run: two, whatever the number of series; none when nothing new arrived and a
+/// summary exists.
+pub async fn transform_with(
+    store: &dyn Store,
+    aggregator: &dyn Aggregator,
+    mode: TransformMode,
+) -> Result<TransformReport> {
     let started = Instant::now();
-    let listed = store.list(RAW_PREFIX).await?;
+    let mut attempt = 1;
+    loop {
+        match run_once(store, aggregator, mode).await {
+            Err(Error::Precondition { key }) if attempt < MAX_ATTEMPTS => {
+                tracing::info!(%key, attempt, "another transform wrote the state first; running again");
+                attempt += 1;
+            }
+            Ok(mut report) => {
+                report.attempts = attempt;
+                report.elapsed = started.elapsed();
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Counts what a run asked of the store.
+#[derive(Debug, Default)]
+struct Io {
+    listed: usize,
+    lists: usize,
+    read: usize,
+    bytes_read: u64,
+}
+
+async fn run_once(
+    store: &dyn Store,
+    aggregator: &dyn Aggregator,
+    mode: TransformMode,
+) -> Result<TransformReport> {
+    let mut io = Io::default();
+    let (prior, version, rebuild_reason) = load_state(store, mode, &mut io).await?;
+    let (mut manifest, prior_window) = match prior {
+        Some((window, manifest)) => (manifest, Some(window)),
+        None => (Manifest::new(), None),
+    };
+    let keys = match (&prior_window, manifest.as_of) {
+        (Some(_), Some(as_of)) => list_window_partitions(store, as_of, &mut io).await?,
+        _ => list_all(store, &mut io).await?,
+    };
+
+    // What is new: keys the manifest has not taken in or skipped.
     let mut skipped = Vec::new();
-    let mut candidates = Vec::with_capacity(listed.len());
-    for key in &listed {
-        match parse_raw_key(key) {
-            Some(raw) => candidates.push((key.as_str(), raw.tick)),
+    let mut to_read: Vec<(String, RawKey)> = Vec::new();
+    for key in keys {
+        let raw = state::raw(&key);
+        if manifest.has(&key, raw.as_ref()) {
+            continue;
+        }
+        match raw {
+            Some(raw) => to_read.push((key, raw)),
             None => skipped.push(Skipped {
-                key: key.clone(),
+                key,
                 reason: "not a snapshot key of the contract".into(),
             }),
         }
     }
-    let latest = candidates
-        .iter()
-        .map(|&(_, t)| t)
-        .max()
-        .ok_or_else(|| Error::NoData {
-            prefix: RAW_PREFIX.into(),
-        })?;
-    // Date partitions prune the read: a snapshot of the window is in the partition of the first
-    // day the window touches or later.
-    let first_date = latest.add_secs(-i64::from(WINDOW_MINUTES) * 60).date();
-    candidates.retain(|(_, t)| t.date() >= first_date);
+    if prior_window.is_none() {
+        // A rebuild reads only the partitions that can hold the window of the latest key.
+        if let Some(latest) = to_read.iter().map(|(_, r)| r.tick).max() {
+            let first_date = window_first_date(latest);
+            to_read.retain(|(_, r)| r.tick.date() >= first_date);
+        }
+    }
 
     let mut builder = WindowBuilder::new();
-    let mut read = 0;
-    let mut bytes_read = 0u64;
-    let mut reads = stream::iter(
-        candidates
-            .iter()
-            .map(|&(key, _)| async move { (key, store.get(key).await) }),
-    )
+    let new_objects = to_read.len();
+    let mut reads = stream::iter(to_read.into_iter().map(|(key, raw)| async move {
+        let got = store.get(&key).await;
+        (key, raw, got)
+    }))
     .buffered(READ_CONCURRENCY);
-    while let Some((key, got)) = reads.next().await {
+    while let Some((key, raw, got)) = reads.next().await {
         let Some(object) = got? else {
-            // Deleted between list and get (a lifecycle rule): nothing to report.
-            continue;
+            continue; // deleted between list and get (a lifecycle rule): nothing to take in
         };
-        read += 1;
-        bytes_read += object.body.len() as u64;
+        io.read += 1;
+        io.bytes_read += object.body.len() as u64;
         match decode_snapshot(&object.body) {
-            Ok(snapshot) => builder.push_snapshot(&snapshot),
+            Ok(snapshot) => {
+                builder.push_snapshot(&snapshot);
+                manifest.add(&raw.source, raw.tick);
+            }
             Err(reason) => {
                 tracing::warn!(key, %reason, "skipping unreadable object");
-                skipped.push(Skipped {
-                    key: key.to_owned(),
-                    reason,
-                });
+                skipped.push(Skipped { key, reason });
             }
         }
     }
+    for s in &skipped {
+        manifest.skipped.insert(s.key.clone(), s.reason.clone());
+    }
+    drop(reads);
+
+    if new_objects == 0
+        && skipped.is_empty()
+        && let (Some(window), Some(as_of)) = (&prior_window, manifest.as_of)
+    {
+        // Nothing arrived: if the summary is there, the aggregates on the store are current.
+        // (A listing tells without transferring the summary.)
+        io.lists += 1;
+        if store
+            .list(SUMMARY_KEY)
+            .await?
+            .iter()
+            .any(|k| k == SUMMARY_KEY)
+        {
+            let (series, samples) = (window.series().len(), window.len());
+            return Ok(report(
+                as_of, mode, None, io, 0, skipped, series, samples, 0, 0,
+            ));
+        }
+    }
+
     let aggregator = aggregator.clone_box();
-    let (window, summary, parquet) = blocking(move || {
+    let (window, summary, manifest, body) = blocking(move || {
+        if let Some(prior) = &prior_window {
+            builder.push_window(prior)?;
+        }
         let window = builder.build()?;
         let as_of = window.latest_tick()?.ok_or_else(|| Error::NoData {
             prefix: RAW_PREFIX.into(),
         })?;
         let window = window.trimmed(as_of, WINDOW_MINUTES)?;
         let summary = aggregator.aggregate(&window, as_of)?;
-        let parquet = window.to_parquet()?;
-        Ok((window, summary, parquet))
+        manifest.as_of = Some(as_of);
+        manifest.prune(&window_first_date(as_of));
+        let body = state::encode(&window, &manifest)?;
+        Ok((window, summary, manifest, body))
     })
     .await?;
-    let as_of = summary.as_of;
-    let writes = write_aggregates(store, parquet, &summary).await?;
-    Ok(TransformReport {
+    let as_of = manifest.as_of.unwrap_or(summary.as_of);
+    let mode_run = if rebuild_reason.is_some() {
+        TransformMode::Full
+    } else {
+        mode
+    };
+    let put_mode = match version {
+        Some(v) => PutMode::Update(v),
+        None => PutMode::Create,
+    };
+    let writes = write_aggregates(store, body, put_mode, &summary).await?;
+    Ok(report(
         as_of,
-        listed: listed.len(),
-        read,
-        bytes_read,
+        mode_run,
+        rebuild_reason,
+        io,
+        new_objects,
         skipped,
-        series: summary.series.len(),
-        samples: window.len(),
-        alerts: summary.alerts.len(),
+        summary.series.len(),
+        window.len(),
+        summary.alerts.len(),
         writes,
-        elapsed: started.elapsed(),
-    })
+    ))
 }
 
-/// Writes the window state, then the summary; returns the number of writes.
-async fn write_aggregates(store: &dyn Store, parquet: Vec<u8>, summary: &Summary) -> Result<usize> {
-    store.put(WINDOW_KEY, Bytes::from(parquet)).await?;
+#[allow(clippy::too_many_arguments)] // a plain record constructor
+fn report(
+    as_of: Tick,
+    mode: TransformMode,
+    rebuild_reason: Option<String>,
+    io: Io,
+    new_objects: usize,
+    skipped: Vec<Skipped>,
+    series: usize,
+    samples: usize,
+    alerts: usize,
+    writes: usize,
+) -> TransformReport {
+    TransformReport {
+        as_of,
+        mode,
+        rebuild_reason,
+        listed: io.listed,
+        lists: io.lists,
+        read: io.read,
+        bytes_read: io.bytes_read,
+        new_objects,
+        skipped,
+        series,
+        samples,
+        alerts,
+        writes,
+        attempts: 1,
+        elapsed: Duration::ZERO,
+    }
+}
+
+type Prior = Option<(Window, Manifest)>;
+
+/// Reads the state; returns it (for an incremental run), its version (for the conditional
+/// write), and why a rebuild is needed if one is.
+async fn load_state(
+    store: &dyn Store,
+    mode: TransformMode,
+    io: &mut Io,
+) -> Result<(Prior, Option<Version>, Option<String>)> {
+    let Some(object) = store.get(WINDOW_KEY).await? else {
+        let reason = (mode == TransformMode::Incremental).then(|| "no window state yet".to_owned());
+        if let Some(r) = &reason {
+            tracing::info!("rebuilding the window from raw: {r}");
+        }
+        return Ok((None, None, reason));
+    };
+    io.read += 1;
+    io.bytes_read += object.body.len() as u64;
+    let version = object.version.clone();
+    if mode == TransformMode::Full {
+        return Ok((None, Some(version), None));
+    }
+    match blocking(move || Ok(state::decode(&object.body))).await? {
+        Ok(prior) => Ok((Some(prior), Some(version), None)),
+        Err(reason) => {
+            tracing::warn!(key = WINDOW_KEY, %reason, "rebuilding the window from raw");
+            Ok((
+                None,
+                Some(version),
+                Some(format!("window state unusable: {reason}")),
+            ))
+        }
+    }
+}
+
+/// The first date partition that can hold a sample of the window ending at `as_of`.
+fn window_first_date(as_of: Tick) -> String {
+    as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60).date()
+}
+
+/// Every key under `raw/`.
+async fn list_all(store: &dyn Store, io: &mut Io) -> Result<Vec<String>> {
+    let keys = store.list(RAW_PREFIX).await?;
+    io.lists += 1;
+    io.listed += keys.len();
+    Ok(keys)
+}
+
+/// The keys of every source's date partitions from the window's first date on: what can hold
+/// new or late snapshots of the window after `as_of`.
+async fn list_window_partitions(
+    store: &dyn Store,
+    as_of: Tick,
+    io: &mut Io,
+) -> Result<Vec<String>> {
+    let first_date = window_first_date(as_of);
+    let sources = store.list_prefixes(RAW_PREFIX).await?;
+    io.lists += 1;
+    let mut partitions = BTreeSet::new();
+    for source in &sources {
+        if !source.starts_with("raw/source=") {
+            continue;
+        }
+        for date in store.list_prefixes(source).await? {
+            if state::partition_date(&date).is_some_and(|d| d >= first_date.as_str()) {
+                partitions.insert(date);
+            }
+        }
+        io.lists += 1;
+    }
+    let mut keys = Vec::new();
+    for partition in partitions {
+        let listed = store.list(&partition).await?;
+        io.lists += 1;
+        io.listed += listed.len();
+        keys.extend(listed);
+    }
+    Ok(keys)
+}
+
+/// Writes the window state (conditionally), then the summary; returns the number of writes.
+async fn write_aggregates(
+    store: &dyn Store,
+    state: Vec<u8>,
+    mode: PutMode,
+    summary: &Summary,
+) -> Result<usize> {
+    match store.put_opts(WINDOW_KEY, Bytes::from(state), mode).await {
+        Ok(_) => {}
+        // Create lost to another transform's first write: same as a stale update.
+        Err(Error::AlreadyExists { key }) => return Err(Error::Precondition { key }),
+        Err(e) => return Err(e),
+    }
     let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
     store.put(SUMMARY_KEY, Bytes::from(json)).await?;
     Ok(2)
@@ -215,7 +460,7 @@ pub async fn read_window(store: &dyn Store) -> Result<Option<Window>> {
     };
     blocking(move || Window::from_parquet(&object.body))
         .await
-        .map(Some)
+        .map(|(w, _)| Some(w))
         .map_err(|e| Error::Decode {
             key: WINDOW_KEY.into(),
             reason: e.to_string(),

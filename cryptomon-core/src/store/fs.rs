@@ -302,6 +302,42 @@ impl Store for FsStore {
         .await
     }
 
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
+        validate_prefix(prefix)?;
+        if !(prefix.is_empty() || prefix.ends_with('/')) {
+            return Err(Error::InvalidKey {
+                key: prefix.to_owned(),
+                reason: "a prefix of directories must end in '/'",
+            });
+        }
+        let dir = self.root.join(prefix);
+        let owned = prefix.to_owned();
+        blocking("list", prefix, move || {
+            let mut out = Vec::new();
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+                Err(e) => return Err(io_err("list", &owned, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_err("list", &owned, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let is_dir = entry
+                    .file_type()
+                    .map_err(|e| io_err("list", &owned, e))?
+                    .is_dir();
+                if is_dir && !name.starts_with(OWN_PREFIX) {
+                    out.push(format!("{owned}{name}/"));
+                }
+            }
+            out.sort_unstable();
+            Ok(out)
+        })
+        .await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         validate_prefix(prefix)?;
         let root = self.root.clone();

@@ -78,6 +78,26 @@ pub trait Store: Send + Sync + Debug + Display + 'static {
 
     /// Every key that starts with `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// The distinct "directories" directly under `prefix` (which ends in `/` or is empty):
+    /// each is `prefix` + one segment + `/`, sorted. What S3 calls common prefixes with the
+    /// delimiter `/`; the incremental transform uses it to find sources and date partitions
+    /// without listing every snapshot.
+    ///
+    /// The provided method derives them from [`Store::list`], which is correct for every
+    /// backend; backends override it where they can answer without a full listing.
+    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for key in self.list(prefix).await? {
+            if let Some((dir, _)) = key[prefix.len()..].split_once('/') {
+                let p = format!("{prefix}{dir}/");
+                if out.last() != Some(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A shared, type-erased store.

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs and starts what the tests need, then runs every test.
+#   scripts/test.sh [extra cargo test arguments]
+# Starts a moto S3 server on a free loopback port for the S3 tests and stops it on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/cryptomon/target}"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_log=$(mktemp)
+python3 -m moto.server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true; rm -f "$moto_log"' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" >/dev/null 2>&1; then
+    break
+  fi
+  sleep 0.2
+done
+export CRYPTOMON_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+echo "test: moto S3 on $CRYPTOMON_TEST_S3_ENDPOINT" >&2
+
+cargo test --workspace --all-features "$@"
