@@ -264,7 +264,8 @@ impl Cache {
             Fetch::Missing => (None, None),
             Fetch::Found(w) => {
                 let body = w.body;
-                match pipeline::blocking(move || Window::from_parquet(&body)).await {
+                match pipeline::blocking(move || Window::from_parquet(&body).map(|(w, _)| w)).await
+                {
                     Ok(window) => (Some(Arc::new(window)), Some(w.version)),
                     Err(error) => {
                         // The summary still serves; charts answer 503 until a good window lands.
