@@ -42,12 +42,14 @@ impl Schedule {
     /// at every boundary.
     pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         let secs = interval_secs(self.interval);
+        // One clock reading for the history and the first run, so a minute boundary passing in
+        // between cannot leave a hole between them.
+        let mut tick = Tick::floor(Utc::now(), secs);
         if self.seed_history {
-            let until = Tick::floor(Utc::now(), secs);
             match seed_history(
                 self.state.store().as_ref(),
                 &self.sources,
-                until,
+                tick,
                 self.interval,
             )
             .await
@@ -58,16 +60,17 @@ impl Schedule {
             }
         }
         loop {
-            let tick = Tick::floor(Utc::now(), secs);
             self.run_once(tick).await;
             if *stop.borrow() {
                 break;
             }
-            let wait = until_next_boundary(self.interval);
+            // A little past the boundary: waking a hair early would floor to the old tick.
+            let wait = until_next_boundary(self.interval) + Duration::from_millis(50);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|&s| s) => break,
             }
+            tick = Tick::floor(Utc::now(), secs);
         }
         tracing::info!("scheduler stopped");
     }
