@@ -2,7 +2,8 @@
 //! [`Aggregator`] traits, the polars metric engine and the pipelines every adapter runs.
 //!
 //! The pure part (model, engine) needs no network, no AWS and no async runtime. Adapters that do
-//! sit behind cargo features: `fs` (default) for [`FsStore`].
+//! sit behind cargo features: `fs` (default) for [`FsStore`], `exchanges` for the live exchange
+//! sources.
 //!
 //! # Layout
 //!
@@ -10,6 +11,9 @@
 //! - [`keys`]: the store keys of the contract and the rules every key follows.
 //! - [`store`]: the [`Store`] trait, [`StoreExt`] conveniences and [`FsStore`].
 //! - [`source`]: the [`Source`] trait.
+//! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, validated.
+//! - `exchange` (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko sources and
+//!   `build_sources`, which turns a [`config::Config`] into sources.
 //! - [`engine`]: the [`Window`] of samples (a polars `DataFrame`), the [`Aggregator`] trait and
 //!   [`PolarsAggregator`], and the candle and point views.
 //! - [`pipeline`]: [`collect`] and [`transform`], used by the CLI, the server and the Lambdas.
@@ -33,8 +37,11 @@
 //! # Ok::<(), cryptomon_core::Error>(())
 //! ```
 
+pub mod config;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "exchanges")]
+pub mod exchange;
 pub mod keys;
 pub mod model;
 pub mod pipeline;

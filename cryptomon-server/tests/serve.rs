@@ -82,7 +82,7 @@ async fn demo_serve_fills_the_store_counts_and_stops_gracefully() {
         .await
         .unwrap();
     for needle in [
-        "cryptomon_collections_total{source=\"demo_a\",outcome=\"ok\"}",
+        "cryptomon_collections_total{source=\"demo\",outcome=\"ok\"}",
         "cryptomon_transform_duration_seconds",
         "cryptomon_http_requests_total{route=\"/api/summary\",status=\"200\"}",
     ] {

@@ -59,6 +59,16 @@ impl FsStore {
 
     fn path(&self, key: &str) -> Result<PathBuf> {
         validate_key(key)?;
+        // `list` hides these names, and a lock or temp file could collide with such a key.
+        if key
+            .split('/')
+            .any(|segment| segment.starts_with(OWN_PREFIX))
+        {
+            return Err(Error::InvalidKey {
+                key: key.to_owned(),
+                reason: "a segment starting with \".cryptomon-\" is reserved by the file store",
+            });
+        }
         Ok(self.root.join(key))
     }
 }
@@ -111,7 +121,15 @@ fn version_of(meta: &fs::Metadata) -> Version {
 fn read_object(path: &Path, if_none_match: Option<&Version>) -> io::Result<Fetch> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Fetch::Missing),
+        // Below a stored object (`a.json/b`): no such key, as on any other store.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Fetch::Missing);
+        }
         Err(e) => return Err(e),
     };
     // The version comes from the open handle, so it belongs to the bytes read even if a writer

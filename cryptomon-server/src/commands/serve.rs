@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::Args;
+use cryptomon_core::config::Config;
+use cryptomon_core::exchange::build_sources;
 use cryptomon_core::{DynSource, DynStore};
 use cryptomon_mock::MemoryStore;
 use cryptomon_server::{ServeOptions, demo_sources, serve};
@@ -19,7 +23,7 @@ pub(crate) struct ServeArgs {
     /// The store: a directory, or `memory` (in-process: nothing touches the disk).
     #[arg(long, value_name = "DIR|memory", default_value = "./cryptomon-data")]
     store: String,
-    /// The exchanges and pairs to watch (TOML).
+    /// The exchanges and pairs to watch (TOML); without it, BTC, ETH and SOL on every exchange.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Watch a synthetic market instead of real exchanges; an empty store first gets 24 h of
@@ -47,23 +51,26 @@ fn open_store(args: &ServeArgs) -> anyhow::Result<DynStore> {
     }
 }
 
-fn sources(args: &ServeArgs) -> anyhow::Result<Vec<DynSource>> {
+/// The sources to collect and the collection interval.
+fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
+    let minute = Duration::from_secs(60);
     if args.demo {
-        return Ok(demo_sources());
+        return Ok((demo_sources(), minute));
     }
     if args.read_only {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), minute));
     }
-    // Live exchanges come with the `exchange` module of the core; until this binary is built
-    // with it, say so rather than serve an empty dashboard.
-    let hint = "use --demo for a synthetic market, or --read-only to serve a store others write";
-    match &args.config {
-        Some(path) => bail!(
-            "live exchanges ({}) are not available in this build yet: {hint}",
-            path.display()
-        ),
-        None => bail!("no exchange configured (--config FILE): {hint}"),
-    }
+    let config = match &args.config {
+        Some(path) => Config::load(path)
+            .with_context(|| format!("cannot load the configuration {}", path.display()))?,
+        // The default configuration: BTC, ETH and SOL on every exchange, once a minute.
+        None => Config::default(),
+    };
+    let sources = build_sources(&config).context("cannot set up the exchanges")?;
+    Ok((
+        sources,
+        Duration::from_secs(u64::from(config.interval_secs)),
+    ))
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.
@@ -93,7 +100,7 @@ async fn shutdown_signal() {
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&args)?;
-    let sources = sources(&args)?;
+    let (sources, interval) = sources(&args)?;
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -108,6 +115,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = ServeOptions {
         read_only: args.read_only,
         seed_history: args.demo,
+        interval,
         ..ServeOptions::default()
     };
     serve(listener, store, sources, options, shutdown_signal())

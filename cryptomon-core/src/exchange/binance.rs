@@ -1,0 +1,369 @@
+//! Binance: `GET /api/v3/ticker/24hr`, for the configured symbols (`symbols=["BTCUSDT",...]`)
+//! or, with `pairs = "all"`, for every market in one body (thousands of quotes).
+//!
+//! Binance glues base and quote together (`BTCUSDT`). Configured pairs map back by lookup; for
+//! every market the quote asset is recognised from a list of the assets Binance quotes in,
+//! longest first (`BTCFDUSD` is BTC-FDUSD, not BTCFD-USD).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::batch::QuoteBatch;
+use super::decimal::{Decimal, opt};
+use super::http::{Gate, HttpClient, HttpPolicy, excerpt};
+use crate::config::{PairSelection, SourceConfig};
+use crate::error::{Error, Result};
+use crate::model::{Pair, Quote, SourceName, Tick};
+use crate::source::{Fetched, Source};
+
+/// Requests a second: far under the weight limit (6,000 a minute; the every-market ticker
+/// weighs 80), leaving room for retries.
+pub(crate) const RATE: (u32, Duration) = (5, Duration::from_secs(1));
+
+/// The assets Binance quotes markets in, longest first so a longer one wins a shared suffix.
+const QUOTE_ASSETS: &[&str] = &[
+    "FDUSD", "USDT", "USDC", "TUSD", "BUSD", "USDP", "USDS", "USD1", "AEUR", "EURI", "IDRT",
+    "BIDR", "BVND", "DOGE", "DAI", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "GBP", "AUD", "JPY",
+    "RUB", "UAH", "NGN", "ZAR", "PLN", "RON", "ARS", "MXN", "COP", "CZK", "KZT", "IDR", "XRP",
+    "TRX", "DOT", "PAX", "VAI", "SOL",
+];
+
+/// The canonical pair of a Binance symbol, by its quote asset; `None` if no known quote asset
+/// ends it or the rest is not a valid base.
+pub(crate) fn split_symbol(symbol: &str) -> Option<Pair> {
+    QUOTE_ASSETS.iter().find_map(|quote| {
+        let base = symbol.strip_suffix(quote)?;
+        (!base.is_empty()).then(|| Pair::from_parts(base, quote).ok())?
+    })
+}
+
+/// One market of `ticker/24hr` (FULL or MINI form: bid and ask only in FULL).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ticker {
+    symbol: String,
+    last_price: Decimal,
+    #[serde(default)]
+    bid_price: Option<Decimal>,
+    #[serde(default)]
+    ask_price: Option<Decimal>,
+    #[serde(default)]
+    volume: Option<Decimal>,
+    #[serde(default)]
+    quote_volume: Option<Decimal>,
+    #[serde(default)]
+    high_price: Option<Decimal>,
+    #[serde(default)]
+    low_price: Option<Decimal>,
+    /// End of the 24-hour window, ms since the epoch: the time of the statistics.
+    #[serde(default)]
+    close_time: Option<i64>,
+    /// Trades in the window; `0` with a `0` price marks a halted or delisted market.
+    #[serde(default)]
+    count: Option<i64>,
+}
+
+/// Binance's 24-hour tickers for a list of pairs or every market.
+#[derive(Debug)]
+pub struct BinanceSource {
+    name: SourceName,
+    url: String,
+    /// `None` for every market.
+    symbols: Option<Vec<(String, Pair)>>,
+    http: HttpClient,
+}
+
+impl BinanceSource {
+    /// A source for the entry `config` (kind `binance`), with its own request rate.
+    pub fn new(config: &SourceConfig, policy: &HttpPolicy) -> Result<Self> {
+        Self::with_gate(config, policy, Gate::new(RATE.0, RATE.1))
+    }
+
+    pub(crate) fn with_gate(
+        config: &SourceConfig,
+        policy: &HttpPolicy,
+        gate: Arc<Gate>,
+    ) -> Result<Self> {
+        let symbols = match &config.pairs {
+            PairSelection::All => None,
+            PairSelection::List(pairs) => Some(
+                pairs
+                    .iter()
+                    .map(|p| (format!("{}{}", p.base(), p.quote()), p.clone()))
+                    .collect(),
+            ),
+        };
+        Ok(BinanceSource {
+            name: config.name.clone(),
+            url: format!("{}/api/v3/ticker/24hr", config.base_url),
+            symbols,
+            http: HttpClient::new(&config.name, policy, gate, None)?,
+        })
+    }
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        match &self.symbols {
+            None => vec![],
+            Some(symbols) => {
+                let list: Vec<String> = symbols.iter().map(|(s, _)| format!("{s:?}")).collect();
+                vec![("symbols", format!("[{}]", list.join(",")))]
+            }
+        }
+    }
+
+    /// Reads the answer's markets into `batch`.
+    fn parse(&self, body: &Value, batch: &mut QuoteBatch) -> std::result::Result<(), String> {
+        if let Some(e) = binance_error(body) {
+            return Err(e);
+        }
+        let markets: Vec<&Value> = match body {
+            Value::Array(items) => items.iter().collect(),
+            // One symbol answers with a bare object.
+            Value::Object(_) => vec![body],
+            _ => {
+                return Err(format!(
+                    "expected a list of tickers, got {}",
+                    excerpt(body.to_string().as_bytes())
+                ));
+            }
+        };
+        let lookup: Option<HashMap<&str, &Pair>> = self
+            .symbols
+            .as_ref()
+            .map(|s| s.iter().map(|(sym, p)| (sym.as_str(), p)).collect());
+        let (mut idle, mut unmapped) = (0usize, Vec::new());
+        for market in markets {
+            let t = match Ticker::deserialize(market) {
+                Ok(t) => t,
+                Err(e) => {
+                    let symbol = market.get("symbol").and_then(Value::as_str).unwrap_or("?");
+                    batch.problem(format!("{symbol}: dropped: {e}"));
+                    continue;
+                }
+            };
+            let pair = match &lookup {
+                Some(lookup) => lookup.get(t.symbol.as_str()).map(|p| (*p).clone()),
+                None => split_symbol(&t.symbol),
+            };
+            let Some(pair) = pair else {
+                if self.symbols.is_some() {
+                    batch.problem(format!("{}: not asked for, ignored", t.symbol));
+                } else {
+                    unmapped.push(t.symbol);
+                }
+                continue;
+            };
+            if self.symbols.is_none() && t.last_price.0 == 0.0 && t.count == Some(0) {
+                idle += 1;
+                continue;
+            }
+            batch.push(quote(pair, &t));
+        }
+        if idle > 0 {
+            batch.problem(format!(
+                "{idle} markets without a trade in 24 h (price 0, halted or delisted) skipped"
+            ));
+        }
+        if !unmapped.is_empty() {
+            let shown: Vec<&str> = unmapped.iter().take(10).map(String::as_str).collect();
+            batch.problem(format!(
+                "{} symbols not mapped to a pair and skipped: {}{}",
+                unmapped.len(),
+                shown.join(", "),
+                if unmapped.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some(symbols) = &self.symbols {
+            batch.report_missing(symbols.iter().map(|(_, p)| p));
+        }
+        Ok(())
+    }
+}
+
+/// Binance's `{"code": -1121, "msg": "Invalid symbol."}`, as a message.
+fn binance_error(body: &Value) -> Option<String> {
+    let code = body.get("code")?;
+    let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
+    Some(format!("{msg} (code {code})"))
+}
+
+/// The quote of a market. A `0` bid or ask means an empty book side, not a price of zero.
+fn quote(pair: Pair, t: &Ticker) -> Quote {
+    let positive = |d: Option<Decimal>| opt(d).filter(|v| *v != 0.0);
+    let mut q = Quote::new(pair, t.last_price.0);
+    q.bid = positive(t.bid_price);
+    q.ask = positive(t.ask_price);
+    q.volume_24h = opt(t.volume);
+    q.quote_volume_24h = opt(t.quote_volume);
+    q.high_24h = opt(t.high_price);
+    q.low_24h = opt(t.low_price);
+    q.exchange_time = t.close_time.and_then(DateTime::from_timestamp_millis);
+    q
+}
+
+#[async_trait]
+impl Source for BinanceSource {
+    fn name(&self) -> &SourceName {
+        &self.name
+    }
+
+    async fn fetch(&self, _tick: Tick) -> Result<Fetched> {
+        let deadline = self.http.deadline();
+        let reply = self.http.get(&self.url, &self.query(), deadline).await?;
+        let fetched_at = Utc::now();
+        let fail = |message: String| -> Error {
+            // 451 (restricted location) and 4xx codes are answers, not accidents: no retry.
+            self.http.error(
+                format!("GET {}: HTTP {}: {message}", self.url, reply.status),
+                false,
+            )
+        };
+        let body = reply
+            .json()
+            .map_err(|why| self.http.error(format!("GET {}: {why}", self.url), false))?;
+        if !reply.is_success() {
+            return Err(fail(
+                binance_error(&body).unwrap_or_else(|| excerpt(&reply.body)),
+            ));
+        }
+        let mut batch = QuoteBatch::new(&self.name);
+        self.parse(&body, &mut batch).map_err(fail)?;
+        batch.finish(body, fetched_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn source(pairs: Option<&[&str]>) -> BinanceSource {
+        let config = SourceConfig {
+            kind: crate::config::ExchangeKind::Binance,
+            name: SourceName::new("binance").unwrap(),
+            pairs: match pairs {
+                None => PairSelection::All,
+                Some(p) => PairSelection::List(p.iter().map(|p| Pair::new(p).unwrap()).collect()),
+            },
+            base_url: "http://127.0.0.1:9".to_owned(),
+            timeout_secs: None,
+            api_key_env: None,
+            ids: Default::default(),
+        };
+        BinanceSource::new(&config, &HttpPolicy::default()).unwrap()
+    }
+
+    fn parse(s: &BinanceSource, body: Value) -> Result<Fetched> {
+        let mut batch = QuoteBatch::new(&s.name);
+        s.parse(&body, &mut batch)
+            .map_err(|m| s.http.error(m, false))?;
+        batch.finish(body, Utc::now())
+    }
+
+    fn mini(symbol: &str, last: &str, count: i64) -> Value {
+        json!({"symbol":symbol,"openPrice":"1","highPrice":"3","lowPrice":"0.5","lastPrice":last,
+               "volume":"10","quoteVolume":"20","openTime":1499783499040i64,"closeTime":1499869899040i64,
+               "firstId":1,"lastId":2,"count":count})
+    }
+
+    #[test]
+    fn symbols_split_on_known_quote_assets() {
+        for (symbol, pair) in [
+            ("BTCUSDT", "BTC-USDT"),
+            ("BTCFDUSD", "BTC-FDUSD"),
+            ("ETHBTC", "ETH-BTC"),
+            ("BNBBTC", "BNB-BTC"),
+            ("USDCUSDT", "USDC-USDT"),
+            ("1INCHUSDT", "1INCH-USDT"),
+            ("BTCEUR", "BTC-EUR"),
+            ("SHIBDOGE", "SHIB-DOGE"),
+        ] {
+            assert_eq!(
+                split_symbol(symbol).map(|p| p.to_string()).as_deref(),
+                Some(pair),
+                "{symbol}"
+            );
+        }
+        for bad in ["USDT", "BTCXYZ", "币安人生USDT", ""] {
+            assert_eq!(split_symbol(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_lists_symbols_as_a_json_array() {
+        let s = source(Some(&["BTC-USDT", "ETH-USDT"]));
+        assert_eq!(
+            s.query(),
+            vec![("symbols", "[\"BTCUSDT\",\"ETHUSDT\"]".to_owned())]
+        );
+        assert!(source(None).query().is_empty());
+    }
+
+    #[test]
+    fn every_market_skips_idle_and_unmapped_ones_in_one_line_each() {
+        let s = source(None);
+        let body = json!([
+            mini("BTCUSDT", "91000.5", 10),
+            mini("ETHBTC", "0.035", 10),
+            mini("OLDUSDT", "0.00000000", 0),
+            mini("DEADBTC", "0.00000000", 0),
+            mini("ABCXYZ", "1", 3),
+            mini("BADUSDT", "-1", 3),
+        ]);
+        let f = parse(&s, body).unwrap();
+        let pairs: Vec<_> = f.quotes.iter().map(|q| q.pair.as_str()).collect();
+        assert_eq!(pairs, ["BTC-USDT", "ETH-BTC"]);
+        assert_eq!(f.problems.len(), 3, "{:?}", f.problems);
+        assert!(f.problems[0].starts_with("BAD-USDT: dropped: price -1"));
+        assert!(f.problems[1].starts_with("2 markets without a trade"));
+        assert!(f.problems[2].contains("1 symbols not mapped") && f.problems[2].contains("ABCXYZ"));
+    }
+
+    #[test]
+    fn mini_ticker_has_no_bid_or_ask_and_zero_sides_are_none() {
+        let s = source(Some(&["BNB-BTC"]));
+        let f = parse(&s, mini("BNBBTC", "4.00000200", 76)).unwrap();
+        let q = &f.quotes[0];
+        assert_eq!((q.price, q.bid, q.ask), (4.000002, None, None));
+        assert_eq!((q.volume_24h, q.quote_volume_24h), (Some(10.0), Some(20.0)));
+        assert_eq!(q.exchange_time.unwrap().timestamp_millis(), 1499869899040);
+        let mut full = mini("BNBBTC", "4", 1);
+        full["bidPrice"] = json!("0.00000000");
+        full["askPrice"] = json!("4.1");
+        let q = parse(&s, json!([full])).unwrap().quotes.remove(0);
+        assert_eq!((q.bid, q.ask), (None, Some(4.1)));
+    }
+
+    #[test]
+    fn error_body_and_missing_symbols() {
+        let s = source(Some(&["BTC-USDT", "ETH-USDT"]));
+        let e = parse(&s, json!({"code":-1121,"msg":"Invalid symbol."})).unwrap_err();
+        assert!(
+            e.to_string().contains("Invalid symbol. (code -1121)"),
+            "{e}"
+        );
+        let f = parse(
+            &s,
+            json!([mini("BTCUSDT", "1", 1), mini("XRPUSDT", "1", 1)]),
+        )
+        .unwrap();
+        assert_eq!(f.quotes.len(), 1);
+        assert_eq!(
+            f.problems,
+            [
+                "XRPUSDT: not asked for, ignored",
+                "ETH-USDT: missing from the answer"
+            ]
+        );
+    }
+}

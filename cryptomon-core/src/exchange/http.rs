@@ -1,0 +1,543 @@
+//! The HTTP layer every exchange shares: one reqwest client (rustls), per-request timeouts,
+//! retries with exponential backoff and jitter (backon) on timeouts, connection errors and 5xx,
+//! `Retry-After` honoured on 429/418, a per-exchange request rate, and a time budget per fetch
+//! so a source never retries into the next tick.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use tokio::time::Instant;
+
+use super::limiter::RequestLimiter;
+use crate::error::{Error, Result};
+use crate::model::SourceName;
+
+/// How sources talk HTTP: timeouts, retries and the time budget of one fetch.
+///
+/// [`HttpPolicy::for_interval`] gives the defaults [`super::build_sources`] uses; tests and
+/// embedders may tune any field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpPolicy {
+    /// Timeout of one request (connect to last body byte); `None` for none, which only tests
+    /// with paused time want (a pending timer would fire while the mock server answers).
+    pub timeout: Option<Duration>,
+    /// Retries after the first attempt, for timeouts, connection errors, 5xx and rate limits
+    /// whose `Retry-After` ends within the budget.
+    pub max_retries: usize,
+    /// First backoff delay; each next one doubles, with jitter.
+    pub min_backoff: Duration,
+    /// Longest backoff delay.
+    pub max_backoff: Duration,
+    /// How long one fetch may take in all, retries and waits included. Shorter than the
+    /// interval so a slow exchange never overruns into the next tick.
+    pub budget: Duration,
+    /// How long an exchange is left alone after a 429/418 that carries no `Retry-After`.
+    pub rate_limit_pause: Duration,
+    /// How long an idle connection is kept for reuse; `None` keeps it until the server closes
+    /// it (tests with paused time want that: the pool's idle timer would move their clock).
+    pub pool_idle_timeout: Option<Duration>,
+}
+
+impl HttpPolicy {
+    /// The defaults for a collection every `interval_secs` seconds: 10 s timeouts, 3 retries
+    /// from 250 ms to 4 s, a budget of three quarters of the interval, a 10 s pause after a rate
+    /// limit without `Retry-After`.
+    pub fn for_interval(interval_secs: u32) -> Self {
+        let interval = Duration::from_secs(u64::from(interval_secs.max(1)));
+        let budget = (interval * 3 / 4).max(Duration::from_secs(1));
+        HttpPolicy {
+            timeout: Some(Duration::from_secs(10).min(budget)),
+            max_retries: 3,
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(4),
+            budget,
+            rate_limit_pause: Duration::from_secs(10),
+            pool_idle_timeout: Some(Duration::from_secs(50)),
+        }
+    }
+}
+
+impl Default for HttpPolicy {
+    /// [`HttpPolicy::for_interval`] of the default one-minute interval.
+    fn default() -> Self {
+        HttpPolicy::for_interval(crate::config::DEFAULT_INTERVAL_SECS)
+    }
+}
+
+/// What one exchange's requests share, whichever source entry makes them: the request rate and
+/// the time until which the exchange asked to be left alone.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    limiter: RequestLimiter,
+    cooldown_until: Mutex<Option<Instant>>,
+}
+
+impl Gate {
+    /// `count` requests per `period` for one exchange.
+    pub(crate) fn new(count: u32, period: Duration) -> Arc<Self> {
+        Arc::new(Gate {
+            limiter: RequestLimiter::new(NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN), period),
+            cooldown_until: Mutex::new(None),
+        })
+    }
+
+    fn cooling_for(&self) -> Option<Duration> {
+        let until = (*self
+            .cooldown_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()))?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    fn cool_until(&self, until: Instant) {
+        let mut slot = self
+            .cooldown_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *slot = Some(slot.map_or(until, |u| u.max(until)));
+    }
+}
+
+/// A response that is not retried: 2xx, or a 4xx other than 429/418 for the exchange to read.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Bytes,
+}
+
+/// Why a request gave no [`Reply`].
+#[derive(Debug)]
+enum HttpError {
+    /// No response: timeout, refused or reset connection, broken body.
+    Transport { detail: String, timeout: bool },
+    /// A 5xx.
+    Server { status: u16, detail: String },
+    /// 429 or 418.
+    RateLimited {
+        status: u16,
+        retry_after: Option<Duration>,
+        detail: String,
+    },
+    /// The exchange asked to be left alone for longer; nothing was sent.
+    CoolingDown(Duration),
+    /// The request rate allows the next request only after the fetch's budget.
+    OutOfTime,
+}
+
+impl HttpError {
+    /// Whether another attempt within this tick could help.
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Transport { .. } | HttpError::Server { .. } | HttpError::RateLimited { .. }
+        )
+    }
+}
+
+/// The HTTP client of one source.
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    gate: Arc<Gate>,
+    policy: HttpPolicy,
+    source: SourceName,
+    headers: HeaderMap,
+    /// The API key sent in `headers`, if any, so it can be cut out of anything recorded.
+    secret: Option<String>,
+}
+
+impl fmt::Debug for HttpClient {
+    // By hand: the headers may hold a key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("source", &self.source)
+            .field("policy", &self.policy)
+            .field("authenticated", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client for `source`, sharing `gate` with the other sources of its exchange.
+    pub(crate) fn new(
+        source: &SourceName,
+        policy: &HttpPolicy,
+        gate: Arc<Gate>,
+        api_key: Option<(&'static str, String)>,
+    ) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("cryptomon/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(policy.pool_idle_timeout);
+        if let Some(t) = policy.timeout {
+            builder = builder.connect_timeout(t);
+        }
+        let client = builder.build().map_err(|e| Error::Source {
+            source_name: source.to_string(),
+            message: format!("cannot build the HTTP client: {e}"),
+            retryable: false,
+        })?;
+        let mut headers = HeaderMap::new();
+        let mut secret = None;
+        if let Some((name, key)) = api_key {
+            let mut value = HeaderValue::from_str(&key).map_err(|_| {
+                Error::Config(format!(
+                    "the API key of source {source} is not a valid header value"
+                ))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(HeaderName::from_static(name), value);
+            secret = Some(key);
+        }
+        Ok(HttpClient {
+            client,
+            gate,
+            policy: policy.clone(),
+            source: source.clone(),
+            headers,
+            secret,
+        })
+    }
+
+    /// When the fetch starting now must be over.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.policy.budget
+    }
+
+    /// An error of this source.
+    pub(crate) fn error(&self, message: String, retryable: bool) -> Error {
+        Error::Source {
+            source_name: self.source.to_string(),
+            message,
+            retryable,
+        }
+    }
+
+    /// GETs `url` with `query`, retrying what may pass within `deadline`, and returns the first
+    /// response that is not retried (any 2xx or 4xx but 429/418) with the key cut out of its body.
+    pub(crate) async fn get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        deadline: Instant,
+    ) -> Result<Reply> {
+        let attempts = AtomicUsize::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.min_backoff)
+            .with_max_delay(self.policy.max_backoff)
+            .with_max_times(self.policy.max_retries)
+            .with_jitter();
+        let outcome = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(url, query, deadline).await
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(HttpError::is_transient)
+        .adjust(|e, delay| next_delay(e, delay, deadline))
+        .notify(
+            |e, delay| tracing::debug!(source = %self.source, url, error = ?e, ?delay, "retrying"),
+        )
+        .await;
+        outcome.map_err(|e| self.describe(url, e, attempts.load(Ordering::Relaxed)))
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        deadline: Instant,
+    ) -> std::result::Result<Reply, HttpError> {
+        if let Some(left) = self.gate.cooling_for() {
+            return Err(HttpError::CoolingDown(left));
+        }
+        if !self.gate.limiter.until_ready(deadline).await {
+            return Err(HttpError::OutOfTime);
+        }
+        let mut request = self
+            .client
+            .get(url)
+            .query(query)
+            .headers(self.headers.clone());
+        if let Some(timeout) = self.policy.timeout {
+            let left = deadline.saturating_duration_since(Instant::now());
+            request = request.timeout(timeout.min(left).max(Duration::from_millis(1)));
+        }
+        let transport = |e: reqwest::Error| HttpError::Transport {
+            timeout: e.is_timeout(),
+            detail: error_chain(&e.without_url()),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.bytes().await.map_err(transport)?;
+        let body = self.redact(body);
+        match status {
+            429 | 418 => {
+                let pause = retry_after.unwrap_or(self.policy.rate_limit_pause);
+                self.gate.cool_until(Instant::now() + pause);
+                Err(HttpError::RateLimited {
+                    status,
+                    retry_after,
+                    detail: excerpt(&body),
+                })
+            }
+            500..=599 => Err(HttpError::Server {
+                status,
+                detail: excerpt(&body),
+            }),
+            _ => Ok(Reply { status, body }),
+        }
+    }
+
+    fn redact(&self, body: Bytes) -> Bytes {
+        match &self.secret {
+            Some(secret) if !secret.is_empty() => {
+                let text = String::from_utf8_lossy(&body);
+                if text.contains(secret.as_str()) {
+                    Bytes::from(text.replace(secret.as_str(), "[redacted]"))
+                } else {
+                    body
+                }
+            }
+            _ => body,
+        }
+    }
+
+    fn describe(&self, url: &str, e: HttpError, attempts: usize) -> Error {
+        let tries = if attempts == 1 {
+            "1 attempt".to_owned()
+        } else {
+            format!("{attempts} attempts")
+        };
+        let message = match e {
+            HttpError::Transport { detail, timeout } => {
+                let what = if timeout { "timed out" } else { "failed" };
+                format!("GET {url} {what} after {tries}: {detail}")
+            }
+            HttpError::Server { status, detail } => {
+                format!("GET {url}: HTTP {status} after {tries}: {detail}")
+            }
+            HttpError::RateLimited {
+                status,
+                retry_after,
+                detail,
+            } => {
+                let wait = match retry_after {
+                    Some(d) => format!("Retry-After {} s", d.as_secs()),
+                    None => "no Retry-After".to_owned(),
+                };
+                format!(
+                    "GET {url}: rate limited (HTTP {status}, {wait}) after {tries}; \
+                     giving up for this tick: {detail}"
+                )
+            }
+            HttpError::CoolingDown(left) => format!(
+                "not calling {url}: the exchange asked to be left alone for {} s more",
+                left.as_secs().max(1)
+            ),
+            HttpError::OutOfTime => format!(
+                "GET {url}: the request rate allows no attempt before this tick's budget \
+                 ({} s) runs out",
+                self.policy.budget.as_secs()
+            ),
+        };
+        self.error(message, true)
+    }
+}
+
+/// The delay before the next attempt, or `None` to give up: no retry sooner than `Retry-After`,
+/// none without one after a rate limit, and none that would end after `deadline`.
+fn next_delay(e: &HttpError, backoff: Option<Duration>, deadline: Instant) -> Option<Duration> {
+    let delay = match e {
+        HttpError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } => backoff.map(|b| b.max(*wait))?,
+        HttpError::RateLimited {
+            retry_after: None, ..
+        } => return None,
+        _ => backoff?,
+    };
+    (Instant::now() + delay < deadline).then_some(delay)
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+/// A reqwest error with its causes, which hold the useful part ("connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// A short, printable view of a body for an error message; an HTML page is named as such.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if looks_like_html(trimmed) {
+        let title = trimmed
+            .find("<title>")
+            .and_then(|i| {
+                let rest = &trimmed[i + 7..];
+                rest.find("</title>").map(|j| rest[..j].trim().to_owned())
+            })
+            .filter(|t| !t.is_empty());
+        return match title {
+            Some(t) => format!("an HTML page ({})", clip(&t, 120)),
+            None => "an HTML page".to_owned(),
+        };
+    }
+    if trimmed.is_empty() {
+        return "an empty body".to_owned();
+    }
+    clip(trimmed, 300)
+}
+
+/// JSON never starts with `<`; HTML, XML and comments do.
+fn looks_like_html(text: &str) -> bool {
+    text.starts_with('<')
+}
+
+fn clip(text: &str, max: usize) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        format!("{clean}...")
+    } else {
+        clean
+    }
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON, or why it is not (an HTML error page, a cut body).
+    pub(crate) fn json(&self) -> std::result::Result<serde_json::Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let what = excerpt(&self.body);
+            if what.starts_with("an HTML page") || what == "an empty body" {
+                format!("HTTP {}: {what}, not JSON", self.status)
+            } else {
+                format!("HTTP {}: the body is not JSON ({e}): {what}", self.status)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_as_seconds_or_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let d = parse_retry_after(&soon).unwrap();
+        assert!(
+            d >= Duration::from_secs(28) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn html_pages_are_named_not_dumped() {
+        let page = b"<!DOCTYPE html>\n<html><head><title>api.kraken.com | 520: Web server is returning an unknown error</title></head><body>...</body></html>";
+        assert_eq!(
+            excerpt(page),
+            "an HTML page (api.kraken.com | 520: Web server is returning an unknown error)"
+        );
+        let reply = Reply {
+            status: 200,
+            body: Bytes::from_static(page),
+        };
+        assert!(
+            reply
+                .json()
+                .unwrap_err()
+                .starts_with("HTTP 200: an HTML page")
+        );
+        assert_eq!(excerpt(b""), "an empty body");
+        assert_eq!(
+            excerpt(b"{\"message\":\"NotFound\"}"),
+            "{\"message\":\"NotFound\"}"
+        );
+        assert_eq!(excerpt("x".repeat(400).as_bytes()).len(), 303);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delays_respect_retry_after_and_the_deadline() {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let limited = |secs: Option<u64>| HttpError::RateLimited {
+            status: 429,
+            retry_after: secs.map(Duration::from_secs),
+            detail: String::new(),
+        };
+        let short = Some(Duration::from_millis(250));
+        assert_eq!(
+            next_delay(&limited(Some(5)), short, deadline),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(next_delay(&limited(Some(120)), short, deadline), None);
+        assert_eq!(next_delay(&limited(None), short, deadline), None);
+        assert_eq!(
+            next_delay(&limited(Some(5)), None, deadline),
+            None,
+            "retries exhausted"
+        );
+        let timeout = HttpError::Transport {
+            detail: String::new(),
+            timeout: true,
+        };
+        assert_eq!(next_delay(&timeout, short, deadline), short);
+        tokio::time::advance(Duration::from_secs(45)).await;
+        assert_eq!(
+            next_delay(&timeout, short, deadline),
+            None,
+            "past the budget"
+        );
+    }
+
+    #[test]
+    fn default_policy_fits_the_interval() {
+        let p = HttpPolicy::for_interval(60);
+        assert_eq!(p.budget, Duration::from_secs(45));
+        assert_eq!(p.timeout, Some(Duration::from_secs(10)));
+        let p = HttpPolicy::for_interval(5);
+        assert!(p.timeout.unwrap() <= p.budget && p.budget < Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end transform benchmark: cryptomon (full and incremental) against the pandas peer on
+# the same generated data, in the same run. Prints wall time, reads, writes, bytes and peak RSS.
+#
+#   scripts/bench-transform.sh [SOURCES] [PAIRS] [MINUTES] [TICKS]
+#     defaults: 3 sources x 100 pairs x 1560 minutes (26 h), 11 incremental ticks
+#
+# Needs: a release build (cargo build --release -p cryptomon-server), python3 with pandas for
+# the peer (PEER_PYTHON, default /work/.venv-peers/bin/python; see ../shared/peers/README.md),
+# and the peer scripts (PEERS, default ../shared/peers). Data goes to BENCH_DIR (default
+# /tmp/cryptomon-bench), never into the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sources=${1:-3} pairs=${2:-100} minutes=${3:-1560} ticks=${4:-11}
+peers=${PEERS:-../shared/peers}
+py=${PEER_PYTHON:-/work/.venv-peers/bin/python}
+bin=${CRYPTOMON:-${CARGO_TARGET_DIR:-/var/cache/cryptomon/target}/release/cryptomon}
+base=${BENCH_DIR:-/tmp/cryptomon-bench}/s${sources}p${pairs}m${minutes}
+end=2026-11-27T12:00:00Z
+
+[ -x "$bin" ] || { echo "no release binary at $bin: cargo build --release -p cryptomon-server" >&2; exit 1; }
+peak() { awk '/Maximum resident/ {printf "%.0f MB", $6/1024}' "$1"; }
+wall() { awk '/Elapsed \(wall/ {print $8}' "$1"; }
+
+if [ ! -d "$base/raw" ]; then
+  python3 "$peers/gen_snapshots.py" --dir "$base" --sources "$sources" --pairs "$pairs" \
+    --minutes "$minutes" --end "$end" --spikes 2 >&2
+fi
+objects=$(find "$base/raw" -name '*.json' | wc -l)
+size=$(du -sh "$base/raw" | cut -f1)
+echo "data: $sources sources x $pairs pairs x $minutes min = $objects objects, $size"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/peer" "$work/cm"
+cp -r "$base/raw" "$work/peer/raw"
+cp -r "$base/raw" "$work/cm/raw"
+sync
+
+echo "== pandas peer (reference_pandas.py)"
+/usr/bin/time -v "$py" "$peers/reference_pandas.py" "$work/peer" 2>"$work/peer.time" | tail -1
+echo "   wall $(wall "$work/peer.time"), peak RSS $(peak "$work/peer.time")"
+
+echo "== cryptomon transform --full"
+/usr/bin/time -v "$bin" transform --full --store "$work/cm" 2>"$work/cm.time"
+echo "   wall $(wall "$work/cm.time"), peak RSS $(peak "$work/cm.time")"
+
+echo "== same values?"
+python3 scripts/compare_summaries.py "$work/peer/aggregates/summary.json" "$work/cm/aggregates/summary.json"
+
+echo "== cryptomon transform (incremental), $ticks new ticks, one at a time"
+next=$(date -u -d "$end + 1 minute" +%Y-%m-%dT%H:%M:%SZ)
+for i in $(seq 1 "$ticks"); do
+  t=$(date -u -d "$next + $((i - 1)) minutes" +%Y-%m-%dT%H:%M:%SZ)
+  python3 "$peers/gen_snapshots.py" --dir "$work/tick" --sources "$sources" --pairs "$pairs" \
+    --minutes 1 --end "$t" --seed "$((100 + i))" >/dev/null
+  cp -r "$work/tick/raw/." "$work/cm/raw/"
+  rm -rf "$work/tick"
+  /usr/bin/time -v "$bin" transform --store "$work/cm" >"$work/inc.out" 2>"$work/inc.time"
+  ms=$(grep -oE 'in [0-9.]+ s' "$work/inc.out" | awk '{printf "%.1f", $2*1000}')
+  echo "   tick $i: ${ms} ms in the transform, process wall $(wall "$work/inc.time"), peak RSS $(peak "$work/inc.time"); $(sed -n 2p "$work/inc.out" | sed 's/^ *//')"
+done | tee "$work/inc.log"
+awk '{for (i=1;i<=NF;i++) if ($i=="ms") print $(i-1)}' "$work/inc.log" | sort -n |
+  awk '{a[NR]=$1} END {print "   median " a[int((NR+1)/2)] " ms over " NR " ticks"}'
