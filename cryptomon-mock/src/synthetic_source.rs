@@ -283,17 +283,19 @@ impl SyntheticSource {
         SyntheticSource::new(name, 12, 42).with_volume_spikes(0.01, DEFAULT_SPIKE_FACTOR)
     }
 
-    /// The market of `cryptomon --demo`: three sources, `demo_a`, `demo_b` and `demo_c`, quoting
-    /// the same 12 pairs of one seeded market, each with a few basis points of its own, so the
-    /// dashboard has cross-source spreads to show; volume spikes about once a day per series.
+    /// The market of `cryptomon --demo`: three sources, `demo` ([`SyntheticSource::demo`]),
+    /// `demo_b` and `demo_c`, quoting the same 12 pairs of one seeded market, each with a few
+    /// basis points of its own, so the dashboard has cross-source spreads to show; volume spikes
+    /// are frequent enough that a day of history shows alerts.
     pub fn demo_market() -> Vec<SyntheticSource> {
-        ["demo_a", "demo_b", "demo_c"]
-            .into_iter()
-            .map(|name| {
-                let name = SourceName::new(name).expect("demo names are valid source names");
-                SyntheticSource::new(name, 12, 42).with_volume_spikes(0.0007, DEFAULT_SPIKE_FACTOR)
-            })
-            .collect()
+        let mut sources = vec![SyntheticSource::demo()];
+        for name in ["demo_b", "demo_c"] {
+            let name = SourceName::new(name).expect("demo names are valid source names");
+            sources.push(
+                SyntheticSource::new(name, 12, 42).with_volume_spikes(0.01, DEFAULT_SPIKE_FACTOR),
+            );
+        }
+        sources
     }
 
     /// Sets the probability (clamped to 0..=1) that each optional field of a quote is `null`.

@@ -9,7 +9,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = commands::Cli::parse();
-    commands::init_logging(cli.verbose);
+    commands::init_logging(cli.log_level());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

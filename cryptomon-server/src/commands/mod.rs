@@ -2,6 +2,7 @@
 
 mod candles;
 mod collect;
+mod serve;
 mod store_arg;
 mod transform;
 
@@ -35,6 +36,18 @@ enum Command {
     Transform(transform::TransformArgs),
     /// Print the candle view (cryptomon.candles/v1 JSON) of one series.
     Candles(candles::CandlesArgs),
+    /// Serve the API and dashboard, collecting and transforming every minute.
+    Serve(serve::ServeArgs),
+}
+
+impl Cli {
+    /// The log verbosity: a long-running `serve` says what it is doing by default.
+    pub(crate) fn log_level(&self) -> u8 {
+        match self.command {
+            Command::Serve(_) => self.verbose.max(1),
+            _ => self.verbose,
+        }
+    }
 }
 
 /// Runs the command; `Ok` carries the exit code for partial failures the command reported.
@@ -43,6 +56,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect::run(args).await,
         Command::Transform(args) => transform::run(args).await,
         Command::Candles(args) => candles::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
     }
 }
 

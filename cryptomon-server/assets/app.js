@@ -1,0 +1,379 @@
+// cryptomon dashboard: one page over the JSON API. Live through /api/events (server-sent
+// events); where they do not arrive (API Gateway buffers responses), it polls instead.
+"use strict";
+
+const LC = window.LightweightCharts;
+const POLL_MS = 15000;
+const SSE_PATIENCE_MS = 6000;
+
+const ui = {
+  asOf: document.getElementById("as-of"),
+  live: document.getElementById("live"),
+  metric: document.getElementById("metric"),
+  intervals: document.getElementById("intervals"),
+  chart: document.getElementById("chart"),
+  title: document.getElementById("chart-title"),
+  rank: document.getElementById("rank"),
+  last: document.getElementById("stat-last"),
+  change: document.getElementById("stat-change"),
+  stats: document.getElementById("stats"),
+  alerts: document.getElementById("alerts"),
+  alertsCount: document.getElementById("alerts-count"),
+  health: document.getElementById("health"),
+  spreads: document.getElementById("spreads"),
+  series: document.getElementById("series"),
+  filter: document.getElementById("filter"),
+};
+
+const state = {
+  summary: null,
+  metrics: [],
+  selected: null,
+  interval: "5m",
+  sort: { key: "pair", dir: 1 },
+  chart: null,
+  plot: null,
+  plotKind: null,
+  pollTimer: null,
+  drawSeq: 0,
+};
+
+// ---------- formatting ----------
+
+function fmtNum(v, digits = 6) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  const abs = Math.abs(v);
+  if (abs >= 1e6) return new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 2 }).format(v);
+  if (abs >= 1000) return v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  return v.toLocaleString(undefined, { maximumSignificantDigits: digits });
+}
+function fmtPct(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  return (v > 0 ? "+" : "") + v.toFixed(2) + " %";
+}
+function fmtRank(v) {
+  return v === null || v === undefined ? "–" : (v * 100).toFixed(0) + "th pct";
+}
+function signClass(v) {
+  return v > 0 ? "up" : v < 0 ? "down" : "";
+}
+function fmtAge(secs) {
+  if (secs === null || secs === undefined) return "–";
+  if (secs < 90) return secs + " s ago";
+  if (secs < 5400) return Math.round(secs / 60) + " min ago";
+  if (secs < 172800) return Math.round(secs / 3600) + " h ago";
+  return Math.round(secs / 86400) + " d ago";
+}
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+function cell(text, cls = "") {
+  return el("td", { class: cls }, text);
+}
+
+// ---------- API ----------
+
+async function api(path) {
+  // `no-cache`: revalidate with the ETag; an unchanged answer is a cheap 304.
+  const r = await fetch(path, { cache: "no-cache", headers: { Accept: "application/json" } });
+  if (!r.ok) {
+    let message = r.status + " " + r.statusText;
+    try { message = (await r.json()).error || message; } catch (_) { /* not JSON */ }
+    const err = new Error(message);
+    err.status = r.status;
+    throw err;
+  }
+  return r.json();
+}
+
+// ---------- chart ----------
+
+function chartColors() {
+  const css = getComputedStyle(document.documentElement);
+  return {
+    text: css.getPropertyValue("--muted").trim() || "#8b9bb0",
+    line: css.getPropertyValue("--line").trim() || "#223041",
+    accent: css.getPropertyValue("--accent").trim() || "#2dd4bf",
+    up: css.getPropertyValue("--up").trim() || "#22c55e",
+    down: css.getPropertyValue("--down").trim() || "#ef4444",
+  };
+}
+
+function ensureChart() {
+  if (state.chart) return state.chart;
+  const c = chartColors();
+  state.chart = LC.createChart(ui.chart, {
+    autoSize: true,
+    layout: { background: { color: "transparent" }, textColor: c.text, attributionLogo: true },
+    grid: { vertLines: { color: c.line }, horzLines: { color: c.line } },
+    rightPriceScale: { borderColor: c.line },
+    timeScale: { borderColor: c.line, timeVisible: true, secondsVisible: false },
+    crosshair: { mode: LC.CrosshairMode.Normal },
+    localization: { priceFormatter: (p) => fmtNum(p) },
+  });
+  return state.chart;
+}
+
+function setPlot(kind) {
+  const chart = ensureChart();
+  if (state.plot && state.plotKind === kind) return state.plot;
+  if (state.plot) chart.removeSeries(state.plot);
+  const c = chartColors();
+  state.plot = kind === "candles"
+    ? chart.addSeries(LC.CandlestickSeries, {
+        upColor: c.up, downColor: c.down, wickUpColor: c.up, wickDownColor: c.down, borderVisible: false,
+      })
+    : chart.addSeries(LC.AreaSeries, {
+        lineColor: c.accent, topColor: c.accent + "55", bottomColor: c.accent + "05", lineWidth: 2,
+      });
+  state.plotKind = kind;
+  return state.plot;
+}
+
+const unix = (t) => Math.floor(Date.parse(t) / 1000);
+
+async function drawSelected() {
+  const m = state.metrics.find((x) => x.id === state.selected);
+  if (!m) return;
+  const seq = ++state.drawSeq;
+  const isPrice = m.measure === "price";
+  ui.intervals.hidden = !isPrice;
+  try {
+    const detailP = api("/api/metrics/" + encodeURIComponent(m.id));
+    const candlesP = isPrice
+      ? api(`/api/candles?source=${encodeURIComponent(m.source)}&pair=${encodeURIComponent(m.pair)}&interval=${state.interval}`)
+      : null;
+    const [detail, candles] = await Promise.all([detailP, candlesP]);
+    if (seq !== state.drawSeq) return; // a newer selection won the race
+    let n;
+    if (isPrice) {
+      const data = candles.candles.map((k) => ({ time: unix(k.t), open: k.o, high: k.h, low: k.l, close: k.c }));
+      setPlot("candles").setData(data);
+      n = data.length;
+    } else {
+      const data = detail.points.map((p) => ({ time: unix(p.t), value: p.v }));
+      setPlot("line").setData(data);
+      n = data.length;
+    }
+    state.chart.timeScale().fitContent();
+    renderDetail(detail);
+    // Hooks for the end-to-end test: what is drawn, and how much.
+    document.body.dataset.chartMetric = m.id;
+    document.body.dataset.chartPoints = String(n);
+    document.body.dataset.chartInterval = isPrice ? state.interval : "";
+  } catch (e) {
+    if (seq !== state.drawSeq) return;
+    ui.stats.replaceChildren(el("div", { class: "muted" }, "Cannot load " + m.id + ": " + e.message));
+  }
+}
+
+function renderDetail(d) {
+  const unit = d.measure === "price" ? "" : " " + d.pair.split("-")[0];
+  ui.title.textContent = `${d.pair} · ${d.source} · ${d.measure}`;
+  ui.last.textContent = fmtNum(d.stats.last) + unit;
+  ui.change.textContent = fmtPct(d.stats.change_pct);
+  ui.change.className = "big " + signClass(d.stats.change_pct);
+  ui.rank.textContent = d.rank === null ? "–" : `${fmtRank(d.rank)} · ${Math.round(d.rank * d.ranked)} of ${d.ranked}`;
+  const s = d.stats;
+  const rows = [
+    ["Samples", s.samples], ["First", fmtNum(s.first)], ["High", fmtNum(s.high)], ["Low", fmtNum(s.low)],
+    ["Mean", fmtNum(s.mean)], ["Std", fmtNum(s.std)],
+  ];
+  if (d.measure === "price") {
+    rows.push(
+      ["Volatility", fmtPct(s.volatility_pct).replace("+", "")], ["Max drawdown", fmtPct(s.max_drawdown_pct).replace("+", "")],
+      ["RSI 14", fmtNum(s.rsi_14, 4)], ["SMA 60", fmtNum(s.sma_60)], ["EMA 60", fmtNum(s.ema_60)], ["Gaps", s.gaps ?? "–"],
+    );
+  }
+  ui.stats.replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", {}, k), el("dd", {}, v))));
+}
+
+// ---------- picker ----------
+
+function renderPicker() {
+  const byPair = new Map();
+  for (const m of state.metrics) {
+    if (!byPair.has(m.pair)) byPair.set(m.pair, []);
+    byPair.get(m.pair).push(m);
+  }
+  const groups = [...byPair.keys()].sort().map((pair) =>
+    el("optgroup", { label: pair }, ...byPair.get(pair).map((m) =>
+      el("option", { value: m.id }, `${m.pair} · ${m.source} · ${m.measure}`))));
+  ui.metric.replaceChildren(...groups);
+  if (!state.metrics.some((m) => m.id === state.selected)) {
+    const fromHash = decodeURIComponent(location.hash.replace(/^#/, ""));
+    const first = state.metrics.find((m) => m.measure === "price") || state.metrics[0];
+    state.selected = state.metrics.some((m) => m.id === fromHash) ? fromHash : first && first.id;
+  }
+  if (state.selected) ui.metric.value = state.selected;
+}
+
+function select(id) {
+  if (!id || id === state.selected) return;
+  state.selected = id;
+  ui.metric.value = id;
+  history.replaceState(null, "", "#" + encodeURIComponent(id));
+  markSelectedRow();
+  drawSelected();
+}
+
+// ---------- tables ----------
+
+function renderSeries() {
+  const s = state.summary;
+  if (!s) return;
+  const q = ui.filter.value.trim().toUpperCase();
+  const { key, dir } = state.sort;
+  const rows = s.series
+    .filter((r) => !q || r.pair.includes(q) || r.source.toUpperCase().includes(q))
+    .sort((a, b) => {
+      const x = a[key], y = b[key];
+      if (x === y) return 0;
+      if (x === null) return 1; // nulls last, whatever the direction
+      if (y === null) return -1;
+      return (x < y ? -1 : 1) * dir;
+    });
+  ui.series.tBodies[0].replaceChildren(...rows.map((r) => {
+    const id = `${r.source}:${r.pair}:price`;
+    return el("tr", { "data-id": id, onclick: () => select(id) },
+      cell(r.pair), cell(r.source), cell(fmtNum(r.last), "num"),
+      cell(fmtPct(r.change_pct), "num " + signClass(r.change_pct)),
+      cell(fmtNum(r.high), "num"), cell(fmtNum(r.low), "num"),
+      cell(fmtPct(r.volatility_pct).replace("+", ""), "num"),
+      cell(fmtRank(r.price_rank), "num"), cell(fmtRank(r.volume_rank), "num"));
+  }));
+  for (const th of ui.series.tHead.rows[0].cells) {
+    th.setAttribute("aria-sort", th.dataset.key === key ? (dir > 0 ? "ascending" : "descending") : "none");
+  }
+  markSelectedRow();
+}
+
+function markSelectedRow() {
+  for (const tr of ui.series.tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === state.selected);
+}
+
+function renderSpreads() {
+  const spreads = state.summary ? state.summary.spreads : [];
+  if (!spreads.length) {
+    ui.spreads.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No pair is quoted by two sources.")));
+    return;
+  }
+  const sorted = [...spreads].sort((a, b) => b.spread_bps - a.spread_bps);
+  const quote = (v, source) => el("td", { class: "num" }, fmtNum(v), el("small", { class: "muted" }, source));
+  ui.spreads.replaceChildren(...sorted.map((s) => el("tr", {},
+    cell(s.pair), cell(s.sources, "num"), quote(s.min, s.min_source), quote(s.max, s.max_source),
+    cell(s.spread_bps.toFixed(1) + " bp", "num"))));
+}
+
+function renderAlerts() {
+  const alerts = state.summary ? state.summary.alerts : [];
+  ui.alertsCount.textContent = alerts.length ? `(${alerts.length})` : "";
+  if (!alerts.length) {
+    ui.alerts.replaceChildren(el("li", { class: "muted" }, "No alert at the latest tick."));
+    return;
+  }
+  ui.alerts.replaceChildren(...alerts.map((a) => {
+    const id = `${a.source}:${a.pair}:${a.measure}`;
+    return el("li", {},
+      el("button", { type: "button", onclick: () => select(id) }, `${a.pair} · ${a.source} · ${a.measure}`),
+      el("span", { class: "num warn" }, `${a.ratio.toFixed(1)}× the 1 h mean`));
+  }));
+}
+
+async function renderHealth() {
+  try {
+    const h = await api("/api/health");
+    ui.health.replaceChildren(...h.sources.map((s) => el("tr", {},
+      cell(s.source), cell(s.series, "num"), cell(fmtAge(s.age_secs)),
+      el("td", {}, el("span", { class: "badge " + (s.stale ? "down" : "up") }, s.stale ? "stale" : "fresh")))));
+    if (!h.sources.length) ui.health.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No data yet.")));
+  } catch (e) {
+    ui.health.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, e.message)));
+  }
+}
+
+// ---------- updates ----------
+
+async function applySummary(summary) {
+  const fresh = !state.summary || state.summary.as_of !== summary.as_of;
+  state.summary = summary;
+  ui.asOf.textContent = summary.as_of.replace("T", " ").replace("Z", " UTC");
+  ui.asOf.setAttribute("datetime", summary.as_of);
+  if (fresh || !state.metrics.length) {
+    state.metrics = await api("/api/metrics");
+    renderPicker();
+  }
+  renderSeries();
+  renderSpreads();
+  renderAlerts();
+  renderHealth();
+  if (fresh || document.body.dataset.chartMetric !== state.selected) await drawSelected();
+}
+
+function setLive(mode, text) {
+  ui.live.className = "live " + mode;
+  ui.live.textContent = text;
+}
+
+async function poll() {
+  try {
+    await applySummary(await api("/api/summary"));
+    if (!ui.live.classList.contains("on")) setLive("polling", "polling every " + POLL_MS / 1000 + " s");
+  } catch (e) {
+    setLive("off", e.status === 503 ? "waiting for data" : "offline");
+  }
+}
+
+function startPolling() {
+  if (state.pollTimer) return;
+  setLive("polling", "polling every " + POLL_MS / 1000 + " s");
+  poll();
+  state.pollTimer = setInterval(poll, POLL_MS);
+}
+
+function startEvents() {
+  if (!window.EventSource) return startPolling();
+  const source = new EventSource("/api/events");
+  let heard = false;
+  // No event in time (a buffering proxy, a Lambda behind API Gateway): poll instead.
+  const patience = setTimeout(() => { if (!heard) { source.close(); startPolling(); } }, SSE_PATIENCE_MS);
+  source.addEventListener("summary", (e) => {
+    heard = true;
+    clearTimeout(patience);
+    if (state.pollTimer) { clearInterval(state.pollTimer); state.pollTimer = null; }
+    setLive("on", "live");
+    applySummary(JSON.parse(e.data)).catch((err) => console.error(err));
+  });
+  source.onerror = () => {
+    if (heard) setLive("polling", "reconnecting…"); // EventSource retries by itself
+  };
+}
+
+// ---------- wiring ----------
+
+ui.metric.addEventListener("change", () => select(ui.metric.value));
+ui.intervals.addEventListener("click", (e) => {
+  const b = e.target.closest("button[data-interval]");
+  if (!b) return;
+  state.interval = b.dataset.interval;
+  for (const x of ui.intervals.querySelectorAll("button")) x.setAttribute("aria-pressed", String(x === b));
+  drawSelected();
+});
+ui.series.tHead.addEventListener("click", (e) => {
+  const th = e.target.closest("th[data-key]");
+  if (!th) return;
+  const key = th.dataset.key;
+  state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : (["pair", "source"].includes(key) ? 1 : -1) };
+  renderSeries();
+});
+ui.filter.addEventListener("input", renderSeries);
+setInterval(renderHealth, 30000);
+
+poll().then(startEvents);

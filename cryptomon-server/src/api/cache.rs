@@ -1,0 +1,288 @@
+//! The aggregates cache: the summary and the window state read once from the store, re-read only
+//! when their stored [`Version`] changes, and the per-series views computed from them on first
+//! request and then kept, so requests are answered from memory.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use cryptomon_core::keys::{SUMMARY_KEY, WINDOW_KEY};
+use cryptomon_core::{
+    CandleInterval, Error, Fetch, Measure, Store, Summary, Version, Window, pipeline,
+};
+use tokio::sync::watch;
+
+use super::caching::weak_etag;
+use super::errors::ApiError;
+use super::model::MetricInfo;
+
+/// Views kept per generation of aggregates before the memo starts over: bounds memory when a
+/// client walks every series and interval.
+const MAX_VIEWS: usize = 4096;
+
+/// A metric of the summary: which series, which measure.
+#[derive(Debug, Clone)]
+pub(crate) struct MetricEntry {
+    /// Index into `summary.series`.
+    pub(crate) series: usize,
+    /// Price or volume.
+    pub(crate) measure: Measure,
+}
+
+/// A view computed from the window and kept as its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ViewKey {
+    /// Candles of one series of the window.
+    Candles(u32, CandleInterval),
+    /// The detail of one metric.
+    Metric(String),
+}
+
+/// One generation of aggregates: what one transform wrote, parsed and pre-serialized.
+#[derive(Debug)]
+pub(crate) struct Aggregates {
+    /// The summary.
+    pub(crate) summary: Summary,
+    /// The summary as stored (served verbatim: fields a newer writer adds pass through).
+    pub(crate) summary_json: Bytes,
+    /// `GET /api/metrics`.
+    pub(crate) metrics_json: Bytes,
+    /// `GET /api/alerts`.
+    pub(crate) alerts_json: Bytes,
+    /// Metrics by id.
+    pub(crate) metrics: HashMap<String, MetricEntry>,
+    /// Series ranked on price and on volume (the ranks' denominators).
+    pub(crate) ranked: [u32; 2],
+    /// The window state, when the store has a readable one.
+    pub(crate) window: Option<Arc<Window>>,
+    /// The validator of every response drawn from this generation.
+    pub(crate) etag: HeaderValue,
+    summary_version: Version,
+    window_version: Option<Version>,
+    views: Mutex<HashMap<ViewKey, Bytes>>,
+}
+
+/// The id of a metric: `source:pair:measure`.
+pub(crate) fn metric_id(source: &str, pair: &str, measure: Measure) -> String {
+    format!("{source}:{pair}:{measure}")
+}
+
+impl Aggregates {
+    fn build(
+        summary: Summary,
+        summary_json: Bytes,
+        summary_version: Version,
+        window: Option<Arc<Window>>,
+        window_version: Option<Version>,
+    ) -> Result<Self, Error> {
+        let mut metrics = HashMap::with_capacity(summary.series.len() * 2);
+        let mut list = Vec::with_capacity(summary.series.len() * 2);
+        let mut ranked = [0u32; 2];
+        for (i, s) in summary.series.iter().enumerate() {
+            ranked[0] += u32::from(s.price_std.is_some());
+            ranked[1] += u32::from(s.volume_std.is_some());
+            for (measure, last, rank) in [
+                (Measure::Price, Some(s.last), s.price_rank),
+                (Measure::Volume, s.volume_last, s.volume_rank),
+            ] {
+                // A series without any volume (CoinGecko) has no volume metric.
+                let Some(last) = last else { continue };
+                let id = metric_id(s.source.as_str(), s.pair.as_str(), measure);
+                list.push(MetricInfo {
+                    id: id.clone(),
+                    source: s.source.to_string(),
+                    pair: s.pair.to_string(),
+                    measure: measure.to_string(),
+                    last,
+                    rank,
+                });
+                metrics.insert(id, MetricEntry { series: i, measure });
+            }
+        }
+        let metrics_json = json_bytes(&list)?;
+        let alerts_json = json_bytes(&summary.alerts)?;
+        let mut h = DefaultHasher::new();
+        // The version of the server is in the tag: an upgrade may change a response's shape.
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        summary_version.hash(&mut h);
+        window_version.hash(&mut h);
+        Ok(Aggregates {
+            summary,
+            summary_json,
+            metrics_json,
+            alerts_json,
+            metrics,
+            ranked,
+            window,
+            etag: weak_etag(h.finish()),
+            summary_version,
+            window_version,
+            views: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A view's JSON: from the memo, or computed on a blocking thread (polars must not run on
+    /// an async worker) and remembered.
+    pub(crate) async fn view(
+        &self,
+        key: ViewKey,
+        compute: impl FnOnce(&Window) -> Result<Bytes, Error> + Send + 'static,
+    ) -> Result<Bytes, ApiError> {
+        if let Some(body) = self.lock_views().get(&key) {
+            return Ok(body.clone());
+        }
+        let window = self.window.clone().ok_or(ApiError::NoData)?;
+        let body = pipeline::blocking(move || compute(&window))
+            .await
+            .map_err(|e| match e {
+                Error::UnknownSeries {
+                    source_name, pair, ..
+                } => ApiError::NotFound(format!("unknown series {source_name}:{pair}")),
+                e => ApiError::internal(&e),
+            })?;
+        let mut views = self.lock_views();
+        if views.len() >= MAX_VIEWS {
+            views.clear();
+        }
+        views.insert(key, body.clone());
+        Ok(body)
+    }
+
+    fn lock_views(&self) -> std::sync::MutexGuard<'_, HashMap<ViewKey, Bytes>> {
+        // A poisoned memo is still a valid memo: every write is a single insert.
+        self.views.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Plain data as JSON bytes.
+pub(crate) fn json_bytes<T: serde::Serialize + ?Sized>(value: &T) -> Result<Bytes, Error> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| Error::Engine(format!("cannot encode a response: {e}")))
+}
+
+/// The latest aggregates and the machinery to keep them current.
+#[derive(Debug)]
+pub(crate) struct Cache {
+    latest: watch::Sender<Option<Arc<Aggregates>>>,
+    /// One refresh at a time; others keep serving what is there.
+    refreshing: tokio::sync::Mutex<()>,
+    started: Instant,
+    /// Milliseconds after `started` of the last store check, plus one (0: never checked).
+    last_check: AtomicU64,
+    check_every: Duration,
+}
+
+impl Cache {
+    pub(crate) fn new(check_every: Duration) -> Self {
+        Cache {
+            latest: watch::Sender::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+            started: Instant::now(),
+            last_check: AtomicU64::new(0),
+            check_every,
+        }
+    }
+
+    /// What is loaded now, without touching the store.
+    pub(crate) fn current(&self) -> Option<Arc<Aggregates>> {
+        self.latest.borrow().clone()
+    }
+
+    /// A receiver that sees every new generation.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Option<Arc<Aggregates>>> {
+        self.latest.subscribe()
+    }
+
+    /// The aggregates for a request. Checks the store when the last check is older than
+    /// `check_every` (a conditional read: cheap when nothing changed); while a check runs, other
+    /// requests are served what is loaded rather than wait.
+    pub(crate) async fn get(&self, store: &dyn Store) -> Result<Arc<Aggregates>, ApiError> {
+        let current = self.current();
+        if !self.due() {
+            return current.ok_or(ApiError::NoData);
+        }
+        match current {
+            Some(current) => {
+                if let Ok(_guard) = self.refreshing.try_lock()
+                    && let Err(error) = self.refresh_locked(store).await
+                {
+                    tracing::warn!(%error, "cannot refresh aggregates; serving the loaded ones");
+                }
+                Ok(self.current().unwrap_or(current))
+            }
+            None => {
+                let _guard = self.refreshing.lock().await;
+                if self.current().is_none() {
+                    self.refresh_locked(store)
+                        .await
+                        .map_err(|e| ApiError::unavailable(&e))?;
+                }
+                self.current().ok_or(ApiError::NoData)
+            }
+        }
+    }
+
+    /// Checks the store now; `true` when new aggregates were loaded.
+    pub(crate) async fn refresh(&self, store: &dyn Store) -> Result<bool, Error> {
+        let _guard = self.refreshing.lock().await;
+        self.refresh_locked(store).await
+    }
+
+    fn due(&self) -> bool {
+        let last = self.last_check.load(Ordering::Relaxed);
+        last == 0 || self.now_ms() + 1 >= last + self.check_every.as_millis() as u64
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    async fn refresh_locked(&self, store: &dyn Store) -> Result<bool, Error> {
+        self.last_check.store(self.now_ms() + 1, Ordering::Relaxed);
+        let current = self.current();
+        let known = current.as_ref().map(|a| &a.summary_version);
+        let object = match store.get_opts(SUMMARY_KEY, known).await? {
+            Fetch::Found(object) => object,
+            // A summary that disappears is kept: better stale numbers than none.
+            Fetch::NotModified | Fetch::Missing => return Ok(false),
+        };
+        let summary: Summary = serde_json::from_slice(&object.body).map_err(|e| Error::Decode {
+            key: SUMMARY_KEY.into(),
+            reason: e.to_string(),
+        })?;
+        let known = current.as_ref().and_then(|a| a.window_version.as_ref());
+        let (window, window_version) = match store.get_opts(WINDOW_KEY, known).await? {
+            Fetch::NotModified => current
+                .as_ref()
+                .map(|a| (a.window.clone(), a.window_version.clone()))
+                .unwrap_or_default(),
+            Fetch::Missing => (None, None),
+            Fetch::Found(w) => {
+                let body = w.body;
+                match pipeline::blocking(move || Window::from_parquet(&body).map(|(w, _)| w)).await
+                {
+                    Ok(window) => (Some(Arc::new(window)), Some(w.version)),
+                    Err(error) => {
+                        // The summary still serves; charts answer 503 until a good window lands.
+                        tracing::warn!(%error, key = WINDOW_KEY, "unreadable window state");
+                        (None, None)
+                    }
+                }
+            }
+        };
+        let aggregates =
+            Aggregates::build(summary, object.body, object.version, window, window_version)?;
+        tracing::info!(
+            as_of = %aggregates.summary.as_of,
+            series = aggregates.summary.series.len(),
+            "loaded new aggregates"
+        );
+        self.latest.send_replace(Some(Arc::new(aggregates)));
+        Ok(true)
+    }
+}

@@ -1,0 +1,65 @@
+//! `GET /`: the dashboard, a single page whose every asset is embedded in the binary (it must
+//! work offline, and on Lambda there is no directory to serve from).
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use rust_embed::RustEmbed;
+
+use super::caching::{REVALIDATE, cached};
+use super::errors::ApiError;
+
+/// `cryptomon-server/assets/`, embedded (also in debug builds, so tests do not depend on the
+/// working directory).
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+#[exclude = "*.md"]
+struct Assets;
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+fn asset(headers: &HeaderMap, path: &str) -> Result<Response, ApiError> {
+    let file = Assets::get(path).ok_or_else(|| ApiError::NotFound("no such asset".into()))?;
+    let digest = file.metadata.sha256_hash();
+    let etag = HeaderValue::from_str(&format!(
+        "\"{}\"",
+        digest[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
+    .map_err(|_| ApiError::Internal)?;
+    Ok(cached(
+        headers,
+        &etag,
+        content_type(path),
+        REVALIDATE,
+        Bytes::from(file.data.into_owned()),
+    ))
+}
+
+/// The dashboard page.
+#[utoipa::path(get, path = "/", tag = "dashboard",
+    responses((status = 200, content_type = "text/html", description = "The dashboard")))]
+pub(crate) async fn index(headers: HeaderMap) -> Result<Response, ApiError> {
+    asset(&headers, "index.html")
+}
+
+/// The page's scripts, styles and the vendored chart library.
+pub(crate) async fn file(
+    headers: HeaderMap,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    asset(&headers, &path)
+}

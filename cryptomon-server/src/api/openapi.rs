@@ -1,0 +1,50 @@
+//! `GET /openapi.json`: the OpenAPI 3 document, generated from the handlers' annotations by
+//! utoipa, so it cannot disagree with the routes.
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::state::AppState;
+use super::{dashboard, routes, sse};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cryptomon API",
+        description = "24-hour crypto market metrics: the summary, per-metric charts and ranks, \
+                       candles, alerts and live updates. The same API runs in `cryptomon serve` \
+                       and on AWS Lambda. Errors are JSON `{\"error\": \"...\"}`. JSON responses \
+                       carry an `ETag` and answer `304` to a matching `If-None-Match`."
+    ),
+    components(schemas(
+        super::model::SummaryDoc,
+        super::model::SeriesSummaryDoc,
+        super::model::SpreadDoc,
+        super::model::AlertDoc,
+        super::model::CandlesDoc,
+        super::model::CandleDoc,
+        super::model::PointDoc,
+        super::errors::ErrorBody,
+    )),
+    tags(
+        (name = "status", description = "Health and live events"),
+        (name = "aggregates", description = "The documents of the data contract"),
+        (name = "metrics", description = "Per-metric views for charts and ranks"),
+        (name = "dashboard", description = "The web page"),
+    )
+)]
+struct ApiDoc;
+
+/// Every documented route, with the document.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::health))
+        .routes(routes!(routes::summary))
+        .routes(routes!(routes::metrics))
+        .routes(routes!(routes::metric))
+        .routes(routes!(routes::candles))
+        .routes(routes!(routes::alerts))
+        .routes(routes!(sse::events))
+        .routes(routes!(dashboard::index))
+}

@@ -1,0 +1,367 @@
+//! The JSON routes: health, summary, metrics, one metric, candles, alerts.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use cryptomon_core::{
+    CandleInterval, Measure, Pair, Point, SeriesSummary, SourceName, Tick, engine,
+};
+use serde::Deserialize;
+
+use super::cache::{ViewKey, json_bytes};
+use super::caching::{NO_STORE, cached_json, matches};
+use super::errors::{ApiError, ErrorBody};
+use super::model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
+use super::state::AppState;
+
+/// Longest metric id worth parsing: a source (32) and a pair (41) and a measure, with margin.
+const MAX_ID_LEN: usize = 100;
+
+/// Status, freshness of each source, version.
+#[utoipa::path(get, path = "/api/health", tag = "status",
+    responses(
+        (status = 200, description = "Aggregates loaded, or none yet (`status: empty`)", body = Health),
+        (status = 503, description = "The store cannot be read (`status: unavailable`)", body = Health),
+    ))]
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let stale_after = state.options().stale_after.as_secs();
+    let mut health = Health {
+        status: "empty".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        as_of: None,
+        age_secs: None,
+        stale_after_secs: stale_after,
+        sources: Vec::new(),
+    };
+    let mut status = StatusCode::OK;
+    match state.aggregates().await {
+        Ok(a) => {
+            let now = Utc::now().timestamp();
+            let as_of = a.summary.as_of;
+            let mut per_source: BTreeMap<&str, (Tick, u32)> = BTreeMap::new();
+            for s in &a.summary.series {
+                let e = per_source
+                    .entry(s.source.as_str())
+                    .or_insert((s.last_tick, 0));
+                e.0 = e.0.max(s.last_tick);
+                e.1 += 1;
+            }
+            health.sources = per_source
+                .into_iter()
+                .map(|(source, (last_tick, series))| {
+                    let age = now - last_tick.unix();
+                    SourceHealth {
+                        source: source.into(),
+                        last_tick: last_tick.to_string(),
+                        age_secs: age,
+                        series,
+                        stale: age > stale_after as i64 || last_tick < as_of,
+                    }
+                })
+                .collect();
+            health.status = if health.sources.iter().any(|s| s.stale) {
+                "stale"
+            } else {
+                "ok"
+            }
+            .into();
+            health.as_of = Some(as_of.to_string());
+            health.age_secs = Some(now - as_of.unix());
+        }
+        Err(ApiError::NoData) => {}
+        Err(_) => {
+            health.status = "unavailable".into();
+            status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    (status, [(CACHE_CONTROL, NO_STORE)], Json(health)).into_response()
+}
+
+/// The summary of the latest transform (`cryptomon.summary/v1`).
+#[utoipa::path(get, path = "/api/summary", tag = "aggregates",
+    responses(
+        (status = 200, body = super::model::SummaryDoc),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 503, description = "No aggregates yet", body = ErrorBody),
+    ))]
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let a = state.aggregates().await?;
+    Ok(cached_json(&headers, &a.etag, a.summary_json.clone()))
+}
+
+/// Every metric: one per series and measure (`price`, and `volume` where the source gives one).
+#[utoipa::path(get, path = "/api/metrics", tag = "metrics",
+    responses(
+        (status = 200, body = Vec<MetricInfo>),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 503, description = "No aggregates yet", body = ErrorBody),
+    ))]
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let a = state.aggregates().await?;
+    Ok(cached_json(&headers, &a.etag, a.metrics_json.clone()))
+}
+
+/// The alerts raised by the latest transform.
+#[utoipa::path(get, path = "/api/alerts", tag = "aggregates",
+    responses(
+        (status = 200, body = Vec<super::model::AlertDoc>),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 503, description = "No aggregates yet", body = ErrorBody),
+    ))]
+pub(crate) async fn alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let a = state.aggregates().await?;
+    Ok(cached_json(&headers, &a.etag, a.alerts_json.clone()))
+}
+
+/// Parses `source:pair:measure`.
+fn parse_metric_id(id: &str) -> Result<(SourceName, Pair, Measure), ApiError> {
+    let bad = |why: String| {
+        ApiError::BadRequest(format!(
+            "invalid metric id: {why} (expected source:pair:measure, e.g. coinbase:BTC-USD:price)"
+        ))
+    };
+    if id.len() > MAX_ID_LEN {
+        return Err(bad("too long".into()));
+    }
+    let mut parts = id.split(':');
+    let (Some(source), Some(pair), Some(measure), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("not three parts".into()));
+    };
+    let source = SourceName::new(source).map_err(|e| bad(e.to_string()))?;
+    let pair = Pair::new(pair).map_err(|e| bad(e.to_string()))?;
+    let measure = match measure {
+        "price" => Measure::Price,
+        "volume" => Measure::Volume,
+        other => return Err(bad(format!("unknown measure {other:?} (price or volume)"))),
+    };
+    Ok((source, pair, measure))
+}
+
+/// One metric over the last 24 h: its points, stats and rank.
+#[utoipa::path(get, path = "/api/metrics/{id}", tag = "metrics",
+    params(("id" = String, Path, description = "`source:pair:measure`, e.g. `coinbase:BTC-USD:price`")),
+    responses(
+        (status = 200, body = MetricDetail),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 404, description = "No such metric", body = ErrorBody),
+        (status = 503, description = "No aggregates yet", body = ErrorBody),
+    ))]
+pub(crate) async fn metric(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|_| ApiError::BadRequest("invalid metric id".into()))?;
+    parse_metric_id(&id)?;
+    let a = state.aggregates().await?;
+    let entry = a
+        .metrics
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown metric {id}")))?
+        .clone();
+    if matches(&headers, &a.etag) {
+        return Ok(cached_json(&headers, &a.etag, Default::default()));
+    }
+    let series = a.summary.series[entry.series].clone();
+    let ranked = a.ranked[usize::from(entry.measure == Measure::Volume)];
+    let as_of = a.summary.as_of.to_string();
+    let key = ViewKey::Metric(id.clone());
+    let body = a
+        .view(key, move |window| {
+            let points = engine::points(window, &series.source, &series.pair, entry.measure)?;
+            let (stats, rank) = match entry.measure {
+                Measure::Price => (price_stats(&series), series.price_rank),
+                Measure::Volume => (point_stats(&points), series.volume_rank),
+            };
+            json_bytes(&MetricDetail {
+                id,
+                source: series.source.to_string(),
+                pair: series.pair.to_string(),
+                measure: entry.measure.to_string(),
+                as_of,
+                points,
+                stats,
+                rank,
+                ranked,
+            })
+        })
+        .await?;
+    Ok(cached_json(&headers, &a.etag, body))
+}
+
+/// The summary's price metrics, exactly as the transform computed them.
+fn price_stats(s: &SeriesSummary) -> MetricStats {
+    MetricStats {
+        samples: s.samples,
+        first: s.first,
+        last: s.last,
+        change_pct: s.change_pct,
+        high: s.high,
+        low: s.low,
+        mean: s.mean,
+        std: s.price_std,
+        volatility_pct: s.volatility_pct,
+        max_drawdown_pct: Some(s.max_drawdown_pct),
+        rsi_14: s.rsi_14,
+        sma_60: s.sma_60,
+        ema_60: Some(s.ema_60),
+        gaps: Some(s.gaps),
+    }
+}
+
+/// Plain statistics of a measure the summary does not describe point by point (volume).
+fn point_stats(points: &[Point]) -> MetricStats {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return MetricStats::default();
+    };
+    let n = points.len() as f64;
+    let mean = points.iter().map(|p| p.v).sum::<f64>() / n;
+    let std = (points.len() >= 2)
+        .then(|| (points.iter().map(|p| (p.v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    let change_pct = if first.v > 0.0 {
+        (last.v / first.v - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    MetricStats {
+        samples: points.len() as u32,
+        first: first.v,
+        last: last.v,
+        change_pct,
+        high: points.iter().map(|p| p.v).fold(f64::MIN, f64::max),
+        low: points.iter().map(|p| p.v).fold(f64::MAX, f64::min),
+        mean,
+        std,
+        ..MetricStats::default()
+    }
+}
+
+/// The query of `/api/candles`; every field optional here so a missing one gets a clear 400.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CandlesQuery {
+    source: Option<String>,
+    pair: Option<String>,
+    interval: Option<String>,
+}
+
+/// The candles of one series (`cryptomon.candles/v1`), computed from the window state.
+#[utoipa::path(get, path = "/api/candles", tag = "aggregates",
+    params(
+        ("source" = String, Query, description = "The series' source, e.g. `coinbase`"),
+        ("pair" = String, Query, description = "The series' pair, e.g. `BTC-USD`"),
+        ("interval" = Option<String>, Query, description = "`1m`, `5m` (default), `15m` or `1h`"),
+    ),
+    responses(
+        (status = 200, body = super::model::CandlesDoc),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Missing or malformed parameter", body = ErrorBody),
+        (status = 404, description = "No such series", body = ErrorBody),
+        (status = 503, description = "No aggregates yet", body = ErrorBody),
+    ))]
+pub(crate) async fn candles(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<CandlesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::BadRequest("malformed query string (each parameter at most once)".into())
+    })?;
+    let required = |v: Option<String>, name: &str| {
+        v.filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::BadRequest(format!("missing parameter {name}")))
+    };
+    let source = SourceName::new(&required(q.source, "source")?)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let pair =
+        Pair::new(&required(q.pair, "pair")?).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let interval = match q.interval.as_deref() {
+        None | Some("") => CandleInterval::M5,
+        Some(s) => s.parse::<CandleInterval>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "invalid interval {:?}: expected 1m, 5m, 15m or 1h",
+                s.chars().take(16).collect::<String>()
+            ))
+        })?,
+    };
+    let a = state.aggregates().await?;
+    let window = a.window.as_ref().ok_or(ApiError::NoData)?;
+    let sid = window
+        .sid(&source, &pair)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown series {source}:{pair}")))?;
+    if matches(&headers, &a.etag) {
+        return Ok(cached_json(&headers, &a.etag, Default::default()));
+    }
+    let body = a
+        .view(ViewKey::Candles(sid, interval), move |window| {
+            json_bytes(&engine::candles(window, &source, &pair, interval)?)
+        })
+        .await?;
+    Ok(cached_json(&headers, &a.etag, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_ids_parse() {
+        let (s, p, m) = parse_metric_id("coinbase:BTC-USD:volume").unwrap();
+        assert_eq!(
+            (s.as_str(), p.as_str(), m),
+            ("coinbase", "BTC-USD", Measure::Volume)
+        );
+        for bad in [
+            "",
+            "coinbase",
+            "coinbase:BTC-USD",
+            "coinbase:BTC-USD:price:x",
+            "Coinbase:BTC-USD:price",
+            "coinbase:btc-usd:price",
+            "coinbase:BTC-USD:temperature",
+        ] {
+            let err = parse_metric_id(bad).unwrap_err();
+            assert!(matches!(err, ApiError::BadRequest(_)), "{bad}");
+        }
+        assert!(parse_metric_id(&"a".repeat(500)).is_err());
+    }
+
+    #[test]
+    fn volume_stats_are_computed_from_points() {
+        let t = Tick::from_unix(0);
+        let points: Vec<Point> = [100.0, 200.0, 300.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Point {
+                t: t.add_secs(60 * i as i64),
+                v,
+            })
+            .collect();
+        let s = point_stats(&points);
+        assert_eq!(
+            (s.samples, s.first, s.last, s.high, s.low),
+            (3, 100.0, 300.0, 300.0, 100.0)
+        );
+        assert!((s.mean - 200.0).abs() < 1e-12);
+        assert!((s.std.unwrap() - 100.0).abs() < 1e-12);
+        assert!((s.change_pct - 200.0).abs() < 1e-12);
+        assert_eq!(s.rsi_14, None);
+    }
+}

@@ -1,0 +1,105 @@
+//! [`AppState`]: what every handler shares: the store and the aggregates cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cryptomon_core::{DynStore, Error};
+use tokio::sync::watch;
+
+use super::cache::{Aggregates, Cache};
+use super::errors::ApiError;
+
+/// Tunables of the API.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// A request checks the store for new aggregates at most this often (a conditional read).
+    pub check_every: Duration,
+    /// A source whose last snapshot is older than this is reported stale by `/api/health`.
+    pub stale_after: Duration,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            check_every: Duration::from_secs(1),
+            // Three missed one-minute collections.
+            stale_after: Duration::from_secs(180),
+        }
+    }
+}
+
+/// The state of the router: cheap to clone, shared by every request.
+///
+/// It holds only what any host of the router has (a store, a cache), so the same router runs
+/// in `cryptomon serve` and on Lambda.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: DynStore,
+    cache: Cache,
+    options: ApiOptions,
+    /// `true` once the host shuts down: ends the event streams so connections can close.
+    closing: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// A state reading aggregates from `store`, with default options.
+    pub fn new(store: DynStore) -> Self {
+        Self::with_options(store, ApiOptions::default())
+    }
+
+    /// A state reading aggregates from `store`.
+    pub fn with_options(store: DynStore, options: ApiOptions) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                cache: Cache::new(options.check_every),
+                options,
+                closing: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &DynStore {
+        &self.inner.store
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ApiOptions {
+        &self.inner.options
+    }
+
+    /// Checks the store for new aggregates now (a writer calls this right after a transform, so
+    /// event streams see it at once); `true` when new ones were loaded.
+    pub async fn refresh(&self) -> Result<bool, Error> {
+        self.inner.cache.refresh(self.inner.store.as_ref()).await
+    }
+
+    /// Ends every open event stream, and refuses new ones: a graceful shutdown waits for
+    /// connections to finish, and an event stream never would.
+    pub fn close_streams(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// The `as_of` of the loaded aggregates, if any (does not touch the store).
+    pub fn loaded_as_of(&self) -> Option<cryptomon_core::Tick> {
+        self.inner.cache.current().map(|a| a.summary.as_of)
+    }
+
+    pub(crate) async fn aggregates(&self) -> Result<Arc<Aggregates>, ApiError> {
+        self.inner.cache.get(self.inner.store.as_ref()).await
+    }
+
+    pub(crate) fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+}

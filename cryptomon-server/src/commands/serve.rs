@@ -1,0 +1,125 @@
+//! `cryptomon serve`: the API and dashboard, with collection and transform on the schedule.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use cryptomon_core::config::Config;
+use cryptomon_core::exchange::build_sources;
+use cryptomon_core::{DynSource, DynStore};
+use cryptomon_mock::MemoryStore;
+use cryptomon_server::{ServeOptions, demo_sources, serve};
+use tokio::net::TcpListener;
+
+use super::StoreArg;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The store: a directory, or `memory` (in-process: nothing touches the disk).
+    #[arg(long, value_name = "DIR|memory", default_value = "./cryptomon-data")]
+    store: String,
+    /// The exchanges and pairs to watch (TOML); without it, BTC, ETH and SOL on every exchange.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Watch a synthetic market instead of real exchanges; an empty store first gets 24 h of
+    /// its history, so the dashboard is full at once.
+    #[arg(long)]
+    demo: bool,
+    /// Only serve a store that something else writes (the Lambdas' bucket, another process),
+    /// picking up new aggregates as they land.
+    #[arg(long, conflicts_with = "demo")]
+    read_only: bool,
+    /// The address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+}
+
+fn open_store(args: &ServeArgs) -> anyhow::Result<DynStore> {
+    if args.store == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    let location: StoreArg = args.store.parse().map_err(anyhow::Error::msg)?;
+    if args.read_only {
+        location.open_existing()
+    } else {
+        location.open_or_create()
+    }
+}
+
+/// The sources to collect and the collection interval.
+fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
+    let minute = Duration::from_secs(60);
+    if args.demo {
+        return Ok((demo_sources(), minute));
+    }
+    if args.read_only {
+        return Ok((Vec::new(), minute));
+    }
+    let config = match &args.config {
+        Some(path) => Config::load(path)
+            .with_context(|| format!("cannot load the configuration {}", path.display()))?,
+        // The default configuration: BTC, ETH and SOL on every exchange, once a minute.
+        None => Config::default(),
+    };
+    let sources = build_sources(&config).context("cannot set up the exchanges")?;
+    Ok((
+        sources,
+        Duration::from_secs(u64::from(config.interval_secs)),
+    ))
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(&args)?;
+    let (sources, interval) = sources(&args)?;
+    let listener = TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    let mode = match (args.demo, args.read_only) {
+        (true, _) => "demo market",
+        (_, true) => "read-only",
+        _ => "live",
+    };
+    // The one line a user (or a test) needs: where to point the browser.
+    println!("cryptomon serving {store} ({mode}) on http://{addr}/");
+    let options = ServeOptions {
+        read_only: args.read_only,
+        seed_history: args.demo,
+        interval,
+        ..ServeOptions::default()
+    };
+    serve(listener, store, sources, options, shutdown_signal())
+        .await
+        .context("server failed")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,144 @@
+//! The schedule: collect every source, then transform, at each interval boundary (the minute).
+//!
+//! One loop runs one run at a time; the next boundary is taken after a run ends, so a slow run
+//! makes the schedule skip ticks rather than pile runs up. Shutdown is only looked at between
+//! runs: a write in progress always finishes.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use cryptomon_core::{DynSource, PolarsAggregator, Tick, collect_all, pipeline};
+use tokio::sync::watch;
+
+use super::history::seed_history;
+use super::prometheus::{
+    COLLECTION_FAILURES, COLLECTIONS, OBJECTS_SKIPPED, TRANSFORM_FAILURES, TRANSFORM_SECONDS,
+};
+use crate::api::AppState;
+
+/// What the scheduler runs.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    pub(crate) state: AppState,
+    pub(crate) sources: Vec<DynSource>,
+    pub(crate) interval: Duration,
+    pub(crate) seed_history: bool,
+}
+
+fn interval_secs(interval: Duration) -> u32 {
+    interval.as_secs().clamp(1, u64::from(u32::MAX)) as u32
+}
+
+/// How long until the next multiple of `interval` since the epoch.
+pub(crate) fn until_next_boundary(interval: Duration) -> Duration {
+    let step = i64::from(interval_secs(interval)) * 1000;
+    let now = Utc::now().timestamp_millis();
+    let next = (now.div_euclid(step) + 1) * step;
+    Duration::from_millis((next - now) as u64)
+}
+
+impl Schedule {
+    /// Runs until `stop` turns `true`: seeds the demo history if asked, runs once at once, then
+    /// at every boundary.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let secs = interval_secs(self.interval);
+        // One clock reading for the history and the first run, so a minute boundary passing in
+        // between cannot leave a hole between them.
+        let mut tick = Tick::floor(Utc::now(), secs);
+        if self.seed_history {
+            match seed_history(
+                self.state.store().as_ref(),
+                &self.sources,
+                tick,
+                self.interval,
+            )
+            .await
+            {
+                Ok(0) => tracing::info!("the store already holds snapshots: no demo history"),
+                Ok(n) => tracing::info!(ticks = n, "demo history written"),
+                Err(error) => tracing::error!(%error, "cannot write the demo history"),
+            }
+        }
+        loop {
+            self.run_once(tick).await;
+            if *stop.borrow() {
+                break;
+            }
+            // A little past the boundary: waking a hair early would floor to the old tick.
+            let wait = until_next_boundary(self.interval) + Duration::from_millis(50);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|&s| s) => break,
+            }
+            tick = Tick::floor(Utc::now(), secs);
+        }
+        tracing::info!("scheduler stopped");
+    }
+
+    /// One collection and one transform for `tick`.
+    pub(crate) async fn run_once(&self, tick: Tick) {
+        let started = Instant::now();
+        let store = self.state.store().as_ref();
+        for (source, result) in collect_all(&self.sources, store, tick).await {
+            let source = source.to_string();
+            match result {
+                Ok(report) => {
+                    metrics::counter!(COLLECTIONS, "source" => source.clone(), "outcome" => "ok")
+                        .increment(1);
+                    tracing::info!(
+                        %source, %tick, quotes = report.quotes, written = report.written,
+                        problems = report.problems.len(), "collected"
+                    );
+                }
+                Err(error) => {
+                    metrics::counter!(COLLECTIONS, "source" => source.clone(), "outcome" => "failed")
+                        .increment(1);
+                    metrics::counter!(COLLECTION_FAILURES, "source" => source.clone()).increment(1);
+                    tracing::warn!(%source, %tick, %error, "collection failed");
+                }
+            }
+        }
+        match pipeline::transform(store, &PolarsAggregator::default()).await {
+            Ok(report) => {
+                metrics::histogram!(TRANSFORM_SECONDS).record(report.elapsed.as_secs_f64());
+                metrics::counter!(OBJECTS_SKIPPED).increment(report.skipped.len() as u64);
+                tracing::info!(
+                    as_of = %report.as_of, series = report.series, alerts = report.alerts,
+                    skipped = report.skipped.len(), seconds = report.elapsed.as_secs_f64(),
+                    "transformed"
+                );
+            }
+            Err(cryptomon_core::Error::NoData { .. }) => {
+                tracing::info!("nothing to transform yet");
+            }
+            Err(error) => {
+                metrics::counter!(TRANSFORM_FAILURES).increment(1);
+                tracing::error!(%error, "transform failed");
+            }
+        }
+        if let Err(error) = self.state.refresh().await {
+            tracing::warn!(%error, "cannot load the new aggregates");
+        }
+        let took = started.elapsed();
+        if took > self.interval {
+            tracing::warn!(
+                seconds = took.as_secs_f64(),
+                "run longer than the interval: ticks skipped, not queued"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_boundary_is_within_one_interval() {
+        let wait = until_next_boundary(Duration::from_secs(60));
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+    }
+}

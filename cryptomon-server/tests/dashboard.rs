@@ -1,0 +1,334 @@
+//! End to end: `cryptomon serve --demo --store memory` on a free port, the dashboard driven in
+//! headless Chromium through chromedriver (WebDriver): the chart is drawn, picking another
+//! metric changes the chart and the rank shown, screenshots land under `target/`, and Ctrl-C
+//! stops the server cleanly.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`CHROMIUM` and `CHROMEDRIVER` override the
+//! paths). Without them the test reports itself skipped, except under `CI=true`, where it fails.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// WebDriver's key for an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+/// Kills a child process when dropped, so a failing test leaves nothing running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal W3C WebDriver client: the handful of commands this test needs.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.session);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let value: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{url}: {status} {value}");
+        value["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": []}))
+            .await
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let e = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        e[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn png(&self, path: &str) -> Vec<u8> {
+        let b64 = self.get(path).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap()
+    }
+
+    /// Polls `script` until it returns something truthy; returns it.
+    async fn wait_for(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.script(script).await;
+            let truthy = !(v.is_null() || v == json!(false) || v == json!(""));
+            if truthy {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, png: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, png).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn dashboard_draws_and_switches_metrics_in_chromium() {
+    let chromium = tool("CHROMIUM", "/usr/bin/chromium");
+    let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
+    if !chromium.exists() || !chromedriver.exists() {
+        let message = format!(
+            "{} or {} is missing: install them with `apt-get install chromium chromium-driver`",
+            chromium.display(),
+            chromedriver.display()
+        );
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED dashboard_draws_and_switches_metrics_in_chromium: {message}");
+        return;
+    }
+
+    // The server, on a free port, printing its address on the first line of stdout.
+    let mut server = Running(
+        Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+            .args([
+                "serve",
+                "--demo",
+                "--store",
+                "memory",
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let health: Option<Value> = match http.get(format!("{base}api/health")).send().await {
+            Ok(r) => r.json().await.ok(),
+            Err(_) => None,
+        };
+        if health.is_some_and(|h| h["status"] == "ok") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo never became healthy");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let port = free_port();
+    let _driver = Running(
+        Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let driver = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{driver}/status")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let capabilities = json!({"capabilities": {"alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1440,1100", "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    }}});
+    let created: Value = http
+        .post(format!("{driver}/session"))
+        .json(&capabilities)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {created}"));
+    let browser = Browser {
+        http: http.clone(),
+        session: format!("{driver}/session/{id}"),
+    };
+
+    browser.post("/url", json!({"url": base})).await;
+    // Drawn: the chart knows its metric, has points, and the library made its canvases.
+    let first = browser
+        .wait_for(
+            "the first chart",
+            "const d = document.body.dataset;
+             return d.chartMetric && Number(d.chartPoints) > 10
+                 && document.querySelectorAll('#chart canvas').length > 0
+                 && document.getElementById('rank').textContent.includes(' of ')
+                 ? d.chartMetric : null;",
+        )
+        .await;
+    let first = first.as_str().unwrap().to_owned();
+    let rank_before = browser
+        .script("return document.getElementById('rank').textContent;")
+        .await;
+    let chart = browser.find("#chart").await;
+    // Let the canvas paint before taking its picture.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let chart_before = browser.png(&format!("/element/{chart}/screenshot")).await;
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    let shot = write(&out, "dashboard.png", &browser.png("/screenshot").await);
+    eprintln!("screenshot: {}", shot.display());
+
+    // SSE works here: the page says it is live.
+    browser
+        .wait_for(
+            "the live indicator",
+            "return document.getElementById('live').classList.contains('on');",
+        )
+        .await;
+
+    // Pick another price metric, of another pair, with another rank, as a user would: click it.
+    let other = browser
+        .script(&format!(
+            "const rank = (id) => id; const opts = [...document.querySelectorAll('#metric option')];
+             const pair = (v) => v.split(':')[1];
+             const o = opts.reverse().find(o => o.value.endsWith(':price') && pair(o.value) !== pair({first:?}));
+             return o ? o.value : null;"
+        ))
+        .await;
+    let other = other.as_str().expect("another price metric").to_owned();
+    let select = browser.find("#metric").await;
+    browser
+        .post(&format!("/element/{select}/click"), json!({}))
+        .await;
+    let option = browser
+        .find(&format!("#metric option[value=\"{other}\"]"))
+        .await;
+    browser
+        .post(&format!("/element/{option}/click"), json!({}))
+        .await;
+    browser
+        .wait_for(
+            "the second chart",
+            &format!("return document.body.dataset.chartMetric === {other:?};"),
+        )
+        .await;
+    let rank_after = browser
+        .script("return document.getElementById('rank').textContent;")
+        .await;
+    let title = browser
+        .script("return document.getElementById('chart-title').textContent;")
+        .await;
+    assert!(
+        title
+            .as_str()
+            .unwrap()
+            .starts_with(other.split(':').nth(1).unwrap()),
+        "{title}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let chart_after = browser.png(&format!("/element/{chart}/screenshot")).await;
+    assert_ne!(chart_before, chart_after, "the chart did not change");
+    // The demo's pairs have different volatilities, hence different ranks.
+    assert_ne!(rank_before, rank_after, "the rank shown did not change");
+    write(
+        &out,
+        "dashboard-switched.png",
+        &browser.png("/screenshot").await,
+    );
+
+    // A phone-sized window still shows the chart.
+    browser
+        .post("/window/rect", json!({"width": 390, "height": 844}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let width = browser
+        .script("return document.getElementById('chart').getBoundingClientRect().width;")
+        .await;
+    assert!(
+        width.as_f64().unwrap() > 250.0,
+        "chart width on a phone: {width}"
+    );
+    write(
+        &out,
+        "dashboard-phone.png",
+        &browser.png("/screenshot").await,
+    );
+
+    browser.call(reqwest::Method::DELETE, "", None).await;
+
+    // Ctrl-C: the server finishes what it is doing and exits successfully.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server ignored Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status after Ctrl-C: {status}");
+}

@@ -1,0 +1,138 @@
+//! `serve()` in-process on `127.0.0.1:0`: the demo history, the schedule, Prometheus metrics,
+//! read-only pick-up of aggregates written elsewhere, and graceful shutdown.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use cryptomon_core::{DynStore, PolarsAggregator, pipeline};
+use cryptomon_mock::MemoryStore;
+use cryptomon_server::{ServeOptions, demo_sources, serve};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+async fn start(
+    store: DynStore,
+    sources: Vec<cryptomon_core::DynSource>,
+    options: ServeOptions,
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        serve(listener, store, sources, options, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (base, stop, task)
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_fills_the_store_counts_and_stops_gracefully() {
+    let store = Arc::new(MemoryStore::new());
+    let options = ServeOptions {
+        seed_history: true,
+        ..ServeOptions::default()
+    };
+    let (base, stop, task) = start(store.clone(), demo_sources(), options).await;
+    let http = reqwest::Client::new();
+    wait_until("a healthy demo", async || {
+        get_json(&http, &format!("{base}/api/health"))
+            .await
+            .is_some_and(|h| h["status"] == "ok")
+    })
+    .await;
+    // 24 h of history plus the current tick, for each of the 3 demo sources.
+    let raw = store
+        .keys()
+        .iter()
+        .filter(|k| k.starts_with("raw/"))
+        .count();
+    assert!(raw >= 3 * 1441, "{raw} snapshots");
+    let summary = get_json(&http, &format!("{base}/api/summary"))
+        .await
+        .unwrap();
+    assert_eq!(summary["series"].as_array().unwrap().len(), 36);
+    // The window is (as_of − 24 h, as_of]: the oldest history tick has just left it.
+    assert_eq!(summary["series"][0]["samples"], 1440);
+
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "cryptomon_collections_total{source=\"demo\",outcome=\"ok\"}",
+        "cryptomon_transform_duration_seconds",
+        "cryptomon_http_requests_total{route=\"/api/summary\",status=\"200\"}",
+    ] {
+        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
+    }
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("serve did not stop")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_serve_picks_up_aggregates_written_elsewhere() {
+    let store = market().await;
+    let options = ServeOptions {
+        read_only: true,
+        watch_every: Duration::from_millis(100),
+        ..ServeOptions::default()
+    };
+    let (base, stop, task) = start(store.clone(), Vec::new(), options).await;
+    let http = reqwest::Client::new();
+    let summary = get_json(&http, &format!("{base}/api/summary"))
+        .await
+        .unwrap();
+    assert_eq!(summary["as_of"], "2026-11-27T11:59:00Z");
+
+    // Another writer lands a new transform.
+    write_ticks(&store, TICKS, TICKS + 1).await;
+    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
+        .await
+        .unwrap();
+    wait_until("the new summary", async || {
+        get_json(&http, &format!("{base}/api/summary"))
+            .await
+            .is_some_and(|s| s["as_of"] == "2026-11-27T12:00:00Z")
+    })
+    .await;
+    // Read-only: no collection; the only snapshots are the ones written here.
+    let raw = store
+        .keys()
+        .iter()
+        .filter(|k| k.starts_with("raw/"))
+        .count();
+    assert_eq!(raw, 3 * (TICKS as usize + 1));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("serve did not stop")
+        .unwrap();
+}
