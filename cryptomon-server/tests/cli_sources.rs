@@ -81,9 +81,18 @@ async fn collect_writes_the_bodies_prices_and_reports_a_failing_exchange() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "binance failed, so the exit is non-zero: {stdout}");
-    assert!(stdout.contains("kraken: wrote raw/source=kraken/"), "{stdout}");
-    assert!(stdout.contains("coinbase: wrote raw/source=coinbase/"), "{stdout}");
+    assert!(
+        !out.status.success(),
+        "binance failed, so the exit is non-zero: {stdout}"
+    );
+    assert!(
+        stdout.contains("kraken: wrote raw/source=kraken/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("coinbase: wrote raw/source=coinbase/"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("binance: FAILED") && stdout.contains("Invalid symbol"),
         "{stdout}"
@@ -96,5 +105,8 @@ async fn collect_writes_the_bodies_prices_and_reports_a_failing_exchange() {
     let c = snapshot(&store, "coinbase").expect("coinbase snapshot");
     assert_eq!(c["quotes"][0]["pair"], "BTC-USD");
     assert_eq!(c["quotes"][0]["price"], 63212.97);
-    assert!(snapshot(&store, "binance").is_none(), "an error answer writes nothing");
+    assert!(
+        snapshot(&store, "binance").is_none(),
+        "an error answer writes nothing"
+    );
 }
