@@ -46,7 +46,7 @@ fn demo_collect_then_transform_writes_the_contract_files() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert_eq!(
-        stdout.matches(": wrote raw/source=demo_").count(),
+        stdout.matches(": wrote raw/source=demo").count(),
         3,
         "{stdout}"
     );
@@ -72,7 +72,7 @@ fn demo_collect_then_transform_writes_the_contract_files() {
     );
     let raw: Vec<_> = files
         .iter()
-        .filter(|f| f.starts_with("raw/source=demo_"))
+        .filter(|f| f.starts_with("raw/source=demo"))
         .collect();
     assert!((3..=6).contains(&raw.len()), "{raw:?}");
     assert!(
