@@ -7,6 +7,6 @@ mod transform;
 
 pub use collect::{CollectReport, collect, collect_all};
 pub use transform::{
-    Skipped, TransformMode, TransformReport, blocking, decode_snapshot, read_summary, read_window,
-    transform, transform_with,
+    Skipped, TransformMode, TransformReport, blocking, read_summary, read_window, transform,
+    transform_with,
 };

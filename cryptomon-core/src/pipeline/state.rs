@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Window;
 use crate::error::Result;
-use crate::keys::{RawKey, parse_raw_key};
+use crate::keys::RawKey;
 use crate::model::{SourceName, Tick};
 
 /// The manifest's format; a state written with another is rebuilt from raw.
@@ -98,9 +98,4 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<(Window, Manifest), St
         ));
     }
     Ok((window, manifest))
-}
-
-/// Parses a raw key, for callers that only need to know whether it is in the layout.
-pub(crate) fn raw(key: &str) -> Option<RawKey> {
-    parse_raw_key(key)
 }

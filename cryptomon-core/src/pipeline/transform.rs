@@ -10,16 +10,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
-use serde::Deserialize;
 
 use super::decode::decode_samples;
 use super::state::{self, Manifest};
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
-use crate::keys::{RAW_PREFIX, RawKey, SUMMARY_KEY, WINDOW_KEY};
-use crate::model::{Quote, Snapshot, SourceName, Summary, Tick};
+use crate::keys::{RAW_PREFIX, RawKey, SUMMARY_KEY, WINDOW_KEY, parse_raw_key};
+use crate::model::{Summary, Tick};
 use crate::store::{Fetch, PutMode, Store, StoreExt, Version};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
@@ -79,45 +77,6 @@ pub struct TransformReport {
     pub attempts: u32,
     /// Wall time.
     pub elapsed: Duration,
-}
-
-/// The stored form of a snapshot without its `raw` bodies, which the transform never needs
-/// (serde skips them unparsed).
-#[derive(Deserialize)]
-struct StoredSnapshot {
-    schema: String,
-    source: SourceName,
-    tick: Tick,
-    collected_at: DateTime<Utc>,
-    quotes: Vec<Quote>,
-}
-
-/// Decodes and validates a stored snapshot. The error says what is wrong, for the report.
-pub fn decode_snapshot(body: &[u8]) -> std::result::Result<Snapshot, String> {
-    let s: StoredSnapshot = serde_json::from_slice(body).map_err(|e| {
-        // A foreign JSON document is more useful reported by its schema than by serde's path.
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(v) => match v.get("schema").and_then(|s| s.as_str()) {
-                Some(schema) if schema != crate::model::SNAPSHOT_SCHEMA => {
-                    format!("not a snapshot (schema {schema:?})")
-                }
-                _ => format!("malformed snapshot: {e}"),
-            },
-            Err(_) => format!("not valid JSON: {e}"),
-        }
-    })?;
-    let snapshot = Snapshot {
-        schema: s.schema,
-        ..Snapshot::new(
-            s.source,
-            s.tick,
-            s.collected_at,
-            s.quotes,
-            serde_json::Value::Null,
-        )
-    };
-    snapshot.validate().map_err(|e| e.to_string())?;
-    Ok(snapshot)
 }
 
 /// Runs an incremental transform (see [`transform_with`]).
@@ -191,7 +150,7 @@ async fn run_once(
     let mut skipped = Vec::new();
     let mut to_read: Vec<(String, RawKey)> = Vec::new();
     for key in keys {
-        let raw = state::raw(&key);
+        let raw = parse_raw_key(&key);
         if manifest.has(&key, raw.as_ref()) {
             continue;
         }
