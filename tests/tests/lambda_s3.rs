@@ -14,8 +14,11 @@ use cryptomon_core::{
     Version, pipeline,
 };
 use cryptomon_lambda::{Collector, Transformer, TransformerOutput};
+use cryptomon_server::{AppState, app};
 use cryptomon_tests::moto;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::{Value, json};
 
 macro_rules! moto_endpoint {
@@ -210,10 +213,25 @@ async fn lambda_collector_then_transformer_on_moto() {
         }
         other => panic!("expected a transform, got {other:?}"),
     }
-    // What the api serves: the summary, read back from the bucket.
+    // What the api serves: the summary, read back from the bucket...
     let summary = pipeline::read_summary(s3.as_ref()).await.unwrap().unwrap();
     assert_eq!(summary.series.len(), 12);
     assert_eq!(summary.series[0].samples, ticks as u32);
+    // ...and the api function answering the recorded HTTP API event with it, from the bucket.
+    let request: LambdaRequest = serde_json::from_value(event("apigw-v2-summary.json")).unwrap();
+    let response = Adapter::from(app(AppState::new(store.clone())))
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .unwrap();
+    let response = serde_json::to_value(response).unwrap();
+    assert_eq!(response["statusCode"], json!(200), "{response}");
+    let served: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(served, serde_json::to_value(&summary).unwrap());
+    assert_eq!(
+        counts.take(),
+        [2, 0, 0],
+        "the api's first request reads the summary and the window state"
+    );
     let keys = s3.list("").await.unwrap();
     assert_eq!(keys.len(), 4 * ticks as usize + 2);
     assert!(keys.contains(&"aggregates/summary.json".to_owned()));
