@@ -155,7 +155,13 @@ impl WindowBuilder {
         next
     }
 
-    /// Sorts, deduplicates (the later `collected_at` wins) and returns the window.
+    /// Sorts, deduplicates (the later `collected_at` wins; on a tie, the sample added last) and
+    /// returns the window.
+    ///
+    /// The rows are put in order by a stable sort of row indices, then gathered once. A window
+    /// taken in is already sorted, and a subset of series numbered in (pair, source) order keeps
+    /// its order in the new numbering, so each window is one sorted run: the sort finds the runs
+    /// and merges them, and merging a tick into a day's window costs a linear pass, not a sort.
     pub fn build(self) -> Result<Window> {
         // Number series in (pair, source) order.
         let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
@@ -164,15 +170,14 @@ impl WindowBuilder {
         for (new, &old) in order.iter().enumerate() {
             remap[old as usize] = new as u32;
         }
-        let sid: Vec<u32> = self.sid.iter().map(|&s| remap[s as usize]).collect();
         let pushed = df!(
-            cols::SID => sid,
+            cols::SID => self.sid.iter().map(|&s| remap[s as usize]).collect::<Vec<u32>>(),
             cols::TICK => self.tick,
             cols::COLLECTED_AT => self.collected_at,
             cols::PRICE => self.price,
             cols::VOLUME => self.volume,
         )?;
-        let mut frames = Vec::with_capacity(self.windows.len() + 1);
+        let mut all: Option<DataFrame> = None;
         for window in &self.windows {
             // The window's own ids, translated to this builder's numbering.
             let table: Vec<u32> = window
@@ -183,34 +188,72 @@ impl WindowBuilder {
                     remap[old as usize]
                 })
                 .collect();
-            let sid: UInt32Chunked = window
-                .frame
-                .column(cols::SID)?
-                .u32()?
-                .into_no_null_iter()
-                .map(|s| table[s as usize])
-                .collect_ca(cols::SID.into());
             let mut frame = window.frame.clone();
-            frame.with_column(sid.into_column())?;
-            frames.push(frame.lazy());
+            if table.iter().enumerate().any(|(i, &s)| s as usize != i) {
+                let sid: UInt32Chunked = window
+                    .frame
+                    .column(cols::SID)?
+                    .u32()?
+                    .into_no_null_iter()
+                    .map(|s| table[s as usize])
+                    .collect_ca(cols::SID.into());
+                frame.with_column(sid.into_column())?;
+            }
+            match &mut all {
+                None => all = Some(frame),
+                Some(all) => {
+                    all.vstack_mut_owned(frame)?;
+                }
+            }
         }
-        frames.push(pushed.lazy());
+        let mut all = match all {
+            None => pushed,
+            Some(mut all) => {
+                all.vstack_mut_owned(pushed)?;
+                all
+            }
+        };
+        let rows = sorted_unique_rows(&all)?;
+        let frame = all.take(&IdxCa::from_vec("row".into(), rows))?;
         let series: Vec<SeriesKey> = order
             .iter()
             .map(|&old| self.keys[old as usize].clone())
             .collect();
-        let frame = concat(frames, UnionArgs::default())?
-            .sort_by_exprs(
-                [col(cols::SID), col(cols::TICK), col(cols::COLLECTED_AT)],
-                SortMultipleOptions::default().with_maintain_order(true),
-            )
-            .unique_stable(
-                Some(cols([cols::SID, cols::TICK])),
-                UniqueKeepStrategy::Last,
-            )
-            .collect()?;
         Window::from_parts(series, frame)
     }
+}
+
+/// The rows of `frame` (columns `sid`, `tick`, `collected_at`, without nulls) in (`sid`,
+/// `tick`) order, one per (`sid`, `tick`): the one with the latest `collected_at`, the last
+/// one on a tie.
+fn sorted_unique_rows(frame: &DataFrame) -> Result<Vec<IdxSize>> {
+    // The keys are copied out (20 bytes a row, freed before the gather): the frame's
+    // columns are in several chunks, and joining them would copy every column instead.
+    let slice = |name: &str| -> Result<Vec<i64>> {
+        Ok(frame.column(name)?.i64()?.into_no_null_iter().collect())
+    };
+    let sid: Vec<u32> = frame
+        .column(cols::SID)?
+        .u32()?
+        .into_no_null_iter()
+        .collect();
+    let (tick, collected) = (slice(cols::TICK)?, slice(cols::COLLECTED_AT)?);
+    let mut rows: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
+    // Stable: equal keys keep their order, so the last of equals is the one added last.
+    rows.sort_by_key(|&r| {
+        let r = r as usize;
+        (sid[r], tick[r], collected[r])
+    });
+    // Keep the last row of each (sid, tick) run.
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, &r) in rows.iter().enumerate() {
+        let next = rows.get(i + 1).map(|&n| n as usize);
+        let r_us = r as usize;
+        if next.is_none_or(|n| (sid[n], tick[n]) != (sid[r_us], tick[r_us])) {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 impl Window {
@@ -280,6 +323,11 @@ impl Window {
     /// still have one.
     pub fn trimmed(&self, as_of: Tick, minutes: u32) -> Result<Window> {
         let from = as_of.unix() - i64::from(minutes) * 60;
+        let tick = self.frame.column(cols::TICK)?.i64()?;
+        if tick.min().is_none_or(|t| t > from) && tick.max().is_none_or(|t| t <= as_of.unix()) {
+            // Nothing to drop (the aggregator trims a window the pipeline has trimmed).
+            return Ok(self.clone());
+        }
         let frame = self
             .frame
             .clone()
