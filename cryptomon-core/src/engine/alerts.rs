@@ -1,8 +1,7 @@
 //! Alerts at `as_of`: a value above `factor` × its mean over the window before it.
 
-use polars::prelude::*;
-
-use super::window::{Window, cols};
+use super::series::{Columns, mean};
+use super::window::Window;
 use crate::error::Result;
 use crate::model::{Alert, Measure, Tick};
 
@@ -10,6 +9,8 @@ use crate::model::{Alert, Measure, Tick};
 /// [`as_of` − `minutes`, `as_of`). Sorted by (pair, source, measure).
 ///
 /// A mean of 0 (a volume that was 0 all hour) raises nothing: the ratio would be undefined.
+/// Each series' samples are contiguous and in tick order, so the hour before `as_of` is found
+/// by binary search and only it is read.
 pub(crate) fn alerts(
     window: &Window,
     as_of: Tick,
@@ -17,49 +18,39 @@ pub(crate) fn alerts(
     minutes: u32,
 ) -> Result<Vec<Alert>> {
     let from = as_of.unix() - i64::from(minutes) * 60;
-    let t = col(cols::TICK);
-    let frame = window.frame().clone().lazy();
-    let hour = frame
-        .clone()
-        .filter(
-            t.clone()
-                .gt_eq(lit(from))
-                .and(t.clone().lt(lit(as_of.unix()))),
-        )
-        .group_by([col(cols::SID)])
-        .agg([
-            col(cols::PRICE).mean().alias("price_mean"),
-            col(cols::VOLUME).mean().alias("volume_mean"),
-        ]);
-    let now = frame.filter(t.eq(lit(as_of.unix()))).select([
-        col(cols::SID),
-        col(cols::PRICE),
-        col(cols::VOLUME),
-    ]);
-    let joined = now
-        .join(
-            hour,
-            [col(cols::SID)],
-            [col(cols::SID)],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .sort([cols::SID], SortMultipleOptions::default())
-        .collect()?;
-    let sid = joined.column(cols::SID)?.u32()?;
+    let columns = Columns::of(window)?;
+    let offsets = window.offsets()?;
     let mut out = Vec::new();
-    for i in 0..joined.height() {
-        let Some(s) = sid.get(i) else { continue };
+    for (sid, key) in window.series().iter().enumerate() {
+        let (start, end) = (offsets[sid], offsets[sid + 1]);
+        let ticks = &columns.tick[start..end];
+        // The sample at `as_of` is the series' last, if it has one.
+        if ticks.last() != Some(&as_of.unix()) {
+            continue;
+        }
+        let now = end - 1;
+        let hour = start + ticks.partition_point(|&t| t < from)..now;
+        if hour.is_empty() {
+            continue;
+        }
         for measure in Measure::ALL {
-            let value = joined.column(measure.as_str())?.f64()?.get(i);
-            let mean = joined
-                .column(&format!("{}_mean", measure.as_str()))?
-                .f64()?
-                .get(i);
+            let (value, mean) = match measure {
+                Measure::Price => (
+                    Some(columns.price[now]),
+                    Some(mean(&columns.price[hour.clone()])),
+                ),
+                Measure::Volume => {
+                    let volumes = columns.volumes(hour.clone());
+                    (
+                        columns.volume.get(now),
+                        (!volumes.is_empty()).then(|| mean(&volumes)),
+                    )
+                }
+            };
             if let (Some(value), Some(mean)) = (value, mean)
                 && mean > 0.0
                 && value > factor * mean
             {
-                let key = &window.series()[s as usize];
                 out.push(Alert {
                     source: key.source.clone(),
                     pair: key.pair.clone(),

@@ -1,4 +1,9 @@
 //! Metrics of one series over the window (every field of the contract's table but the ranks).
+//!
+//! The window keeps each series' samples contiguous and in tick order, so every metric is a
+//! pass over a slice of the frame's columns: no per-group expression evaluation, no copies.
+//! At 300 series x 1,440 samples that is a few milliseconds; the recursions (EMA, RSI, the
+//! running peak) are sequential by definition and would not vectorise anyway.
 
 use polars::prelude::*;
 
@@ -13,131 +18,130 @@ const RSI_PERIOD: usize = 14;
 /// The moving averages' length.
 const MA_LEN: usize = 60;
 
+/// The window's columns as slices (the window is one chunk per column by construction).
+pub(crate) struct Columns<'a> {
+    pub(crate) tick: &'a [i64],
+    pub(crate) price: &'a [f64],
+    pub(crate) volume: &'a Float64Chunked,
+}
+
+impl<'a> Columns<'a> {
+    pub(crate) fn of(window: &'a Window) -> Result<Self> {
+        let frame = window.frame();
+        let contiguous =
+            |e: PolarsError| Error::Engine(format!("window column not contiguous: {e}"));
+        Ok(Columns {
+            tick: frame
+                .column(cols::TICK)?
+                .i64()?
+                .cont_slice()
+                .map_err(contiguous)?,
+            price: frame
+                .column(cols::PRICE)?
+                .f64()?
+                .cont_slice()
+                .map_err(contiguous)?,
+            volume: frame.column(cols::VOLUME)?.f64()?,
+        })
+    }
+
+    /// The non-null volumes of rows `range`.
+    pub(crate) fn volumes(&self, range: std::ops::Range<usize>) -> Vec<f64> {
+        self.volume
+            .slice(range.start as i64, range.len())
+            .iter()
+            .flatten()
+            .collect()
+    }
+}
+
 /// Computes every series' metrics, in the window's (pair, source) order. Ranks are left `None`.
 pub(crate) fn series_metrics(window: &Window) -> Result<Vec<SeriesSummary>> {
     if window.is_empty() {
         return Ok(Vec::new());
     }
-    let price = col(cols::PRICE);
-    let tick = col(cols::TICK);
-    let peak = price.clone().cum_max(false);
-    // Log returns, kept only where the previous sample is exactly one minute earlier.
-    let one_minute_returns = (price.clone() / price.clone().shift(lit(1)))
-        .log(lit(std::f64::consts::E))
-        .filter((tick.clone() - tick.clone().shift(lit(1))).eq(lit(60i64)));
-    let ema = price.clone().ewm_mean(EWMOptions {
-        alpha: 2.0 / (MA_LEN as f64 + 1.0),
-        adjust: false,
-        bias: false,
-        min_periods: 1,
-        ignore_nulls: true,
-    });
-    let agg = window
-        .frame()
-        .clone()
-        .lazy()
-        .group_by_stable([col(cols::SID)])
-        .agg([
-            len().alias("samples"),
-            price.clone().first().alias("first"),
-            price.clone().last().alias("last"),
-            tick.clone().first().alias("first_tick"),
-            tick.clone().last().alias("last_tick"),
-            price.clone().max().alias("high"),
-            price.clone().min().alias("low"),
-            price.clone().mean().alias("mean"),
-            price.clone().std(1).alias("price_std"),
-            one_minute_returns.clone().std(1).alias("return_std"),
-            one_minute_returns.count().alias("returns"),
-            ((peak.clone() - price.clone()) / peak)
-                .max()
-                .alias("drawdown"),
-            ema.last().alias("ema"),
-            price.clone().tail(Some(MA_LEN)).mean().alias("sma"),
-            col(cols::VOLUME).last_non_null().alias("volume_last"),
-            col(cols::VOLUME).std(1).alias("volume_std"),
-            col(cols::VOLUME).count().alias("volumes"),
-        ])
-        .collect()?;
-
-    let f64s = |name: &str| -> Result<Float64Chunked> {
-        Ok(agg
-            .column(name)?
-            .as_materialized_series()
-            .cast(&DataType::Float64)?
-            .f64()?
-            .clone())
-    };
-    let i64s = |name: &str| -> Result<Int64Chunked> {
-        Ok(agg
-            .column(name)?
-            .as_materialized_series()
-            .cast(&DataType::Int64)?
-            .i64()?
-            .clone())
-    };
-    let sid = agg.column(cols::SID)?.u32()?.clone();
-    let samples = i64s("samples")?;
-    let (first, last, high, low, mean) = (
-        f64s("first")?,
-        f64s("last")?,
-        f64s("high")?,
-        f64s("low")?,
-        f64s("mean")?,
-    );
-    let (first_tick, last_tick) = (i64s("first_tick")?, i64s("last_tick")?);
-    let (price_std, return_std, returns) =
-        (f64s("price_std")?, f64s("return_std")?, i64s("returns")?);
-    let (drawdown, ema, sma) = (f64s("drawdown")?, f64s("ema")?, f64s("sma")?);
-    let (volume_last, volume_std, volumes) =
-        (f64s("volume_last")?, f64s("volume_std")?, i64s("volumes")?);
-
-    // RSI is a recursion over consecutive samples: run it on each series' contiguous slice.
+    let columns = Columns::of(window)?;
     let offsets = window.offsets()?;
-    let prices = window.frame().column(cols::PRICE)?.f64()?;
-    let prices = prices
-        .cont_slice()
-        .map_err(|e| Error::Engine(format!("price column is not contiguous: {e}")))?;
-
-    let missing = |what: &str, i: usize| Error::Engine(format!("no {what} for group {i}"));
-    let mut out = Vec::with_capacity(agg.height());
-    for i in 0..agg.height() {
-        let s = sid.get(i).ok_or_else(|| missing("sid", i))? as usize;
-        let key = &window.series()[s];
-        let n = samples.get(i).ok_or_else(|| missing("samples", i))?;
-        let first_p = first.get(i).ok_or_else(|| missing("first", i))?;
-        let last_p = last.get(i).ok_or_else(|| missing("last", i))?;
-        let t1 = first_tick.get(i).ok_or_else(|| missing("first_tick", i))?;
-        let tn = last_tick.get(i).ok_or_else(|| missing("last_tick", i))?;
-        let enough = |count: Option<i64>, min: i64| count.is_some_and(|c| c >= min);
+    let mut out = Vec::with_capacity(window.series().len());
+    for (sid, key) in window.series().iter().enumerate() {
+        let range = offsets[sid]..offsets[sid + 1];
+        let (ticks, prices) = (&columns.tick[range.clone()], &columns.price[range.clone()]);
+        let (Some(&first), Some(&last)) = (prices.first(), prices.last()) else {
+            return Err(Error::Engine(format!("series {sid} has no sample")));
+        };
+        let (t1, tn) = (ticks[0], ticks[ticks.len() - 1]);
+        let n = prices.len();
+        let (low, high) = prices
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &p| {
+                (lo.min(p), hi.max(p))
+            });
+        // Log returns, only where the previous sample is exactly one minute earlier.
+        let returns: Vec<f64> = (1..n)
+            .filter(|&i| ticks[i] - ticks[i - 1] == 60)
+            .map(|i| (prices[i] / prices[i - 1]).ln())
+            .collect();
+        let volumes = columns.volumes(range);
         out.push(SeriesSummary {
             source: key.source.clone(),
             pair: key.pair.clone(),
             samples: n as u32,
-            first: first_p,
-            last: last_p,
+            first,
+            last,
             last_tick: Tick::from_unix(tn),
-            change_pct: (last_p / first_p - 1.0) * 100.0,
-            high: high.get(i).ok_or_else(|| missing("high", i))?,
-            low: low.get(i).ok_or_else(|| missing("low", i))?,
-            mean: mean.get(i).ok_or_else(|| missing("mean", i))?,
-            volatility_pct: return_std
-                .get(i)
-                .filter(|_| enough(returns.get(i), 2))
-                .map(|sd| sd * MINUTES_PER_YEAR.sqrt() * 100.0),
-            max_drawdown_pct: drawdown.get(i).unwrap_or(0.0) * 100.0,
-            rsi_14: rsi(&prices[offsets[s]..offsets[s + 1]]),
-            sma_60: sma.get(i).filter(|_| n >= MA_LEN as i64),
-            ema_60: ema.get(i).ok_or_else(|| missing("ema", i))?,
-            gaps: (tn - t1) / 60 + 1 - n,
-            price_std: price_std.get(i).filter(|_| n >= 2),
-            volume_last: volume_last.get(i),
-            volume_std: volume_std.get(i).filter(|_| enough(volumes.get(i), 2)),
+            change_pct: (last / first - 1.0) * 100.0,
+            high,
+            low,
+            mean: mean(prices),
+            volatility_pct: sample_std(&returns).map(|sd| sd * MINUTES_PER_YEAR.sqrt() * 100.0),
+            max_drawdown_pct: max_drawdown(prices) * 100.0,
+            rsi_14: rsi(prices),
+            sma_60: (n >= MA_LEN).then(|| mean(&prices[n - MA_LEN..])),
+            ema_60: ema(prices, 2.0 / (MA_LEN as f64 + 1.0)),
+            gaps: (tn - t1) / 60 + 1 - n as i64,
+            price_std: sample_std(prices),
+            volume_last: volumes.last().copied(),
+            volume_std: sample_std(&volumes),
             price_rank: None,
             volume_rank: None,
         });
     }
     Ok(out)
+}
+
+/// The mean (`NaN` for no value; callers pass at least one).
+pub(crate) fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// The sample standard deviation (n − 1), two-pass; `None` with fewer than 2 values.
+fn sample_std(values: &[f64]) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let m = mean(values);
+    let ss: f64 = values.iter().map(|v| (v - m) * (v - m)).sum();
+    Some((ss / (values.len() - 1) as f64).sqrt())
+}
+
+/// max over i of (max(p1..pi) − pi) / max(p1..pi).
+fn max_drawdown(prices: &[f64]) -> f64 {
+    let mut peak = f64::NEG_INFINITY;
+    let mut worst = 0.0f64;
+    for &p in prices {
+        peak = peak.max(p);
+        worst = worst.max((peak - p) / peak);
+    }
+    worst
+}
+
+/// e1 = p1, ei = ei−1 + alpha (pi − ei−1); the value at pn.
+fn ema(prices: &[f64], alpha: f64) -> f64 {
+    let mut e = prices[0];
+    for &p in &prices[1..] {
+        e += alpha * (p - e);
+    }
+    e
 }
 
 /// Wilder's RSI over consecutive prices: the first average gain and loss are the plain means of

@@ -206,7 +206,7 @@ impl WindowBuilder {
                 }
             }
         }
-        let mut all = match all {
+        let all = match all {
             None => pushed,
             Some(mut all) => {
                 all.vstack_mut_owned(pushed)?;
