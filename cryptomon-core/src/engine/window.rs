@@ -163,6 +163,17 @@ impl WindowBuilder {
     /// its order in the new numbering, so each window is one sorted run: the sort finds the runs
     /// and merges them, and merging a tick into a day's window costs a linear pass, not a sort.
     pub fn build(self) -> Result<Window> {
+        self.build_inner(None)
+    }
+
+    /// [`WindowBuilder::build`], keeping only the last `minutes` before the latest tick: the
+    /// samples with ticks in (latest − `minutes`, latest]. The same as building, then
+    /// [`Window::trimmed`], without a second copy of the frame.
+    pub fn build_last(self, minutes: u32) -> Result<Window> {
+        self.build_inner(Some(minutes))
+    }
+
+    fn build_inner(self, minutes: Option<u32>) -> Result<Window> {
         // Number series in (pair, source) order.
         let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
         order.sort_by(|&a, &b| self.keys[a as usize].cmp(&self.keys[b as usize]));
@@ -213,7 +224,7 @@ impl WindowBuilder {
                 all
             }
         };
-        let rows = sorted_unique_rows(&all)?;
+        let rows = sorted_unique_rows(&all, minutes)?;
         let frame = all.take(&IdxCa::from_vec("row".into(), rows))?;
         let series: Vec<SeriesKey> = order
             .iter()
@@ -225,8 +236,8 @@ impl WindowBuilder {
 
 /// The rows of `frame` (columns `sid`, `tick`, `collected_at`, without nulls) in (`sid`,
 /// `tick`) order, one per (`sid`, `tick`): the one with the latest `collected_at`, the last
-/// one on a tie.
-fn sorted_unique_rows(frame: &DataFrame) -> Result<Vec<IdxSize>> {
+/// one on a tie. With `minutes`, only the rows of the last `minutes` before the latest tick.
+fn sorted_unique_rows(frame: &DataFrame, minutes: Option<u32>) -> Result<Vec<IdxSize>> {
     // The keys are copied out (20 bytes a row, freed before the gather): the frame's
     // columns are in several chunks, and joining them would copy every column instead.
     let slice = |name: &str| -> Result<Vec<i64>> {
@@ -238,7 +249,13 @@ fn sorted_unique_rows(frame: &DataFrame) -> Result<Vec<IdxSize>> {
         .into_no_null_iter()
         .collect();
     let (tick, collected) = (slice(cols::TICK)?, slice(cols::COLLECTED_AT)?);
-    let mut rows: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
+    let from = match (minutes, tick.iter().max()) {
+        (Some(m), Some(&latest)) => latest - i64::from(m) * 60,
+        _ => i64::MIN,
+    };
+    let mut rows: Vec<IdxSize> = (0..frame.height() as IdxSize)
+        .filter(|&r| tick[r as usize] > from)
+        .collect();
     // Stable: equal keys keep their order, so the last of equals is the one added last.
     rows.sort_by_key(|&r| {
         let r = r as usize;
@@ -467,5 +484,110 @@ impl Window {
             return Err(bad("a price is not finite and positive".into()));
         }
         Ok((Window::from_parts(series, frame)?, metadata))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_796_040_000;
+
+    /// Two series over 3 hours, the second starting late; minute 100 of the first collected
+    /// twice (the later collection must win).
+    fn builder() -> WindowBuilder {
+        let (a, b) = (
+            SourceName::new("kraken").unwrap(),
+            SourceName::new("coinbase").unwrap(),
+        );
+        let pair = Pair::new("BTC-USD").unwrap();
+        let mut w = WindowBuilder::new();
+        for m in 0..180 {
+            let t = Tick::from_unix(T0 + m * 60);
+            w.push(&a, &pair, t, m * 1000, 100.0 + m as f64, Some(1.0));
+            if m >= 150 {
+                w.push(&b, &pair, t, m * 1000, 200.0 + m as f64, None);
+            }
+        }
+        w.push(
+            &a,
+            &pair,
+            Tick::from_unix(T0 + 100 * 60),
+            999_999,
+            7.0,
+            None,
+        );
+        w
+    }
+
+    #[test]
+    fn build_last_is_build_then_trim() {
+        let latest = Tick::from_unix(T0 + 179 * 60);
+        let full = builder().build().unwrap();
+        assert_eq!(full.len(), 180 + 30);
+        let trimmed = full.trimmed(latest, 60).unwrap();
+        let last = builder().build_last(60).unwrap();
+        assert_eq!(last.series(), trimmed.series());
+        assert!(last.frame().equals_missing(trimmed.frame()));
+        assert_eq!(last.len(), 60 + 30);
+        // Only the last 20 minutes: the late series' first 10 minutes are gone too.
+        let short = builder().build_last(20).unwrap();
+        assert_eq!(short.len(), 40);
+    }
+
+    #[test]
+    fn the_later_collection_of_a_tick_wins_and_rows_are_sorted() {
+        let w = builder().build().unwrap();
+        // (pair, source) order: coinbase before kraken.
+        assert_eq!(w.series()[0].source.as_str(), "coinbase");
+        let kraken = w
+            .frame()
+            .filter(&w.frame().column(cols::SID).unwrap().u32().unwrap().equal(1))
+            .unwrap();
+        let price = kraken.column(cols::PRICE).unwrap().f64().unwrap();
+        assert_eq!(price.get(100), Some(7.0));
+        let merged = {
+            let mut b = WindowBuilder::new();
+            b.push_window(&w).unwrap();
+            let pair = Pair::new("BTC-USD").unwrap();
+            let kraken = SourceName::new("kraken").unwrap();
+            // An older collection of minute 5 loses; a newer one of minute 6 wins; a new tick.
+            b.push(&kraken, &pair, Tick::from_unix(T0 + 5 * 60), 0, 1.0, None);
+            b.push(
+                &kraken,
+                &pair,
+                Tick::from_unix(T0 + 6 * 60),
+                1_000_000,
+                2.0,
+                None,
+            );
+            b.push(
+                &kraken,
+                &pair,
+                Tick::from_unix(T0 + 180 * 60),
+                180_000,
+                3.0,
+                None,
+            );
+            b.build().unwrap()
+        };
+        let kraken = merged
+            .frame()
+            .filter(
+                &merged
+                    .frame()
+                    .column(cols::SID)
+                    .unwrap()
+                    .u32()
+                    .unwrap()
+                    .equal(1),
+            )
+            .unwrap();
+        let price = kraken.column(cols::PRICE).unwrap().f64().unwrap();
+        assert_eq!(
+            (price.get(5), price.get(6), price.get(180)),
+            (Some(105.0), Some(2.0), Some(3.0))
+        );
+        assert_eq!(kraken.height(), 181);
     }
 }

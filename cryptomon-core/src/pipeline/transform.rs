@@ -232,14 +232,16 @@ async fn run_once(
 
     let aggregator = aggregator.clone_box();
     let (window, summary, manifest) = blocking(move || {
-        if let Some(prior) = &prior_window {
-            builder.push_window(prior)?;
+        if let Some(prior) = prior_window {
+            builder.push_window(&prior)?;
+            // The builder shares the prior's columns; dropping this handle lets them go as
+            // soon as the merge has gathered them.
+            drop(prior);
         }
-        let window = builder.build()?;
+        let window = builder.build_last(WINDOW_MINUTES)?;
         let as_of = window.latest_tick()?.ok_or_else(|| Error::NoData {
             prefix: RAW_PREFIX.into(),
         })?;
-        let window = window.trimmed(as_of, WINDOW_MINUTES)?;
         let summary = aggregator.aggregate(&window, as_of)?;
         manifest.as_of = Some(as_of);
         manifest.prune(&window_first_date(as_of));
