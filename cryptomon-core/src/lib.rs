@@ -11,6 +11,7 @@
 //! - [`keys`]: the store keys of the contract and the rules every key follows.
 //! - [`store`]: the [`Store`] trait, [`StoreExt`] conveniences and [`FsStore`].
 //! - [`source`]: the [`Source`] trait.
+//! - [`alerting`]: alert rules, their evaluation at each transform, events, cooldown.
 //! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, validated.
 //! - `exchange` (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko sources and
 //!   `build_sources`, which turns a [`config::Config`] into sources.
@@ -37,6 +38,7 @@
 //! # Ok::<(), cryptomon_core::Error>(())
 //! ```
 
+pub mod alerting;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -3,7 +3,7 @@
 
 mod alerts;
 mod cross;
-mod series;
+pub(crate) mod series;
 mod views;
 mod window;
 

@@ -1,0 +1,20 @@
+//! Alerting: rules from the config evaluated on the window at every transform, events that
+//! fire once per condition (with a cooldown) and resolve when it clears, and their delivery.
+//!
+//! - [`rules`]: the `[alerts]` table: rules, webhooks, an SNS topic; checked at start-up.
+//! - [`evaluate`]: which rule conditions hold at a tick. Pure.
+//! - [`events`]: the events and the state that turns conditions into them. Pure.
+
+pub mod evaluate;
+pub mod events;
+pub mod rules;
+
+pub use evaluate::{Condition, Subject, evaluate};
+pub use events::{
+    ALERT_EVENT_SCHEMA, ALERT_STATE_KEY, ALERTS_PREFIX, AlertEvent, AlertState, EventStatus,
+    Pending,
+};
+pub use rules::{AlertConfig, Pattern, Rule, RuleKind, Webhook, WebhookFormat};
+
+#[cfg(test)]
+mod tests;
