@@ -6,7 +6,8 @@
 //! touch. `TransformMode::Full` (and any missing, unreadable or older-format state) rebuilds the
 //! window from raw. Both give the same aggregates.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,10 +15,11 @@ use futures::{StreamExt, stream};
 
 use super::decode::decode_samples;
 use super::state::{self, Manifest};
+use crate::alerting::{AlertConfig, AlertEvent, RuleKind};
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
 use crate::keys::{RAW_PREFIX, RawKey, SUMMARY_KEY, WINDOW_KEY, parse_raw_key};
-use crate::model::{Summary, Tick};
+use crate::model::{SourceName, Summary, Tick};
 use crate::store::{Fetch, PutMode, Store, StoreExt, Version};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
@@ -33,6 +35,30 @@ pub enum TransformMode {
     Incremental,
     /// Rebuild the window from every raw object that can fall in it.
     Full,
+}
+
+/// How to run a transform: the mode, and the alert rules to evaluate after it.
+#[derive(Debug, Clone)]
+pub struct TransformOptions {
+    /// Incremental (the default) or full.
+    pub mode: TransformMode,
+    /// The alert rules; none by default.
+    pub alerts: Arc<AlertConfig>,
+    /// The sinks events are queued for (see [`super::alerts::Notifier::sink`]).
+    pub sinks: Vec<String>,
+    /// The clock, for `stale` rules; `None` reads the system clock.
+    pub now: Option<Tick>,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        TransformOptions {
+            mode: TransformMode::Incremental,
+            alerts: Arc::new(AlertConfig::default()),
+            sinks: Vec::new(),
+            now: None,
+        }
+    }
 }
 
 /// An object the transform could not use, and why.
@@ -75,6 +101,10 @@ pub struct TransformReport {
     pub writes: usize,
     /// Runs needed: more than 1 when a concurrent transform won the conditional write.
     pub attempts: u32,
+    /// Alert events this transform caused (fired and resolved), stored under `alerts/`.
+    pub alert_events: Vec<AlertEvent>,
+    /// Why alerting failed, if it did (the aggregates are written regardless).
+    pub alert_error: Option<String>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -103,10 +133,26 @@ pub async fn transform_with(
     aggregator: &dyn Aggregator,
     mode: TransformMode,
 ) -> Result<TransformReport> {
+    let options = TransformOptions {
+        mode,
+        ..TransformOptions::default()
+    };
+    transform_opts(store, aggregator, &options).await
+}
+
+/// [`transform_with`], then the alert rules of `options` evaluated on the new window: the
+/// events they cause are stored under `alerts/` and queued for delivery (see
+/// [`super::alerts::deliver`]). Alerting never fails the transform: an error is logged and
+/// reported in [`TransformReport::alert_error`].
+pub async fn transform_opts(
+    store: &dyn Store,
+    aggregator: &dyn Aggregator,
+    options: &TransformOptions,
+) -> Result<TransformReport> {
     let started = Instant::now();
     let mut attempt = 1;
     loop {
-        match run_once(store, aggregator, mode).await {
+        match run_once(store, aggregator, options).await {
             Err(Error::Precondition { key }) if attempt < MAX_ATTEMPTS => {
                 tracing::info!(%key, attempt, "another transform wrote the state first; running again");
                 attempt += 1;
@@ -133,8 +179,9 @@ struct Io {
 async fn run_once(
     store: &dyn Store,
     aggregator: &dyn Aggregator,
-    mode: TransformMode,
+    options: &TransformOptions,
 ) -> Result<TransformReport> {
+    let mode = options.mode;
     let mut io = Io::default();
     let (prior, version, rebuild_reason) = load_state(store, mode, &mut io).await?;
     let (mut manifest, prior_window) = match prior {
@@ -224,9 +271,19 @@ async fn run_once(
             )
         {
             let (series, samples) = (window.series().len(), window.len());
-            return Ok(report(
-                as_of, mode, None, io, 0, skipped, series, samples, 0, 0,
-            ));
+            let mut out = report(as_of, mode, None, io, 0, skipped, series, samples, 0, 0);
+            // Nothing new is itself news for a `stale` rule: evaluate on what is stored.
+            if options
+                .alerts
+                .rules
+                .iter()
+                .any(|r| matches!(r.kind, RuleKind::Stale { .. }))
+                && let Some(summary) = read_summary(store).await?
+            {
+                let last = last_snapshots(&manifest);
+                alert(store, options, window, &summary, as_of, &last, &mut out).await;
+            }
+            return Ok(out);
         }
     }
 
@@ -258,8 +315,9 @@ async fn run_once(
         Some(v) => PutMode::Update(v),
         None => PutMode::Create,
     };
+    let last = last_snapshots(&manifest);
     let writes = write_aggregates(store, &window, manifest, put_mode, &summary).await?;
-    Ok(report(
+    let mut out = report(
         as_of,
         mode_run,
         rebuild_reason,
@@ -270,7 +328,57 @@ async fn run_once(
         window.len(),
         summary.alerts.len(),
         writes,
-    ))
+    );
+    if !options.alerts.is_empty() {
+        alert(store, options, &window, &summary, as_of, &last, &mut out).await;
+    }
+    Ok(out)
+}
+
+/// Each source's latest tick taken in.
+fn last_snapshots(manifest: &Manifest) -> BTreeMap<SourceName, Tick> {
+    manifest
+        .ingested
+        .iter()
+        .filter_map(|(source, ticks)| {
+            let last = ticks.last()?;
+            Some((SourceName::new(source).ok()?, Tick::from_unix(*last)))
+        })
+        .collect()
+}
+
+/// Records the alert events of this transform into `out`; an error is logged and reported,
+/// never returned: the aggregates are written already.
+async fn alert(
+    store: &dyn Store,
+    options: &TransformOptions,
+    window: &Window,
+    summary: &Summary,
+    as_of: Tick,
+    last: &BTreeMap<SourceName, Tick>,
+    out: &mut TransformReport,
+) {
+    let now = options
+        .now
+        .unwrap_or_else(|| Tick::floor(chrono::Utc::now(), 1));
+    match super::alerts::record(
+        store,
+        &options.alerts,
+        &options.sinks,
+        window,
+        summary,
+        as_of,
+        last,
+        now,
+    )
+    .await
+    {
+        Ok(events) => out.alert_events = events,
+        Err(e) => {
+            tracing::error!(error = %e, "alerting failed; the aggregates are written");
+            out.alert_error = Some(e.to_string());
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // a plain record constructor
@@ -302,6 +410,8 @@ fn report(
         writes,
         attempts: 1,
         elapsed: Duration::ZERO,
+        alert_events: Vec::new(),
+        alert_error: None,
     }
 }
 
