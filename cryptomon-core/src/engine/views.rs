@@ -1,25 +1,27 @@
 //! Views computed from the window on request: a series' candles and a metric's points.
+//!
+//! A series' samples are one contiguous, tick-ordered run of rows, found by binary search on
+//! the sorted `sid` column; each view is one pass over it.
 
-use polars::prelude::*;
-
-use super::window::{Window, cols};
+use super::series::Columns;
+use super::window::Window;
 use crate::error::{Error, Result};
 use crate::model::{
     CANDLES_SCHEMA, Candle, CandleInterval, Candles, Measure, Pair, Point, SourceName, Tick,
 };
 
-fn series_frame(window: &Window, source: &SourceName, pair: &Pair) -> Result<LazyFrame> {
+fn series_rows(
+    window: &Window,
+    source: &SourceName,
+    pair: &Pair,
+) -> Result<std::ops::Range<usize>> {
     let sid = window
         .sid(source, pair)
         .ok_or_else(|| Error::UnknownSeries {
             source_name: source.to_string(),
             pair: pair.to_string(),
         })?;
-    Ok(window
-        .frame()
-        .clone()
-        .lazy()
-        .filter(col(cols::SID).eq(lit(sid))))
+    window.rows(sid)
 }
 
 /// The candle view of one series: [t, t + interval) with t a multiple of the interval since the
@@ -31,45 +33,28 @@ pub fn candles(
     interval: CandleInterval,
 ) -> Result<Candles> {
     let secs = interval.secs();
-    let t = col(cols::TICK);
-    // Floor division, so a bucket is right for ticks before the epoch too.
-    let bucket = (t.clone() - ((t % lit(secs)) + lit(secs)) % lit(secs)).alias("t");
-    let price = col(cols::PRICE);
-    let df = series_frame(window, source, pair)?
-        .group_by_stable([bucket])
-        .agg([
-            price.clone().first().alias("o"),
-            price.clone().max().alias("h"),
-            price.clone().min().alias("l"),
-            price.last().alias("c"),
-            len().alias("n"),
-        ])
-        .collect()?;
-    let t = df.column("t")?.i64()?;
-    let (o, h, l, c) = (
-        df.column("o")?.f64()?,
-        df.column("h")?.f64()?,
-        df.column("l")?.f64()?,
-        df.column("c")?.f64()?,
-    );
-    let n = df
-        .column("n")?
-        .as_materialized_series()
-        .cast(&DataType::UInt32)?;
-    let n = n.u32()?;
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        if let (Some(t), Some(o), Some(h), Some(l), Some(c), Some(n)) =
-            (t.get(i), o.get(i), h.get(i), l.get(i), c.get(i), n.get(i))
-        {
-            out.push(Candle {
-                t: Tick::from_unix(t),
-                o,
-                h,
-                l,
-                c,
-                n,
-            });
+    let rows = series_rows(window, source, pair)?;
+    let columns = Columns::of(window)?;
+    let (ticks, prices) = (&columns.tick[rows.clone()], &columns.price[rows]);
+    let mut out: Vec<Candle> = Vec::new();
+    for (&t, &p) in ticks.iter().zip(prices) {
+        // Floor division, so a bucket is right for ticks before the epoch too.
+        let start = t.div_euclid(secs) * secs;
+        match out.last_mut() {
+            Some(c) if c.t.unix() == start => {
+                c.h = c.h.max(p);
+                c.l = c.l.min(p);
+                c.c = p;
+                c.n += 1;
+            }
+            _ => out.push(Candle {
+                t: Tick::from_unix(start),
+                o: p,
+                h: p,
+                l: p,
+                c: p,
+                n: 1,
+            }),
         }
     }
     Ok(Candles {
@@ -88,20 +73,27 @@ pub fn points(
     pair: &Pair,
     measure: Measure,
 ) -> Result<Vec<Point>> {
-    let column = match measure {
-        Measure::Price => cols::PRICE,
-        Measure::Volume => cols::VOLUME,
-    };
-    let df = series_frame(window, source, pair)?
-        .select([col(cols::TICK), col(column)])
-        .collect()?;
-    let (t, v) = (df.column(cols::TICK)?.i64()?, df.column(column)?.f64()?);
-    Ok((0..df.height())
-        .filter_map(|i| {
-            Some(Point {
-                t: Tick::from_unix(t.get(i)?),
-                v: v.get(i)?,
+    let rows = series_rows(window, source, pair)?;
+    let columns = Columns::of(window)?;
+    let ticks = &columns.tick[rows.clone()];
+    Ok(match measure {
+        Measure::Price => ticks
+            .iter()
+            .zip(&columns.price[rows])
+            .map(|(&t, &v)| Point {
+                t: Tick::from_unix(t),
+                v,
             })
-        })
-        .collect())
+            .collect(),
+        Measure::Volume => ticks
+            .iter()
+            .zip(columns.volume.slice(rows.start as i64, rows.len()).iter())
+            .filter_map(|(&t, v)| {
+                Some(Point {
+                    t: Tick::from_unix(t),
+                    v: v?,
+                })
+            })
+            .collect(),
+    })
 }

@@ -345,16 +345,11 @@ impl Window {
             // Nothing to drop (the aggregator trims a window the pipeline has trimmed).
             return Ok(self.clone());
         }
-        let frame = self
-            .frame
-            .clone()
-            .lazy()
-            .filter(
-                col(cols::TICK)
-                    .gt(lit(from))
-                    .and(col(cols::TICK).lt_eq(lit(as_of.unix()))),
-            )
-            .collect()?;
+        let mask: BooleanChunked = tick
+            .into_no_null_iter()
+            .map(|t| t > from && t <= as_of.unix())
+            .collect_ca(cols::TICK.into());
+        let frame = self.frame.filter(&mask)?;
         Window::from_parts(self.series.clone(), frame)
     }
 
@@ -383,6 +378,17 @@ impl Window {
         let mut frame = self.frame;
         frame.with_column(new_sid.into_column())?;
         Ok(Window { series, frame })
+    }
+
+    /// The rows of series `sid`: the `sid` column is sorted, so two binary searches.
+    pub(crate) fn rows(&self, sid: u32) -> Result<std::ops::Range<usize>> {
+        let sids = self
+            .frame
+            .column(cols::SID)?
+            .u32()?
+            .cont_slice()
+            .map_err(|e| Error::Engine(format!("sid column not contiguous: {e}")))?;
+        Ok(sids.partition_point(|&s| s < sid)..sids.partition_point(|&s| s <= sid))
     }
 
     /// Row offsets of each series in the frame: `offsets[sid]..offsets[sid + 1]`.
