@@ -113,6 +113,14 @@ pub enum Error {
         /// The pair.
         pair: String,
     },
+    /// An alert could not be delivered to a sink (it stays queued).
+    #[error("alert delivery to {sink} failed: {message}")]
+    Delivery {
+        /// The sink: a webhook's URL, an SNS topic.
+        sink: String,
+        /// What happened, without secrets.
+        message: String,
+    },
     /// An invalid configuration value.
     #[error("config: {0}")]
     Config(String),
@@ -130,7 +138,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Store { retryable, .. } | Error::Source { retryable, .. } => *retryable,
-            Error::Precondition { .. } => true,
+            Error::Precondition { .. } | Error::Delivery { .. } => true,
             _ => false,
         }
     }

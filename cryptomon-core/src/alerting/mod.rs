@@ -4,10 +4,13 @@
 //! - [`rules`]: the `[alerts]` table: rules, webhooks, an SNS topic; checked at start-up.
 //! - [`evaluate`]: which rule conditions hold at a tick. Pure.
 //! - [`events`]: the events and the state that turns conditions into them. Pure.
+//! - `webhook` (feature `webhooks`): delivery to webhooks, HMAC-SHA256 signed.
 
 pub mod evaluate;
 pub mod events;
 pub mod rules;
+#[cfg(feature = "webhooks")]
+pub mod webhook;
 
 pub use evaluate::{Condition, Subject, evaluate};
 pub use events::{

@@ -137,7 +137,7 @@ pub async fn deliver(store: &dyn Store, notifiers: &[DynNotifier]) -> Result<Del
                 None => tracing::warn!(key = p.key, "queued alert event is gone; not delivered"),
             }
         }
-        events.sort_by(|a, b| (a.tick, a.key()).cmp(&(b.tick, b.key())));
+        events.sort_by_key(|e| (e.tick, e.key()));
         let result = if events.is_empty() {
             Ok(())
         } else {
