@@ -121,7 +121,6 @@ async fn an_empty_store_is_healthy_but_has_no_data() {
         "/api/metrics",
         "/api/metrics/coinbase:BTC-USD:price",
         "/api/candles?source=coinbase&pair=BTC-USD",
-        "/api/alerts",
     ] {
         let response = get(&state, uri).await;
         assert_eq!(response.headers()[RETRY_AFTER], "10", "{uri}");
@@ -133,6 +132,9 @@ async fn an_empty_store_is_healthy_but_has_no_data() {
         )
         .await;
     }
+    // Alert events do not need aggregates: none stored is an empty list.
+    let alerts = json(get(&state, "/api/alerts").await).await;
+    assert_eq!(alerts["events"], serde_json::json!([]));
 }
 
 #[tokio::test]
@@ -378,26 +380,92 @@ async fn candle_errors() {
 }
 
 #[tokio::test]
-async fn alerts_are_the_summary_alerts() {
-    let store = market().await;
-    let summary = stored_summary(&store).await;
-    assert!(
-        !summary.alerts.is_empty(),
-        "the test market has a volume spike"
-    );
+async fn alerts_are_the_stored_events_filtered() {
+    let store = market_with_alerts().await;
     let state = state(store);
     let response = get(&state, "/api/alerts").await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers().contains_key(ETAG));
+    let etag = response.headers()[ETAG].clone();
     let alerts = json(response).await;
-    assert_eq!(alerts, serde_json::to_value(&summary.alerts).unwrap());
-    assert_eq!(alerts[0]["source"], "coinbase");
-    assert_eq!(alerts[0]["measure"], "volume");
+    // The default look-back: 24 h before the latest aggregates.
+    assert_eq!(alerts["since"], "2026-11-26T11:59:00Z");
+    let events = alerts["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{alerts}");
+    let e = &events[0];
+    assert_eq!(
+        (
+            &e["rule"],
+            &e["status"],
+            &e["source"],
+            &e["pair"],
+            &e["measure"]
+        ),
+        (
+            &Value::from("volume-spike"),
+            &Value::from("fired"),
+            &Value::from("coinbase"),
+            &Value::from("BTC-USD"),
+            &Value::from("volume")
+        )
+    );
+    assert_eq!(e["tick"], "2026-11-27T11:59:00Z");
+    assert!(e["ratio"].as_f64().unwrap() > 3.0, "{e}");
+    assert!(
+        e["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("alerts/date=2026-11-27/")
+    );
+    // Unchanged events: a 304.
+    let again = send(
+        &state,
+        Request::get("/api/alerts")
+            .header(IF_NONE_MATCH, etag)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    for (uri, expected) in [
+        ("/api/alerts?rule=volume-spike", 1),
+        ("/api/alerts?rule=price-spike", 0),
+        ("/api/alerts?pair=BTC-USD", 1),
+        ("/api/alerts?pair=ETH-USD", 0),
+        ("/api/alerts?since=2026-11-27T11:59:00Z", 1),
+        ("/api/alerts?since=2026-11-27T12:00:00Z", 0),
+        (
+            "/api/alerts?since=2026-11-20T00:00:00%2B01:00&pair=BTC-USD",
+            1,
+        ),
+    ] {
+        let body = json(get(&state, uri).await).await;
+        assert_eq!(
+            body["events"].as_array().unwrap().len(),
+            expected,
+            "{uri}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn alert_query_errors() {
+    let state = state(market_with_alerts().await);
+    for (uri, message) in [
+        ("/api/alerts?since=yesterday", "invalid since \"yesterday\""),
+        (
+            "/api/alerts?since=2026-09-01T00:00:00Z",
+            "more than 31 days",
+        ),
+        ("/api/alerts?pair=BTC%2F..%2Fx", "pair"),
+        ("/api/alerts?rule=a&rule=b", "malformed query string"),
+    ] {
+        assert_error(&state, uri, StatusCode::BAD_REQUEST, message).await;
+    }
 }
 
 #[tokio::test]
 async fn openapi_documents_every_route_and_the_contract_fields() {
-    let store = market().await;
+    let store = market_with_alerts().await;
     let summary = stored_summary(&store).await;
     let state = state(store);
     let response = get(&state, "/openapi.json").await;
@@ -447,6 +515,9 @@ async fn openapi_documents_every_route_and_the_contract_fields() {
     assert_eq!(fields("MetricStats"), keys(detail["stats"].clone()));
     let health = json(get(&state, "/api/health").await).await;
     assert_eq!(fields("Health"), keys(health.clone()));
+    let alerts = json(get(&state, "/api/alerts").await).await;
+    assert_eq!(fields("AlertEvents"), keys(alerts.clone()));
+    assert_eq!(fields("AlertEvent"), keys(alerts["events"][0].clone()));
 }
 
 #[tokio::test]

@@ -2,36 +2,14 @@
 //! shared contract (computed by an independent implementation) within 1e-9 relative, on every
 //! store.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-
 use bytes::Bytes;
 use cryptomon_core::pipeline::TransformMode;
 use cryptomon_core::{
     CandleInterval, FsStore, PolarsAggregator, Store, StoreExt, engine, pipeline,
 };
 use cryptomon_mock::MemoryStore;
+use cryptomon_tests::golden::{golden_dir, golden_objects};
 use serde_json::Value;
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/golden/small")
-}
-
-/// The `raw.tsv.gz` objects: (key, bytes).
-fn golden_objects() -> Vec<(String, Vec<u8>)> {
-    let gz = std::fs::read(golden_dir().join("raw.tsv.gz")).unwrap();
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (k, v) = l.split_once('\t').unwrap();
-            (k.to_owned(), v.as_bytes().to_vec())
-        })
-        .collect()
-}
 
 async fn load(store: &dyn Store) {
     for (key, body) in golden_objects() {

@@ -203,17 +203,34 @@ impl AlertState {
     ///   rule's cooldown ago;
     /// - a firing subject whose condition no longer holds resolves;
     /// - a firing subject whose rule is gone from the config is forgotten, silently;
-    /// - a tick at or before the last one evaluated changes nothing (a re-run).
+    /// - a tick before the last one evaluated changes nothing (a re-run of a past tick).
     pub fn step(
         &mut self,
         config: &AlertConfig,
         conditions: &[Condition],
         as_of: Tick,
     ) -> Vec<AlertEvent> {
-        if self.last_tick.is_some_and(|t| t >= as_of) {
+        self.step_at(config, conditions, as_of, as_of)
+    }
+
+    /// [`step`](Self::step) evaluated at `as_of` (the later of the data's tick and the clock),
+    /// with events about the data dated `data_tick`: only `stale` events carry the clock's
+    /// tick, so a spike found in yesterday's data is dated yesterday.
+    pub fn step_at(
+        &mut self,
+        config: &AlertConfig,
+        conditions: &[Condition],
+        as_of: Tick,
+        data_tick: Tick,
+    ) -> Vec<AlertEvent> {
+        let dated = |kind: &str| if kind == "stale" { as_of } else { data_tick };
+        // An older data tick (a re-run of a past transform) changes nothing. The same data
+        // tick is evaluated again: the clock may have moved (stale sources), and what already
+        // fired is active, so nothing fires twice.
+        if self.last_tick.is_some_and(|t| t > data_tick) {
             return Vec::new();
         }
-        self.last_tick = Some(as_of);
+        self.last_tick = Some(data_tick);
         let rule = |name: &str| config.rules.iter().find(|r| r.name == name);
         self.active.retain(|_, a| rule(&a.subject.rule).is_some());
 
@@ -228,21 +245,23 @@ impl AlertState {
             if self.active.contains_key(&id) {
                 continue;
             }
+            let kind = r.kind.as_str().to_owned();
+            // Cooldowns run on the events' own time: data time, or the clock for `stale`.
+            let tick = dated(&kind);
             let cooling = self.last_fired.get(&id).is_some_and(|&last| {
-                as_of.unix() - last.unix() < i64::from(r.cooldown_minutes) * 60
+                tick.unix() - last.unix() < i64::from(r.cooldown_minutes) * 60
             });
             if cooling {
                 continue;
             }
-            let kind = r.kind.as_str().to_owned();
             events.push(event(
                 EventStatus::Fired,
                 &c.subject,
                 &kind,
                 c.value,
                 c.reference,
-                as_of,
-                as_of,
+                tick,
+                tick,
             ));
             self.active.insert(
                 id.clone(),
@@ -251,10 +270,10 @@ impl AlertState {
                     kind,
                     value: c.value,
                     reference: c.reference,
-                    fired_at: as_of,
+                    fired_at: tick,
                 },
             );
-            self.last_fired.insert(id, as_of);
+            self.last_fired.insert(id, tick);
         }
         let cleared: Vec<String> = self
             .active
@@ -270,13 +289,13 @@ impl AlertState {
                     &a.kind,
                     a.value,
                     a.reference,
-                    as_of,
+                    dated(&a.kind),
                     a.fired_at,
                 ));
             }
         }
         // A cooldown longer than the window is not allowed, so older entries are done with.
-        let horizon = as_of.unix() - i64::from(crate::engine::WINDOW_MINUTES) * 60;
+        let horizon = data_tick.unix() - i64::from(crate::engine::WINDOW_MINUTES) * 60;
         self.last_fired.retain(|_, t| t.unix() >= horizon);
         events.sort_by_key(AlertEvent::key);
         events

@@ -18,6 +18,8 @@ pub use events::{
     Pending,
 };
 pub use rules::{AlertConfig, Pattern, Rule, RuleKind, Webhook, WebhookFormat};
+#[cfg(feature = "webhooks")]
+pub use webhook::{SIGNATURE_HEADER, WebhookNotifier, sign, webhook_notifiers};
 
 #[cfg(test)]
 mod tests;

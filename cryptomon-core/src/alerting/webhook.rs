@@ -142,6 +142,16 @@ fn without_url(e: &reqwest::Error) -> String {
     e
 }
 
+/// A notifier for each webhook of `config`, secrets read from the environment now: a missing
+/// secret is refused at start-up, not at the first alert.
+pub fn webhook_notifiers(config: &super::AlertConfig) -> Result<Vec<crate::pipeline::DynNotifier>> {
+    config
+        .webhooks
+        .iter()
+        .map(|w| Ok(std::sync::Arc::new(WebhookNotifier::new(w)?) as crate::pipeline::DynNotifier))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::alerting::{
-    ALERT_STATE_KEY, AlertConfig, AlertEvent, AlertState, EventStatus, Pending, evaluate,
-    events::MAX_DELIVERY_ATTEMPTS,
+    ALERT_STATE_KEY, ALERTS_PREFIX, AlertConfig, AlertEvent, AlertState, EventStatus, Pending,
+    evaluate, events::MAX_DELIVERY_ATTEMPTS,
 };
 use crate::engine::Window;
 use crate::error::{Error, Result};
@@ -55,7 +55,7 @@ pub(crate) async fn record(
     let at = as_of.max(Tick::floor(now.to_datetime(), 60));
     for _ in 0..MAX_STATE_ATTEMPTS {
         let (mut state, version) = load(store).await?;
-        let events = state.step(config, &conditions, at);
+        let events = state.step_at(config, &conditions, at, as_of);
         if events.is_empty() && version.is_some() {
             // Nothing fired or resolved. The state's tick only guards re-runs of this tick,
             // which find no new events anyway: no write needed.
@@ -127,14 +127,12 @@ pub async fn deliver(store: &dyn Store, notifiers: &[DynNotifier]) -> Result<Del
         }
         let mut events = Vec::with_capacity(mine.len());
         for p in &mine {
-            match store.get(&p.key).await? {
-                Some(o) => match serde_json::from_slice::<AlertEvent>(&o.body) {
-                    Ok(e) => events.push(e),
-                    Err(e) => {
-                        tracing::warn!(key = p.key, %e, "unreadable alert event; not delivered")
-                    }
-                },
-                None => tracing::warn!(key = p.key, "queued alert event is gone; not delivered"),
+            match read_event(store, &p.key).await? {
+                Some(e) => events.push(e),
+                None => tracing::warn!(
+                    key = p.key,
+                    "queued alert event gone or unreadable; not delivered"
+                ),
             }
         }
         events.sort_by_key(|e| (e.tick, e.key()));
@@ -247,4 +245,102 @@ async fn save(
         .put_opts(ALERT_STATE_KEY, Bytes::from(state.encode()), mode)
         .await
         .map(|_| ())
+}
+
+/// The alert set-up a host runs with: the rules and where their events go.
+#[derive(Debug, Clone, Default)]
+pub struct Alerting {
+    /// The rules.
+    pub config: Arc<AlertConfig>,
+    /// The sinks (webhooks, SNS); the log is always one besides them.
+    pub notifiers: Vec<DynNotifier>,
+}
+
+impl Alerting {
+    /// Rules and notifiers.
+    pub fn new(config: AlertConfig, notifiers: Vec<DynNotifier>) -> Self {
+        Alerting {
+            config: Arc::new(config),
+            notifiers,
+        }
+    }
+
+    /// The `[alerts]` table of a config, checked (an invalid rule is an error naming it), with
+    /// a notifier for each webhook (secrets read from the environment now).
+    #[cfg(feature = "webhooks")]
+    pub fn from_config(config: &crate::config::Config) -> Result<Self> {
+        let alerts = AlertConfig::from_toml(config.alerts.as_ref())?;
+        let notifiers = crate::alerting::webhook_notifiers(&alerts)?;
+        Ok(Self::new(alerts, notifiers))
+    }
+
+    /// Transform options in `mode` that evaluate these rules and queue events for these sinks.
+    pub fn options(&self, mode: super::TransformMode) -> super::TransformOptions {
+        super::TransformOptions {
+            mode,
+            alerts: self.config.clone(),
+            sinks: self.notifiers.iter().map(|n| n.sink()).collect(),
+            now: None,
+        }
+    }
+
+    /// One delivery round to every notifier ([`deliver`]); nothing to do without notifiers.
+    pub async fn deliver(&self, store: &dyn Store) -> Result<DeliveryReport> {
+        if self.notifiers.is_empty() {
+            return Ok(DeliveryReport::default());
+        }
+        deliver(store, &self.notifiers).await
+    }
+}
+
+/// The stored events of the dates from `from` to `to` (inclusive, at most 31 days), oldest
+/// first. An unreadable event object is skipped with a warning.
+pub async fn read_events(
+    store: &dyn Store,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<AlertEvent>> {
+    let mut events = Vec::new();
+    for key in list_event_keys(store, from, to).await? {
+        if let Some(event) = read_event(store, &key).await? {
+            events.push(event);
+        }
+    }
+    events.sort_by_key(|e| (e.tick, e.key()));
+    Ok(events)
+}
+
+/// The keys of stored events of the dates from `from` to `to` (inclusive, at most 31 days).
+pub async fn list_event_keys(
+    store: &dyn Store,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut date = from.max(to - chrono::Days::new(30));
+    while date <= to {
+        keys.extend(
+            store
+                .list(&format!("{ALERTS_PREFIX}date={date}/"))
+                .await?
+                .into_iter()
+                .filter(|k| k.ends_with(".json")),
+        );
+        date = date + chrono::Days::new(1);
+    }
+    Ok(keys)
+}
+
+/// One stored event; `None` (with a warning) when it is gone or unreadable.
+pub async fn read_event(store: &dyn Store, key: &str) -> Result<Option<AlertEvent>> {
+    let Some(object) = store.get(key).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice::<AlertEvent>(&object.body) {
+        Ok(event) => Ok(Some(event)),
+        Err(error) => {
+            tracing::warn!(key, %error, "unreadable alert event skipped");
+            Ok(None)
+        }
+    }
 }

@@ -6,7 +6,10 @@ mod decode;
 mod state;
 mod transform;
 
-pub use alerts::{DeliveryReport, DynNotifier, Notifier, deliver};
+pub use alerts::{
+    Alerting, DeliveryReport, DynNotifier, Notifier, deliver, list_event_keys, read_event,
+    read_events,
+};
 pub use collect::{CollectReport, collect, collect_all};
 pub use transform::{
     Skipped, TransformMode, TransformOptions, TransformReport, blocking, read_summary, read_window,

@@ -51,8 +51,6 @@ pub(crate) struct Aggregates {
     pub(crate) summary_json: Bytes,
     /// `GET /api/metrics`.
     pub(crate) metrics_json: Bytes,
-    /// `GET /api/alerts`.
-    pub(crate) alerts_json: Bytes,
     /// Metrics by id.
     pub(crate) metrics: HashMap<String, MetricEntry>,
     /// Series ranked on price and on volume (the ranks' denominators).
@@ -104,7 +102,6 @@ impl Aggregates {
             }
         }
         let metrics_json = json_bytes(&list)?;
-        let alerts_json = json_bytes(&summary.alerts)?;
         let mut h = DefaultHasher::new();
         // The version of the server is in the tag: an upgrade may change a response's shape.
         env!("CARGO_PKG_VERSION").hash(&mut h);
@@ -114,7 +111,6 @@ impl Aggregates {
             summary,
             summary_json,
             metrics_json,
-            alerts_json,
             metrics,
             ranked,
             window,

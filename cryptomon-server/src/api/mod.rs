@@ -4,6 +4,7 @@
 //! Handlers answer from memory: the [`AppState`] keeps the latest aggregates and re-reads the
 //! store only when the stored objects' versions change.
 
+mod alert_log;
 mod cache;
 mod caching;
 mod dashboard;

@@ -265,3 +265,46 @@ pub(crate) struct CandlesDoc {
     /// Non-empty candles inside the window, oldest first.
     pub(crate) candles: Vec<CandleDoc>,
 }
+
+/// A stored alert event (`cryptomon.alert/v1`), as `GET /api/alerts` and the `alert` events of
+/// `/api/events` carry it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AlertEvent)]
+pub(crate) struct AlertEventDoc {
+    /// `cryptomon.alert/v1`.
+    pub(crate) schema: String,
+    /// `fired` or `resolved`.
+    pub(crate) status: String,
+    /// The rule's name.
+    pub(crate) rule: String,
+    /// `spike`, `threshold`, `change`, `spread` or `stale`.
+    pub(crate) kind: String,
+    /// The source (`null` for a spread).
+    pub(crate) source: Option<String>,
+    /// The pair (`null` for a stale source).
+    pub(crate) pair: Option<String>,
+    /// `price`, `volume`, or `null`.
+    pub(crate) measure: Option<String>,
+    /// The value that fired.
+    pub(crate) value: f64,
+    /// What it was compared with (a mean, a level, an earlier price, 0 bps, a staleness limit).
+    pub(crate) reference: f64,
+    /// value / reference.
+    pub(crate) ratio: f64,
+    /// The tick evaluated (RFC 3339).
+    pub(crate) tick: String,
+    /// The tick the alert fired at (RFC 3339).
+    pub(crate) fired_at: String,
+    /// The event's store key: unique, so a receiver can drop repeats.
+    pub(crate) key: String,
+}
+
+/// `GET /api/alerts`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AlertEvents)]
+pub(crate) struct AlertEventsDoc {
+    /// The earliest tick asked for (RFC 3339).
+    pub(crate) since: String,
+    /// Matching events, oldest first.
+    pub(crate) events: Vec<AlertEventDoc>,
+}

@@ -22,6 +22,8 @@ use super::{dashboard, routes, sse};
         super::model::SeriesSummaryDoc,
         super::model::SpreadDoc,
         super::model::AlertDoc,
+        super::model::AlertEventDoc,
+        super::model::AlertEventsDoc,
         super::model::CandlesDoc,
         super::model::CandleDoc,
         super::model::PointDoc,

@@ -9,13 +9,15 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use cryptomon_core::alerting::AlertEvent;
 use cryptomon_core::{
     CandleInterval, Measure, Pair, Point, SeriesSummary, SourceName, Tick, engine,
 };
 use serde::Deserialize;
 
+use super::alert_log::MAX_LOOKBACK_DAYS;
 use super::cache::{ViewKey, json_bytes};
-use super::caching::{NO_STORE, cached_json, matches};
+use super::caching::{NO_STORE, cached_json, matches, weak_etag};
 use super::errors::{ApiError, ErrorBody};
 use super::model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
 use super::state::AppState;
@@ -113,19 +115,93 @@ pub(crate) async fn metrics(
     Ok(cached_json(&headers, &a.etag, a.metrics_json.clone()))
 }
 
-/// The alerts raised by the latest transform.
+/// `GET /api/alerts` parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AlertsQuery {
+    since: Option<String>,
+    rule: Option<String>,
+    pair: Option<String>,
+}
+
+/// Stored alert events (fired and resolved) of the configured rules.
 #[utoipa::path(get, path = "/api/alerts", tag = "aggregates",
+    params(
+        ("since" = Option<String>, Query, description = "Earliest tick (RFC 3339); default 24 h \
+            before the latest aggregates; at most 31 days back"),
+        ("rule" = Option<String>, Query, description = "Only this rule's events"),
+        ("pair" = Option<String>, Query, description = "Only this pair's events, e.g. BTC-USD"),
+    ),
     responses(
-        (status = 200, body = Vec<super::model::AlertDoc>),
+        (status = 200, body = super::model::AlertEventsDoc),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 503, description = "No aggregates yet", body = ErrorBody),
+        (status = 400, description = "Malformed parameter", body = ErrorBody),
+        (status = 503, description = "The store cannot be read", body = ErrorBody),
     ))]
 pub(crate) async fn alerts(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<AlertsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let a = state.aggregates().await?;
-    Ok(cached_json(&headers, &a.etag, a.alerts_json.clone()))
+    let Query(q) = query.map_err(|_| {
+        ApiError::BadRequest("malformed query string (each parameter at most once)".into())
+    })?;
+    // Events exist without aggregates only in odd cases; the clock anchors them then.
+    let as_of = match state.aggregates().await {
+        Ok(a) => Some(a.summary.as_of),
+        Err(ApiError::NoData) => None,
+        Err(e) => return Err(e),
+    };
+    let anchor = as_of.unwrap_or_else(|| Tick::floor(Utc::now(), 60));
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => anchor.add_secs(-86_400),
+        Some(s) => {
+            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "invalid since {:?}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z",
+                    s.chars().take(40).collect::<String>()
+                ))
+            })?;
+            Tick::floor(t.with_timezone(&Utc), 1)
+        }
+    };
+    let oldest = anchor.add_secs(-86_400 * MAX_LOOKBACK_DAYS as i64);
+    if since < oldest {
+        return Err(ApiError::BadRequest(format!(
+            "since is more than {MAX_LOOKBACK_DAYS} days before the latest data ({anchor})"
+        )));
+    }
+    let rule = q.rule.filter(|s| !s.is_empty());
+    let pair = q.pair.filter(|s| !s.is_empty());
+    if let Some(p) = &pair {
+        Pair::new(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let events = state
+        .alert_log()
+        .query(
+            state.store().as_ref(),
+            as_of,
+            since,
+            rule.as_deref(),
+            pair.as_deref(),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let body = json_bytes(&serde_json::json!({
+        "since": since,
+        "events": events.iter().map(|e| alert_event_json(e)).collect::<Vec<_>>(),
+    }))
+    .map_err(|e| ApiError::internal(&e))?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&body, &mut hasher);
+    let etag = weak_etag(std::hash::Hasher::finish(&hasher));
+    Ok(cached_json(&headers, &etag, body))
+}
+
+/// An event as the API shows it: as stored, with its key.
+pub(crate) fn alert_event_json(event: &AlertEvent) -> serde_json::Value {
+    let mut v = serde_json::to_value(event).unwrap_or_default();
+    v["key"] = serde_json::Value::String(event.key());
+    v
 }
 
 /// Parses `source:pair:measure`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use cryptomon_core::{DynStore, Error};
 use tokio::sync::watch;
 
+use super::alert_log::AlertLog;
 use super::cache::{Aggregates, Cache};
 use super::errors::ApiError;
 
@@ -41,6 +42,7 @@ pub struct AppState {
 struct Inner {
     store: DynStore,
     cache: Cache,
+    alerts: AlertLog,
     options: ApiOptions,
     /// `true` once the host shuts down: ends the event streams so connections can close.
     closing: watch::Sender<bool>,
@@ -58,6 +60,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 store,
                 cache: Cache::new(options.check_every),
+                alerts: AlertLog::new(options.check_every),
                 options,
                 closing: watch::Sender::new(false),
             }),
@@ -77,7 +80,15 @@ impl AppState {
     /// Checks the store for new aggregates now (a writer calls this right after a transform, so
     /// event streams see it at once); `true` when new ones were loaded.
     pub async fn refresh(&self) -> Result<bool, Error> {
-        self.inner.cache.refresh(self.inner.store.as_ref()).await
+        let store = self.inner.store.as_ref();
+        let changed = self.inner.cache.refresh(store).await?;
+        // New aggregates come with the events their transform recorded: pick those up too, so
+        // event streams push them.
+        self.inner
+            .alerts
+            .after_refresh(store, changed, self.loaded_as_of())
+            .await?;
+        Ok(changed)
     }
 
     /// Ends every open event stream, and refuses new ones: a graceful shutdown waits for
@@ -93,6 +104,10 @@ impl AppState {
 
     pub(crate) async fn aggregates(&self) -> Result<Arc<Aggregates>, ApiError> {
         self.inner.cache.get(self.inner.store.as_ref()).await
+    }
+
+    pub(crate) fn alert_log(&self) -> &AlertLog {
+        &self.inner.alerts
     }
 
     pub(crate) fn cache(&self) -> &Cache {

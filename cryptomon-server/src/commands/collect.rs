@@ -18,8 +18,8 @@ pub(crate) struct CollectArgs {
     /// Ctrl-C.
     #[arg(long)]
     once: bool,
-    /// The store: a directory (created if missing).
-    #[arg(long, value_name = "DIR")]
+    /// The store: a directory (created if missing) or s3://bucket/prefix.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     store: StoreArg,
     /// Collect from the synthetic demo market (three sources, no network) instead of exchanges.
     #[arg(long, conflicts_with = "config")]

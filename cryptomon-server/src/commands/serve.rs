@@ -23,7 +23,8 @@ pub(crate) struct ServeArgs {
     /// The store: a directory, or `memory` (in-process: nothing touches the disk).
     #[arg(long, value_name = "DIR|memory", default_value = "./cryptomon-data")]
     store: String,
-    /// The exchanges and pairs to watch (TOML); without it, BTC, ETH and SOL on every exchange.
+    /// The configuration (TOML): the exchanges and pairs to watch (without it, BTC, ETH and
+    /// SOL on every exchange; ignored with --demo) and the `[alerts]` rules and webhooks.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Watch a synthetic market instead of real exchanges; an empty store first gets 24 h of
@@ -99,6 +100,11 @@ async fn shutdown_signal() {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let alerting = if args.read_only {
+        cryptomon_core::pipeline::Alerting::default()
+    } else {
+        super::transform::load_alerting(args.config.as_deref())?
+    };
     let store = open_store(&args)?;
     let (sources, interval) = sources(&args)?;
     let listener = TcpListener::bind(args.addr)
@@ -116,6 +122,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         read_only: args.read_only,
         seed_history: args.demo,
         interval,
+        alerting,
         ..ServeOptions::default()
     };
     serve(listener, store, sources, options, shutdown_signal())

@@ -2,31 +2,51 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use clap::Args;
 use cryptomon_core::PolarsAggregator;
-use cryptomon_core::pipeline::{self, TransformMode};
+use cryptomon_core::config::Config;
+use cryptomon_core::pipeline::{self, Alerting, TransformMode};
 
 use super::StoreArg;
 
 #[derive(Debug, Args)]
 pub(crate) struct TransformArgs {
-    /// The store: a directory.
-    #[arg(long, value_name = "DIR")]
+    /// The store: a directory or s3://bucket/prefix.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     store: StoreArg,
     /// Rebuild the window from every raw snapshot instead of taking in only the new ones.
     #[arg(long)]
     full: bool,
+    /// The configuration file: its `[alerts]` rules are evaluated after the transform and
+    /// their events delivered (see docs/alerts.md). Without it, no rules.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The alert rules and sinks of `path`'s `[alerts]` table; none without a file.
+pub(crate) fn load_alerting(path: Option<&std::path::Path>) -> anyhow::Result<Alerting> {
+    let Some(path) = path else {
+        return Ok(Alerting::default());
+    };
+    let config = Config::load(path)
+        .with_context(|| format!("cannot load the configuration {}", path.display()))?;
+    Alerting::from_config(&config)
+        .with_context(|| format!("invalid [alerts] in {}", path.display()))
 }
 
 pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
+    let alerting = load_alerting(args.config.as_deref())?;
     let store = args.store.open_existing()?;
     let mode = if args.full {
         TransformMode::Full
     } else {
         TransformMode::Incremental
     };
-    let report = pipeline::transform_with(store.as_ref(), &PolarsAggregator::default(), mode)
+    let options = alerting.options(mode);
+    let report = pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
         .await
         .with_context(|| format!("transform of {store} failed"))?;
     let how = match (report.mode, &report.rebuild_reason) {
@@ -51,6 +71,27 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
     );
     for s in &report.skipped {
         println!("  skipped {}: {}", s.key, s.reason);
+    }
+    for event in &report.alert_events {
+        println!("  {}", event.text());
+    }
+    if let Some(error) = &report.alert_error {
+        println!("  alert rules not evaluated: {error}");
+    }
+    // The aggregates are written: a receiver that fails now only leaves its events queued.
+    let delivery = alerting.deliver(store.as_ref()).await;
+    match delivery {
+        Ok(d) if d.delivered + d.failed.len() + d.pending + d.dropped > 0 => {
+            println!(
+                "  alerts: {} delivered, {} still queued, {} given up",
+                d.delivered, d.pending, d.dropped
+            );
+            for (sink, why) in &d.failed {
+                println!("  delivery to {sink} failed (retried at the next transform): {why}");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => println!("  alert delivery not run: {error}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,10 @@ mod scheduler;
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::routing::get;
+use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::{DynSource, DynStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,6 +41,8 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// The API's options.
     pub api: ApiOptions,
+    /// The alert rules evaluated at every transform, and where their events are delivered.
+    pub alerting: Alerting,
 }
 
 impl Default for ServeOptions {
@@ -49,6 +54,7 @@ impl Default for ServeOptions {
             watch_every: Duration::from_secs(2),
             grace: Duration::from_secs(10),
             api: ApiOptions::default(),
+            alerting: Alerting::default(),
         }
     }
 }
@@ -89,11 +95,22 @@ pub async fn serve(
         stop_rx.clone(),
     ))];
     if !options.read_only {
+        let transformed = Arc::new(tokio::sync::Notify::new());
+        if !options.alerting.notifiers.is_empty() {
+            workers.push(tokio::spawn(deliver_alerts(
+                state.clone(),
+                options.alerting.clone(),
+                transformed.clone(),
+                stop_rx.clone(),
+            )));
+        }
         let schedule = scheduler::Schedule {
             state: state.clone(),
             sources,
             interval: options.interval,
             seed_history: options.seed_history,
+            alerting: options.alerting.clone(),
+            transformed,
         };
         // The scheduler drives the core's pipelines, whose futures rustc cannot always prove
         // `Send` (a known limitation with closures returning futures that borrow), so it runs
@@ -131,6 +148,32 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Delivers queued alert events after each transform, on a task of its own: a slow or failing
+/// receiver never delays the schedule. Rounds never overlap; transforms that land during a
+/// round are coalesced into the next one.
+async fn deliver_alerts(
+    state: AppState,
+    alerting: Alerting,
+    transformed: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = transformed.notified() => {}
+            _ = stop.wait_for(|&s| s) => return,
+        }
+        match alerting.deliver(state.store().as_ref()).await {
+            Ok(report) if !report.failed.is_empty() => tracing::warn!(
+                delivered = report.delivered,
+                queued = report.pending,
+                "some alert deliveries failed; retrying after the next transform"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "alert delivery round failed"),
+        }
+    }
 }
 
 /// Picks up aggregates that another writer (a Lambda, another process) lands in the store.

@@ -4,10 +4,12 @@
 //! makes the schedule skip ticks rather than pile runs up. Shutdown is only looked at between
 //! runs: a write in progress always finishes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use cryptomon_core::{DynSource, PolarsAggregator, Tick, collect_all, pipeline};
+use cryptomon_core::pipeline::{self, Alerting, TransformMode};
+use cryptomon_core::{DynSource, PolarsAggregator, Tick, collect_all};
 use tokio::sync::watch;
 
 use super::history::seed_history;
@@ -23,6 +25,10 @@ pub(crate) struct Schedule {
     pub(crate) sources: Vec<DynSource>,
     pub(crate) interval: Duration,
     pub(crate) seed_history: bool,
+    /// The alert rules evaluated at each transform.
+    pub(crate) alerting: Alerting,
+    /// Woken after each transform: the alert delivery task runs a round.
+    pub(crate) transformed: Arc<tokio::sync::Notify>,
 }
 
 fn interval_secs(interval: Duration) -> u32 {
@@ -98,8 +104,12 @@ impl Schedule {
                 }
             }
         }
-        match pipeline::transform(store, &PolarsAggregator::default()).await {
+        let options = self.alerting.options(TransformMode::Incremental);
+        match pipeline::transform_opts(store, &PolarsAggregator::default(), &options).await {
             Ok(report) => {
+                if let Some(error) = &report.alert_error {
+                    tracing::warn!(%error, "alert rules not evaluated");
+                }
                 metrics::histogram!(TRANSFORM_SECONDS).record(report.elapsed.as_secs_f64());
                 metrics::counter!(OBJECTS_SKIPPED).increment(report.skipped.len() as u64);
                 tracing::info!(
@@ -119,6 +129,7 @@ impl Schedule {
         if let Err(error) = self.state.refresh().await {
             tracing::warn!(%error, "cannot load the new aggregates");
         }
+        self.transformed.notify_one();
         let took = started.elapsed();
         if took > self.interval {
             tracing::warn!(

@@ -131,3 +131,36 @@ pub async fn json(response: Response<Body>) -> serde_json::Value {
     serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
+
+/// A spike rule on volume, the brief's rule, for every series.
+pub const SPIKE_RULES: &str = r#"
+[[sources]]
+kind = "coinbase"
+
+[[alerts.rules]]
+name = "volume-spike"
+kind = "spike"
+measure = "volume"
+"#;
+
+/// The alert rules of a config text.
+pub fn alert_config(toml_text: &str) -> cryptomon_core::alerting::AlertConfig {
+    let config = cryptomon_core::config::Config::from_toml_str(toml_text).unwrap();
+    cryptomon_core::alerting::AlertConfig::from_toml(config.alerts.as_ref()).unwrap()
+}
+
+/// `market()` transformed once more with the spike rule: coinbase's BTC-USD volume spike at
+/// the last tick is stored as an alert event.
+pub async fn market_with_alerts() -> Arc<MemoryStore> {
+    let store = market().await;
+    let options = pipeline::TransformOptions {
+        mode: pipeline::TransformMode::Full,
+        alerts: Arc::new(alert_config(SPIKE_RULES)),
+        ..Default::default()
+    };
+    let report = pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
+        .await
+        .unwrap();
+    assert_eq!(report.alert_events.len(), 1, "{:?}", report.alert_error);
+    store
+}
