@@ -10,6 +10,7 @@
 //! - [`collector`]: [`Collector`], scheduled event or state machine input → one snapshot per
 //!   source for the event's tick.
 //! - [`transformer`]: [`Transformer`], collector output or S3 notification → the transform.
+//! - [`alerts`]: the `[alerts]` rules, webhooks and an SNS topic ([`SnsNotifier`]).
 //! - [`settings`]: [`Settings`], the functions' environment (`CRYPTOMON_BUCKET`, ...).
 //! - [`error`]: [`HandlerError`], a failure with its retry class, which reaches Lambda as a
 //!   `Diagnostic` of type `Retryable` or `NonRetryable`.
@@ -34,12 +35,14 @@
 //! # });
 //! ```
 
+pub mod alerts;
 pub mod collector;
 pub mod error;
 pub mod settings;
 pub mod sources;
 pub mod transformer;
 
+pub use alerts::SnsNotifier;
 pub use collector::{Collector, CollectorOutput, SourceFailure};
 pub use error::{HandlerError, NON_RETRYABLE, RETRYABLE};
 pub use settings::{ConfigSource, Settings};

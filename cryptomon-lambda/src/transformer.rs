@@ -5,9 +5,11 @@
 //! writes under `aggregates/` never trigger it again), or `{}` for a manual run.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::s3::S3Event;
 use cryptomon_core::keys::{RAW_PREFIX, parse_raw_key};
+use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::{Aggregator, DynStore, PolarsAggregator, Tick, pipeline};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,10 @@ pub struct Transformer {
     /// The bucket name and key prefix notifications are checked against; `None` accepts none.
     bucket: Option<(String, String)>,
     aggregator: Arc<dyn Aggregator>,
+    /// The alert rules evaluated after each transform, and where their events go.
+    alerting: Alerting,
+    /// How long an invocation waits on alert receivers after its transform is written.
+    delivery_budget: Duration,
 }
 
 /// The transformer's answer.
@@ -40,8 +46,10 @@ pub enum TransformerOutput {
         series: usize,
         /// Samples in the window.
         samples: usize,
-        /// Alerts raised.
+        /// Alerts raised (the summary's).
         alerts: usize,
+        /// Alert events of the configured rules (fired or resolved).
+        alert_events: usize,
         /// Objects read.
         read: usize,
         /// Objects skipped as unreadable (their keys are in the log).
@@ -66,7 +74,15 @@ impl Transformer {
             store,
             bucket,
             aggregator: Arc::new(PolarsAggregator::default()),
+            alerting: Alerting::default(),
+            delivery_budget: Duration::from_secs(20),
         }
+    }
+
+    /// The same transformer, evaluating `alerting`'s rules and delivering their events.
+    pub fn with_alerting(mut self, alerting: Alerting) -> Self {
+        self.alerting = alerting;
+        self
     }
 
     /// Handles one invocation.
@@ -78,7 +94,21 @@ impl Transformer {
             tracing::info!(%reason, "nothing to transform");
             return Ok(TransformerOutput::Ignored { reason });
         }
-        let report = pipeline::transform(self.store.as_ref(), self.aggregator.as_ref()).await?;
+        let options = self.alerting.options(pipeline::TransformMode::Incremental);
+        let report =
+            pipeline::transform_opts(self.store.as_ref(), self.aggregator.as_ref(), &options)
+                .await?;
+        if let Some(error) = &report.alert_error {
+            tracing::warn!(%error, "alert rules not evaluated");
+        }
+        // The aggregates are written; delivery failures stay queued for the next invocation
+        // and never fail this one.
+        let delivery = self.alerting.deliver(self.store.as_ref());
+        match tokio::time::timeout(self.delivery_budget, delivery).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "alert delivery round failed"),
+            Err(_) => tracing::warn!("alert delivery took too long; the rest stays queued"),
+        }
         for s in &report.skipped {
             tracing::warn!(key = %s.key, reason = %s.reason, "skipped object");
         }
@@ -90,6 +120,7 @@ impl Transformer {
             series: report.series,
             samples: report.samples,
             alerts: report.alerts,
+            alert_events: report.alert_events.len(),
             read: report.read,
             skipped: report.skipped.len(),
             writes: report.writes,

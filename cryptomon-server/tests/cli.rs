@@ -209,3 +209,89 @@ fn help_explains_every_command() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_invalid_alert_rule_is_refused_at_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let out = cryptomon(&[
+        "collect",
+        "--once",
+        "--demo",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let config = dir.path().join("cryptomon.toml");
+    std::fs::write(
+        &config,
+        "[[sources]]\nkind = \"kraken\"\n\n[[alerts.rules]]\nname = \"btc-floor\"\nkind = \"threshold\"\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["transform", "--store", store.to_str().unwrap()],
+        vec![
+            "serve",
+            "--demo",
+            "--addr",
+            "127.0.0.1:0",
+            "--store",
+            "memory",
+        ],
+    ] {
+        let mut args = args;
+        args.extend(["--config", config.to_str().unwrap()]);
+        let out = cryptomon(&args);
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{args:?}: {stdout}");
+        assert!(
+            stderr.contains("btc-floor") && stderr.contains("above"),
+            "{args:?}: {stderr}"
+        );
+        // Refused before doing anything: no aggregates written, no server started.
+        assert!(!stdout.contains("serving"), "{stdout}");
+    }
+    assert!(!store.join("aggregates").exists());
+}
+
+#[test]
+fn transform_with_rules_prints_the_events_it_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let out = cryptomon(&[
+        "collect",
+        "--once",
+        "--demo",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    // Any price above 0: every demo series fires at once.
+    let config = dir.path().join("cryptomon.toml");
+    std::fs::write(
+        &config,
+        "[[sources]]\nkind = \"kraken\"\n\n[[alerts.rules]]\nname = \"any-price\"\nkind = \"threshold\"\nabove = 0.000001\n",
+    )
+    .unwrap();
+    let args = [
+        "transform",
+        "--store",
+        store.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let out = cryptomon(&args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let fired = stdout.matches("any-price fired").count();
+    assert!(fired > 0, "{stdout}");
+    let stored = files_under(&store)
+        .into_iter()
+        .filter(|f| f.starts_with("alerts/date="))
+        .count();
+    assert_eq!(stored, fired, "{stdout}");
+    // Again for the same tick: nothing fires twice.
+    let out = cryptomon(&args);
+    let (stdout, _) = text(&out);
+    assert!(!stdout.contains("fired"), "{stdout}");
+}

@@ -1,9 +1,10 @@
-//! The transformer function: reads its settings once, then runs the transform on every
-//! invocation (see [`cryptomon_lambda::Transformer`]).
+//! The transformer function: reads its settings and alert rules once (an invalid rule stops it
+//! here, naming the rule), then runs the transform on every invocation (see
+//! [`cryptomon_lambda::Transformer`]).
 
 use std::sync::Arc;
 
-use cryptomon_lambda::{Settings, Transformer};
+use cryptomon_lambda::{Settings, Transformer, alerts};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[tokio::main]
@@ -12,6 +13,10 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let store = Arc::new(settings.store().await);
-    let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()));
+    let config = settings.config.load(store.as_ref()).await?;
+    let alerting =
+        alerts::from_config(config.as_deref(), std::env::var(alerts::TOPIC_ENV).ok()).await?;
+    let transformer =
+        Transformer::new(store, Some(settings.bucket_and_prefix())).with_alerting(alerting);
     run(service_fn(|event| transformer.handle(event))).await
 }

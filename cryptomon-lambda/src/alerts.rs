@@ -1,0 +1,180 @@
+//! Alerts on Lambda: the config's `[alerts]` rules, its webhooks, and an SNS topic.
+//!
+//! The topic comes from the config's `sns_topic_arn` or, as the SAM template wires it, from
+//! `CRYPTOMON_ALERT_TOPIC_ARN`. Each delivery round publishes one message per topic: a subject
+//! line and the events as text, then as JSON (email subscribers read the text; programs
+//! subscribed to the topic parse the JSON after the blank line).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cryptomon_core::alerting::{AlertConfig, AlertEvent, webhook_notifiers};
+use cryptomon_core::config::Config;
+use cryptomon_core::pipeline::{Alerting, DynNotifier, Notifier};
+use cryptomon_core::{Error, Result};
+
+use crate::error::HandlerError;
+
+/// The environment variable naming the SNS topic alerts are published to.
+pub const TOPIC_ENV: &str = "CRYPTOMON_ALERT_TOPIC_ARN";
+/// SNS subjects are at most 100 ASCII characters.
+const MAX_SUBJECT: usize = 100;
+
+/// A [`Notifier`] publishing to an SNS topic.
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    /// A notifier publishing to `topic_arn` with `client`.
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        SnsNotifier {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+
+    /// The subject and message for `events`.
+    pub fn message(events: &[AlertEvent]) -> (String, String) {
+        let subject = match events {
+            [one] => one.text(),
+            _ => format!("[cryptomon] {} alert events", events.len()),
+        };
+        let subject: String = subject
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(MAX_SUBJECT)
+            .collect();
+        let text: Vec<String> = events.iter().map(AlertEvent::text).collect();
+        let json = serde_json::to_string(events).unwrap_or_default();
+        (subject, format!("{}\n\n{json}", text.join("\n")))
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    fn sink(&self) -> String {
+        format!("sns:{}", self.topic_arn)
+    }
+
+    async fn notify(&self, events: &[AlertEvent]) -> Result<()> {
+        let (subject, message) = Self::message(events);
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Delivery {
+                sink: self.sink(),
+                message: aws_sdk_sns::error::DisplayErrorContext(&e).to_string(),
+            })
+    }
+}
+
+/// The alert set-up of a function: the rules of `config_text` (the built-in config has none),
+/// its webhooks, and the SNS topic of the config or of `topic_env`. An invalid rule is refused
+/// here, at start-up, naming it.
+pub async fn from_config(
+    config_text: Option<&str>,
+    topic_env: Option<String>,
+) -> std::result::Result<Alerting, HandlerError> {
+    let alerts = match config_text {
+        None => AlertConfig::default(),
+        Some(text) => {
+            let config = Config::from_toml_str(text)
+                .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?;
+            AlertConfig::from_toml(config.alerts.as_ref())
+                .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?
+        }
+    };
+    let mut notifiers: Vec<DynNotifier> = webhook_notifiers(&alerts)
+        .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?;
+    let topic = alerts
+        .sns_topic_arn
+        .clone()
+        .or(topic_env.filter(|t| !t.is_empty()));
+    if let Some(arn) = topic {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        notifiers.push(Arc::new(SnsNotifier::new(
+            aws_sdk_sns::Client::new(&aws),
+            arn,
+        )));
+    }
+    Ok(Alerting::new(alerts, notifiers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptomon_core::Tick;
+    use cryptomon_core::alerting::EventStatus;
+
+    fn event(rule: &str) -> AlertEvent {
+        AlertEvent {
+            schema: "cryptomon.alert/v1".into(),
+            status: EventStatus::Fired,
+            rule: rule.into(),
+            kind: "spike".into(),
+            source: Some(cryptomon_core::SourceName::new("kraken").unwrap()),
+            pair: Some(cryptomon_core::Pair::new("BTC-USD").unwrap()),
+            measure: Some(cryptomon_core::Measure::Volume),
+            value: 40.0,
+            reference: 10.0,
+            ratio: 4.0,
+            tick: Tick::parse("2026-11-27T12:00:00Z").unwrap(),
+            fired_at: Tick::parse("2026-11-27T12:00:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn messages_have_a_short_ascii_subject_then_text_and_json() {
+        let (subject, message) = SnsNotifier::message(&[event("volume-spike")]);
+        assert!(subject.starts_with("[cryptomon] volume-spike fired: kraken BTC-USD volume"));
+        assert!(subject.len() <= MAX_SUBJECT);
+        let (first, json) = message.split_once("\n\n").unwrap();
+        assert_eq!(first, event("volume-spike").text());
+        let parsed: Vec<AlertEvent> = serde_json::from_str(json).unwrap();
+        assert_eq!(parsed, [event("volume-spike")]);
+
+        let (subject, _) = SnsNotifier::message(&[event("a"), event("b")]);
+        assert_eq!(subject, "[cryptomon] 2 alert events");
+        let long = "x".repeat(200);
+        let (subject, _) = SnsNotifier::message(&[event(&long)]);
+        assert_eq!(subject.len(), MAX_SUBJECT);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_rule_is_refused_naming_it() {
+        let text = r#"
+[[sources]]
+kind = "coinbase"
+
+[[alerts.rules]]
+name = "too-eager"
+kind = "spike"
+measure = "volume"
+factor = -1.0
+"#;
+        let err = from_config(Some(text), None).await.unwrap_err();
+        assert!(!err.is_retryable());
+        assert!(err.message().contains("too-eager"), "{}", err.message());
+    }
+
+    #[tokio::test]
+    async fn no_config_means_no_rules_and_no_sinks() {
+        let alerting = from_config(None, None).await.unwrap();
+        assert!(alerting.config.rules.is_empty());
+        assert!(alerting.notifiers.is_empty());
+    }
+}
