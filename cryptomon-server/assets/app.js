@@ -19,6 +19,8 @@ const ui = {
   stats: document.getElementById("stats"),
   alerts: document.getElementById("alerts"),
   alertsCount: document.getElementById("alerts-count"),
+  events: document.getElementById("alert-events"),
+  eventsCount: document.getElementById("events-count"),
   health: document.getElementById("health"),
   spreads: document.getElementById("spreads"),
   series: document.getElementById("series"),
@@ -36,7 +38,11 @@ const state = {
   plotKind: null,
   pollTimer: null,
   drawSeq: 0,
+  // Stored alert events of the configured rules (/api/alerts), by key.
+  events: new Map(),
+  markers: null,
 };
+const MAX_EVENTS_SHOWN = 50;
 
 // ---------- formatting ----------
 
@@ -163,6 +169,7 @@ async function drawSelected() {
       n = data.length;
     }
     state.chart.timeScale().fitContent();
+    drawMarkers();
     renderDetail(detail);
     // Hooks for the end-to-end test: what is drawn, and how much.
     document.body.dataset.chartMetric = m.id;
@@ -287,6 +294,72 @@ function renderAlerts() {
   }));
 }
 
+// The metric an event is about, if it is about one series' measure.
+const eventMetric = (e) => (e.source && e.pair && e.measure ? `${e.source}:${e.pair}:${e.measure}` : null);
+
+function renderEvents() {
+  const events = [...state.events.values()].sort((a, b) => (a.tick < b.tick ? 1 : a.tick > b.tick ? -1 : 0));
+  ui.eventsCount.textContent = events.length ? `(${events.length})` : "";
+  document.body.dataset.alertEvents = String(events.length);
+  if (!events.length) {
+    ui.events.replaceChildren(el("li", { class: "muted" }, "No rule event. Rules are set in the config's [alerts]."));
+    return;
+  }
+  ui.events.replaceChildren(...events.slice(0, MAX_EVENTS_SHOWN).map((e) => {
+    const what = [e.pair, e.source, e.measure].filter(Boolean).join(" · ");
+    const id = eventMetric(e);
+    const label = `${e.rule}: ${what}`;
+    const detail = e.status === "fired"
+      ? `${fmtNum(e.value)} vs ${fmtNum(e.reference)} (${e.ratio.toFixed(2)}×)`
+      : "resolved";
+    return el("li", { "data-key": e.key },
+      el("span", {}, el("span", { class: "badge " + (e.status === "fired" ? "down" : "up") }, e.status), " ",
+        id ? el("button", { type: "button", onclick: () => select(id) }, label) : label),
+      el("span", { class: "num" }, detail, " ", el("time", { class: "when", datetime: e.tick }, e.tick.slice(11, 16))));
+  }));
+}
+
+// Marks the selected metric's rule events on the chart, at their tick (a candle's start when
+// the chart shows candles).
+function drawMarkers() {
+  if (!state.plot || !LC.createSeriesMarkers) return;
+  const step = state.plotKind === "candles" ? { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 }[state.interval] || 60 : 60;
+  const c = chartColors();
+  const markers = [...state.events.values()]
+    .filter((e) => eventMetric(e) === state.selected)
+    .map((e) => {
+      const fired = e.status === "fired";
+      return {
+        time: Math.floor(unix(e.tick) / step) * step,
+        position: fired ? "aboveBar" : "belowBar",
+        shape: fired ? "arrowDown" : "circle",
+        color: fired ? c.down : c.up,
+        text: fired ? e.rule : "",
+      };
+    })
+    .sort((a, b) => a.time - b.time);
+  if (state.markers && state.markersPlot === state.plot) state.markers.setMarkers(markers);
+  else {
+    state.markers = LC.createSeriesMarkers(state.plot, markers);
+    state.markersPlot = state.plot;
+  }
+  document.body.dataset.chartMarkers = String(markers.length);
+}
+
+function addEvents(events) {
+  for (const e of events) state.events.set(e.key, e);
+  renderEvents();
+  drawMarkers();
+}
+
+async function loadEvents() {
+  try {
+    addEvents((await api("/api/alerts")).events);
+  } catch (e) {
+    console.warn("alert events:", e.message);
+  }
+}
+
 async function renderHealth() {
   try {
     const h = await api("/api/health");
@@ -314,6 +387,7 @@ async function applySummary(summary) {
   renderSpreads();
   renderAlerts();
   renderHealth();
+  if (fresh) loadEvents();
   if (fresh || document.body.dataset.chartMetric !== state.selected) await drawSelected();
 }
 
@@ -350,6 +424,9 @@ function startEvents() {
     if (state.pollTimer) { clearInterval(state.pollTimer); state.pollTimer = null; }
     setLive("on", "live");
     applySummary(JSON.parse(e.data)).catch((err) => console.error(err));
+  });
+  source.addEventListener("alert", (e) => {
+    try { addEvents([JSON.parse(e.data)]); } catch (err) { console.error(err); }
   });
   source.onerror = () => {
     if (heard) setLive("polling", "reconnecting…"); // EventSource retries by itself

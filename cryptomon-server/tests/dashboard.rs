@@ -1,7 +1,8 @@
 //! End to end: `cryptomon serve --demo --store memory` on a free port, the dashboard driven in
 //! headless Chromium through chromedriver (WebDriver): the chart is drawn, picking another
-//! metric changes the chart and the rank shown, screenshots land under `target/`, and Ctrl-C
-//! stops the server cleanly.
+//! metric changes the chart and the rank shown, an alert rule's events reach a local webhook
+//! receiver signed and show on the page and the chart, screenshots land under `target/`, and
+//! Ctrl-C stops the server cleanly.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`CHROMIUM` and `CHROMEDRIVER` override the
 //! paths). Without them the test reports itself skipped, except under `CI=true`, where it fails.
@@ -13,7 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use cryptomon_core::alerting::{SIGNATURE_HEADER, sign};
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// WebDriver's key for an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -102,6 +106,38 @@ impl Browser {
     }
 }
 
+const SECRET: &str = "dashboard-test-secret";
+
+/// The events the receiver got, once it got any, after checking each request's signature and
+/// that no event came twice.
+async fn wait_for_deliveries(receiver: &MockServer) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let requests = loop {
+        let requests = receiver.received_requests().await.unwrap();
+        if !requests.is_empty() {
+            break requests;
+        }
+        assert!(Instant::now() < deadline, "no alert reached the receiver");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut events = Vec::new();
+    for r in &requests {
+        assert_eq!(
+            r.headers[SIGNATURE_HEADER].to_str().unwrap(),
+            sign(SECRET.as_bytes(), &r.body),
+            "a bad signature"
+        );
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        events.extend(body["events"].as_array().unwrap().iter().cloned());
+    }
+    let mut keys: Vec<&str> = events.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "an event delivered twice");
+    events
+}
+
 fn write(dir: &Path, name: &str, png: &[u8]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
@@ -126,6 +162,36 @@ async fn dashboard_draws_and_switches_metrics_in_chromium() {
         return;
     }
 
+    // A rule that fires for every BTC-USD price at once, delivered to a local receiver.
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("cryptomon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[sources]]
+kind = "kraken"
+
+[[alerts.rules]]
+name = "btc-above-zero"
+kind = "threshold"
+pair = "BTC-USD"
+above = 0.000001
+
+[[alerts.webhooks]]
+url = "{}/hook"
+secret_env = "TEST_WEBHOOK_SECRET"
+"#,
+            receiver.uri()
+        ),
+    )
+    .unwrap();
+
     // The server, on a free port, printing its address on the first line of stdout.
     let mut server = Running(
         Command::new(env!("CARGO_BIN_EXE_cryptomon"))
@@ -136,7 +202,10 @@ async fn dashboard_draws_and_switches_metrics_in_chromium() {
                 "memory",
                 "--addr",
                 "127.0.0.1:0",
+                "--config",
+                config.to_str().unwrap(),
             ])
+            .env("TEST_WEBHOOK_SECRET", SECRET)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -235,6 +304,24 @@ async fn dashboard_draws_and_switches_metrics_in_chromium() {
     let shot = write(&out, "dashboard.png", &browser.png("/screenshot").await);
     eprintln!("screenshot: {}", shot.display());
 
+    // The rule's events: delivered once each, signed, and listed on the page.
+    let delivered = wait_for_deliveries(&receiver).await;
+    assert!(!delivered.is_empty());
+    for e in &delivered {
+        assert_eq!(e["rule"], "btc-above-zero");
+        assert_eq!(e["pair"], "BTC-USD");
+        assert_eq!(e["status"], "fired");
+    }
+    browser
+        .wait_for(
+            "the rule events on the page",
+            &format!(
+                "return Number(document.body.dataset.alertEvents) === {};",
+                delivered.len()
+            ),
+        )
+        .await;
+
     // SSE works here: the page says it is live.
     browser
         .wait_for(
@@ -292,6 +379,21 @@ async fn dashboard_draws_and_switches_metrics_in_chromium() {
         "dashboard-switched.png",
         &browser.png("/screenshot").await,
     );
+
+    // A BTC-USD price chart carries its event's marker.
+    browser
+        .script(
+            "const o = [...document.querySelectorAll('#metric option')]
+                 .find(o => o.value.endsWith(':BTC-USD:price'));
+             select(o.value); return o.value;",
+        )
+        .await;
+    browser
+        .wait_for(
+            "a marker on the BTC-USD chart",
+            "return Number(document.body.dataset.chartMarkers) > 0;",
+        )
+        .await;
 
     // A phone-sized window still shows the chart.
     browser
