@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Duration;
+use cryptomon_core::alerting::AlertConfig;
+use cryptomon_core::pipeline::{Alerting, DynNotifier};
 use cryptomon_core::{
     DynSource, Fetch, Fetched, Pair, PutMode, Quote, Result, Source, SourceName, Store, Tick,
     Version, pipeline,
 };
-use cryptomon_lambda::{Collector, Transformer, TransformerOutput};
+use cryptomon_lambda::{Collector, SnsNotifier, Transformer, TransformerOutput};
 use cryptomon_server::{AppState, app};
 use cryptomon_tests::moto;
 use lambda_http::request::LambdaRequest;
@@ -274,4 +276,75 @@ async fn lambda_handlers_on_a_missing_bucket_fail_non_retryable_on_moto() {
         .unwrap_err();
     assert_eq!(err.error_type(), "NonRetryable", "{err}");
     assert!(err.message().contains("NoSuchBucket"), "{err}");
+}
+
+/// The transformer with an alert rule and the SNS notifier, on moto's S3 and SNS: the events
+/// are stored under alerts/ and published; a topic that does not exist fails the delivery (kept
+/// queued, named in the error), never the transform.
+#[tokio::test]
+async fn transformer_alerts_publish_to_sns_on_moto() {
+    let endpoint = moto_endpoint!("transformer_alerts_publish_to_sns_on_moto");
+    let store = Arc::new(moto::fresh_store(&endpoint, "lambda-sns", "").await);
+    let sns = aws_sdk_sns::Client::new(&moto::sdk_config(&endpoint).await);
+    let topic = sns
+        .create_topic()
+        .name(moto::unique_bucket("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let value: toml::Value = toml::from_str(
+        "[[alerts.rules]]\nname = \"any-price\"\nkind = \"threshold\"\nabove = 0.000001\n",
+    )
+    .unwrap();
+    let rules = AlertConfig::from_toml(value.get("alerts")).unwrap();
+    let notifier = Arc::new(SnsNotifier::new(sns.clone(), topic.clone())) as DynNotifier;
+    let transformer = Transformer::new(store.clone(), None)
+        .with_alerting(Alerting::new(rules.clone(), vec![notifier.clone()]));
+    let collector = Collector::new(store.clone(), sources(&["kraken", "binance"]), 60);
+    let mut tick = event("scheduled-event.json");
+    tick["time"] = json!("2026-11-27T23:00:00Z");
+    collector.handle(invoke(tick)).await.unwrap();
+
+    let out = transformer.handle(invoke(json!({}))).await.unwrap();
+    let TransformerOutput::Transformed { alert_events, .. } = out else {
+        panic!("expected a transform, got {out:?}");
+    };
+    // Every series fires: 2 sources x 3 pairs.
+    assert_eq!(alert_events, 6);
+    assert_eq!(
+        store.list("alerts/date=2026-11-27/").await.unwrap().len(),
+        6
+    );
+    // Published: nothing is left queued.
+    let report = pipeline::deliver(store.as_ref(), &[notifier])
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.pending), (0, 0));
+
+    // A topic that is gone: the delivery fails with the sink named and stays queued.
+    let gone = format!("{topic}-gone");
+    let bad = Arc::new(SnsNotifier::new(sns, gone.clone())) as DynNotifier;
+    let store2 = Arc::new(moto::fresh_store(&endpoint, "lambda-sns-gone", "").await);
+    Collector::new(store2.clone(), sources(&["kraken"]), 60)
+        .handle(invoke(event("scheduled-event.json")))
+        .await
+        .unwrap();
+    let transformer = Transformer::new(store2.clone(), None)
+        .with_alerting(Alerting::new(rules, vec![bad.clone()]));
+    assert!(matches!(
+        transformer.handle(invoke(json!({}))).await.unwrap(),
+        TransformerOutput::Transformed {
+            alert_events: 3,
+            ..
+        }
+    ));
+    let report = pipeline::deliver(store2.as_ref(), &[bad]).await.unwrap();
+    assert_eq!(report.pending, 3);
+    assert!(
+        report.failed[0].0 == format!("sns:{gone}") && !report.failed[0].1.is_empty(),
+        "{:?}",
+        report.failed
+    );
 }
