@@ -35,4 +35,4 @@ pub mod api;
 pub mod serve;
 
 pub use api::{ApiOptions, AppState, app};
-pub use serve::{ServeError, ServeOptions, demo_sources, serve};
+pub use serve::{ServeError, ServeOptions, demo_sources, seed_history, serve};

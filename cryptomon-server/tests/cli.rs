@@ -295,3 +295,72 @@ fn transform_with_rules_prints_the_events_it_stores() {
     let (stdout, _) = text(&out);
     assert!(!stdout.contains("fired"), "{stdout}");
 }
+
+/// SIGKILL at a different moment of each of several `transform --full` runs on a directory:
+/// every object left is whole (temp files are renamed into place only when complete), and the
+/// next run recovers.
+#[test]
+fn a_transform_killed_mid_write_leaves_no_torn_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    // 24 h of the demo market: a window state of ~100k rows, so the writes take a while.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let fs = cryptomon_core::FsStore::create(&store).unwrap();
+        let now = cryptomon_core::Tick::parse("2026-11-27T12:00:00Z").unwrap();
+        cryptomon_server::seed_history(
+            &fs,
+            &cryptomon_server::demo_sources(),
+            now,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    });
+    let args = ["transform", "--full", "--store", store.to_str().unwrap()];
+    let started = std::time::Instant::now();
+    assert!(cryptomon(&args).status.success());
+    let full = started.elapsed();
+    let mut killed = 0;
+    for i in 0..8u32 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread the kills over the run, the writes at its end included.
+        std::thread::sleep(full.mul_f64(0.3 + 0.1 * f64::from(i)));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Every visible object is whole (the store's own `.cryptomon-*` lock and temp files
+        // are not objects).
+        for file in files_under(&store)
+            .into_iter()
+            .filter(|f| !f.split('/').any(|seg| seg.starts_with(".cryptomon-")))
+        {
+            let body = std::fs::read(store.join(&file)).unwrap();
+            if file.ends_with(".json") {
+                serde_json::from_slice::<serde_json::Value>(&body)
+                    .unwrap_or_else(|e| panic!("run {i}: {file} is torn: {e}"));
+            }
+        }
+        runtime.block_on(async {
+            let fs = cryptomon_core::FsStore::open(&store).unwrap();
+            let window = cryptomon_core::pipeline::read_window(&fs).await.unwrap();
+            assert!(
+                window.is_some_and(|w| w.len() > 0),
+                "run {i}: the state is unreadable"
+            );
+        });
+    }
+    assert!(
+        killed >= 4,
+        "only {killed} of 8 runs were killed while running"
+    );
+    let out = cryptomon(&["transform", "--store", store.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}

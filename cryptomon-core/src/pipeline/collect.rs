@@ -3,7 +3,9 @@
 use bytes::Bytes;
 use futures::future::join_all;
 
-use crate::error::Result;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
 use crate::keys::raw_key;
 use crate::model::{Snapshot, SourceName, Tick};
 use crate::source::Source;
@@ -54,16 +56,40 @@ pub async fn collect(source: &dyn Source, store: &dyn Store, tick: Tick) -> Resu
     })
 }
 
-/// Collects every source for `tick` concurrently; one failing source does not stop the others.
-/// Results are in the order of `sources`.
+/// How long one source may take for one tick before `collect_all` gives up on it. The exchange
+/// sources keep their own, shorter budget; this bounds any source, so one that hangs cannot
+/// stall a schedule.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Collects every source for `tick` concurrently, each within [`SOURCE_TIMEOUT`]; one failing
+/// or hanging source does not stop the others. Results are in the order of `sources`.
 pub async fn collect_all<S: AsRef<dyn Source>>(
     sources: &[S],
     store: &dyn Store,
     tick: Tick,
 ) -> Vec<(SourceName, Result<CollectReport>)> {
+    collect_all_within(sources, store, tick, SOURCE_TIMEOUT).await
+}
+
+/// [`collect_all`] with another per-source time limit. A source cut off writes nothing (its
+/// fetch never returned) and reports a retryable [`Error::Source`].
+pub async fn collect_all_within<S: AsRef<dyn Source>>(
+    sources: &[S],
+    store: &dyn Store,
+    tick: Tick,
+    limit: Duration,
+) -> Vec<(SourceName, Result<CollectReport>)> {
     join_all(sources.iter().map(|s| async move {
         let s = s.as_ref();
-        (s.name().clone(), collect(s, store, tick).await)
+        let result = match tokio::time::timeout(limit, collect(s, store, tick)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Source {
+                source_name: s.name().to_string(),
+                message: format!("no answer within {} s", limit.as_secs_f64()),
+                retryable: true,
+            }),
+        };
+        (s.name().clone(), result)
     }))
     .await
 }

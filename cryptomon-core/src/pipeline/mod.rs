@@ -10,7 +10,7 @@ pub use alerts::{
     Alerting, DeliveryReport, DynNotifier, Notifier, deliver, list_event_keys, read_event,
     read_events,
 };
-pub use collect::{CollectReport, collect, collect_all};
+pub use collect::{CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_within};
 pub use transform::{
     Skipped, TransformMode, TransformOptions, TransformReport, blocking, read_summary, read_window,
     transform, transform_opts, transform_with,
