@@ -613,3 +613,78 @@ async fn a_corrupt_store_answers_503_without_internal_paths() {
     assert!(!text.contains("summary.json"), "{text}");
     assert_eq!(text, r#"{"error":"the store is unavailable"}"#);
 }
+
+#[tokio::test]
+async fn limits_traversal_and_cors() {
+    let state = state(market().await);
+    // A body is of no use to a read-only API: over the limit, a JSON 413 before any handler.
+    let big = send(
+        &state,
+        Request::get("/api/summary")
+            .header(
+                "content-length",
+                (cryptomon_server::api::MAX_BODY + 1).to_string(),
+            )
+            .body(Body::from(vec![b'x'; cryptomon_server::api::MAX_BODY + 1]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json(big).await["error"].as_str().unwrap().contains("bytes"));
+    // Writes are refused: the API is read-only.
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let r = send(
+            &state,
+            Request::builder()
+                .method(method)
+                .uri("/api/summary")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    // Paths and parameters that try to climb out of the store or the assets.
+    for uri in [
+        "/assets/../Cargo.toml",
+        "/assets/..%2F..%2FCargo.toml",
+        "/assets/%2e%2e/%2e%2e/etc/passwd",
+        "/api/metrics/..%2F..%2Fetc%2Fpasswd",
+        "/api/metrics/coinbase:..%2F..%2Faggregates%2Fsummary.json:price",
+        "/api/candles?source=..%2F..%2Fetc&pair=BTC-USD",
+        "/api/candles?source=coinbase&pair=..%2Fwindow",
+        "/api/alerts?pair=..%2F..%2Fetc",
+    ] {
+        let r = get(&state, uri).await;
+        assert!(r.status().is_client_error(), "{uri}: {}", r.status());
+        let body = body(r).await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("root:") && !text.contains("[package]") && !text.contains("as_of"),
+            "{uri}: {text}"
+        );
+        serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| panic!("{uri}: not JSON"));
+    }
+    // CORS: any origin may read, explicitly GET and HEAD only.
+    let preflight = send(
+        &state,
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/api/summary")
+            .header("origin", "https://example.org")
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("GET") && !methods.contains("POST"),
+        "{methods}"
+    );
+}

@@ -110,3 +110,81 @@ async fn collect_writes_the_bodies_prices_and_reports_a_failing_exchange() {
         "an error answer writes nothing"
     );
 }
+
+/// An API key given through `api_key_env` reaches the exchange in its header and nowhere else:
+/// not in logs at debug level, not in error messages, not in stored snapshots, even when the
+/// exchange echoes it back in its body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_never_reaches_logs_errors_or_stored_bodies() {
+    const KEY: &str = "CG-planted-key-7f3a9c1e";
+    let coingecko = MockServer::start().await;
+    // The first call answers with prices and the key echoed in an extra field; the second
+    // (another run) fails with the key in the error body.
+    Mock::given(path("/simple/price"))
+        .and(wiremock::matchers::header("x-cg-demo-api-key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            format!(r#"{{"bitcoin": {{"usd": 91234.5, "usd_24h_vol": 1.5e10}}, "echo": "{KEY}"}}"#),
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .mount(&coingecko)
+        .await;
+    Mock::given(path("/simple/price"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            format!(r#"{{"status": {{"error_code": 10002, "error_message": "bad key {KEY}"}}}}"#),
+            "application/json",
+        ))
+        .mount(&coingecko)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cryptomon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nkind = \"coingecko\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\napi_key_env = \"TEST_CG_KEY\"\n",
+            coingecko.uri()
+        ),
+    )
+    .unwrap();
+    let mut output = String::new();
+    for store in ["a", "b"] {
+        let (config, store) = (config.clone(), dir.path().join(store));
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+                .args(["-vv", "collect", "--once", "--config"])
+                .arg(&config)
+                .arg("--store")
+                .arg(&store)
+                .env("TEST_CG_KEY", KEY)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        output.push_str(&String::from_utf8_lossy(&out.stdout));
+        output.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    // The runs did happen: one snapshot stored, one failure reported.
+    assert!(
+        snapshot(&dir.path().join("a"), "coingecko").is_some(),
+        "{output}"
+    );
+    assert!(output.contains("401"), "{output}");
+    assert!(
+        !output.contains(KEY),
+        "the key leaked into the output:\n{output}"
+    );
+    let stored = std::fs::read_to_string(
+        std::fs::read_dir(dir.path().join("a/raw/source=coingecko"))
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    assert!(!stored.contains(KEY), "the key was stored: {stored}");
+}

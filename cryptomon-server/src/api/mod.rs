@@ -9,6 +9,7 @@ mod cache;
 mod caching;
 mod dashboard;
 mod errors;
+mod limits;
 mod model;
 mod openapi;
 mod routes;
@@ -24,6 +25,7 @@ use bytes::Bytes;
 use tower_http::compression::CompressionLayer;
 
 pub use errors::{ApiError, ErrorBody};
+pub use limits::{MAX_BODY, REQUEST_TIMEOUT};
 pub use model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
 pub use state::{ApiOptions, AppState};
 
@@ -31,12 +33,14 @@ pub use state::{ApiOptions, AppState};
 ///
 /// Routes: `/api/health`, `/api/summary`, `/api/metrics`, `/api/metrics/{id}`, `/api/candles`,
 /// `/api/alerts`, `/api/events`, `/openapi.json`, `/` and `/assets/*`. Anything else is a JSON
-/// 404. Responses are compressed (gzip, br) when the client accepts it.
+/// 404. Responses are compressed (gzip, br) when the client accepts it. A request body over
+/// [`MAX_BODY`] gets a 413, a handler slower than [`REQUEST_TIMEOUT`] a 408 (both JSON); CORS
+/// lets any origin `GET` and `HEAD`, without credentials.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = openapi::router().split_for_parts();
     // Serialized once: the document is fixed for the life of the process.
     let doc = Bytes::from(doc.to_json().unwrap_or_default());
-    router
+    let router = router
         .route(
             "/openapi.json",
             get(move |_: HeaderMap| {
@@ -46,9 +50,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/assets/{*path}", get(dashboard::file))
         .fallback(errors::not_found)
-        .method_not_allowed_fallback(errors::method_not_allowed)
-        .with_state(state)
-        .layer(CompressionLayer::new())
+        .method_not_allowed_fallback(errors::method_not_allowed);
+    limits::protect(router.with_state(state)).layer(CompressionLayer::new())
 }
 
 /// The OpenAPI document of [`app`], as JSON.

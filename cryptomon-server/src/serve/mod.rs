@@ -25,6 +25,9 @@ pub use history::seed_history;
 
 use crate::api::{ApiOptions, AppState, app};
 
+/// Requests the standalone server handles at once.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
 /// How `serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -86,7 +89,12 @@ pub async fn serve(
     let handle = prometheus::handle();
     let router = app(state.clone())
         .route("/metrics", get(move || prometheus::render(handle.clone())))
-        .layer(axum::middleware::from_fn(prometheus::track));
+        .layer(axum::middleware::from_fn(prometheus::track))
+        // Requests in flight at once; the rest wait their turn. Event streams hold no permit
+        // once their response has started.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_IN_FLIGHT,
+        ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = vec![tokio::spawn(watch_store(
