@@ -352,7 +352,7 @@ fn a_transform_killed_mid_write_leaves_no_torn_file() {
             let fs = cryptomon_core::FsStore::open(&store).unwrap();
             let window = cryptomon_core::pipeline::read_window(&fs).await.unwrap();
             assert!(
-                window.is_some_and(|w| w.len() > 0),
+                window.is_some_and(|w| !w.is_empty()),
                 "run {i}: the state is unreadable"
             );
         });

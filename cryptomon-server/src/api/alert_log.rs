@@ -74,6 +74,17 @@ impl AlertLog {
         Ok(())
     }
 
+    /// Lists the recent partitions once if they never were, so the events found later are
+    /// news: an event stream calls this when it opens.
+    pub(crate) async fn prime(&self, store: &dyn Store, as_of: Option<Tick>) -> Result<(), Error> {
+        let mut inner = self.inner.lock().await;
+        if inner.listed_recent.is_none() {
+            self.list_recent(&mut inner, store, &recent_dates(as_of))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The events with a tick at or after `since`, of `rule` and `pair` if given, oldest first.
     pub(crate) async fn query(
         &self,

@@ -33,6 +33,15 @@ pub(crate) async fn events(
     if let Err(error) = state.aggregates().await {
         tracing::debug!(%error, "no aggregates for a new event stream yet");
     }
+    // Alert events already stored are history (`/api/alerts` has them); only later ones are
+    // pushed.
+    if let Err(error) = state
+        .alert_log()
+        .prime(state.store().as_ref(), state.loaded_as_of())
+        .await
+    {
+        tracing::debug!(%error, "cannot list the stored alert events");
+    }
     let streams = Streams {
         latest: state.cache().subscribe(),
         alerts: state.alert_log().subscribe(),
