@@ -19,7 +19,7 @@ pub use events::{
 };
 pub use rules::{AlertConfig, Pattern, Rule, RuleKind, Webhook, WebhookFormat};
 #[cfg(feature = "webhooks")]
-pub use webhook::{SIGNATURE_HEADER, WebhookNotifier, sign, webhook_notifiers};
+pub use webhook::{SIGNATURE_HEADER, WebhookNotifier, sign, sink_name, webhook_notifiers};
 
 #[cfg(test)]
 mod tests;

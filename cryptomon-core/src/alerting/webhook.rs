@@ -26,6 +26,8 @@ const ATTEMPTS: u32 = 2;
 #[derive(Debug, Clone)]
 pub struct WebhookNotifier {
     url: String,
+    /// The URL's name in logs and the alert state: [`sink_name`].
+    sink: String,
     format: WebhookFormat,
     secret: Option<Vec<u8>>,
     client: reqwest::Client,
@@ -61,6 +63,7 @@ impl WebhookNotifier {
             .map_err(|e| Error::Config(format!("webhook {}: {e}", webhook.url)))?;
         Ok(WebhookNotifier {
             url: webhook.url.clone(),
+            sink: sink_name(&webhook.url),
             format: webhook.format,
             secret,
             client,
@@ -101,7 +104,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     fn sink(&self) -> String {
-        self.url.clone()
+        self.sink.clone()
     }
 
     async fn notify(&self, events: &[AlertEvent]) -> Result<()> {
@@ -127,13 +130,31 @@ impl Notifier for WebhookNotifier {
             }
         }
         Err(Error::Delivery {
-            sink: self.url.clone(),
+            sink: self.sink.clone(),
             message: format!("{last} ({ATTEMPTS} attempts)"),
         })
     }
 }
 
 /// A reqwest error's message without its URL (the caller names the sink already).
+/// How a webhook is named in logs, errors and the stored alert state: its scheme and host, and
+/// a digest of the whole URL. Webhook URLs often carry their credential in the path (Slack's
+/// do), so the URL itself is never written anywhere.
+pub fn sink_name(url: &str) -> String {
+    use sha2::Digest;
+    let digest = hex::encode(&Sha256::digest(url.as_bytes())[..4]);
+    let origin = url
+        .split_once("://")
+        .map(|(scheme, rest)| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            // Credentials before the host (`user:pass@host`) are dropped too.
+            let host = host.rsplit('@').next().unwrap_or(host);
+            format!("{scheme}://{host}")
+        })
+        .unwrap_or_else(|| "webhook".into());
+    format!("{origin}/…#{digest}")
+}
+
 fn without_url(e: &reqwest::Error) -> String {
     let mut e = e.to_string();
     if let Some(i) = e.find(" for url (") {
@@ -155,6 +176,26 @@ pub fn webhook_notifiers(config: &super::AlertConfig) -> Result<Vec<crate::pipel
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sink_names_hide_the_path_and_credentials() {
+        let a = sink_name("https://hooks.slack.com/services/T000/B000/XXXXSECRET");
+        assert!(a.starts_with("https://hooks.slack.com/…#"), "{a}");
+        assert!(!a.contains("SECRET") && !a.contains("T000"), "{a}");
+        assert_eq!(
+            a,
+            sink_name("https://hooks.slack.com/services/T000/B000/XXXXSECRET")
+        );
+        assert_ne!(
+            a,
+            sink_name("https://hooks.slack.com/services/T000/B000/OTHER")
+        );
+        let b = sink_name("http://user:pw@127.0.0.1:9000/hook?token=abc");
+        assert!(
+            b.starts_with("http://127.0.0.1:9000/…#") && !b.contains("pw") && !b.contains("abc"),
+            "{b}"
+        );
+    }
 
     #[test]
     fn signature_is_rfc_4231_hmac_sha256() {
