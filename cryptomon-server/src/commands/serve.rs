@@ -105,6 +105,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         super::transform::load_alerting(args.config.as_deref())?
     };
+    if !alerting.config.rules.is_empty() {
+        tracing::info!(
+            rules = alerting.config.rules.len(),
+            sinks = alerting.notifiers.len(),
+            "alert rules loaded; events go to the log and every sink"
+        );
+    }
     let store = open_store(&args)?;
     let (sources, interval) = sources(&args)?;
     let listener = TcpListener::bind(args.addr)
