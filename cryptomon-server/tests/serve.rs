@@ -73,14 +73,25 @@ async fn demo_serve_fills_the_store_counts_and_stops_gracefully() {
     // The window is (as_of − 24 h, as_of]: the oldest history tick has just left it.
     assert_eq!(summary["series"][0]["samples"], 1440);
 
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The transform's duration is recorded when the run returns, a moment after its summary
+    // is readable: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("cryptomon_transform_duration_seconds")
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     for needle in [
         "cryptomon_collections_total{source=\"demo\",outcome=\"ok\"}",
         "cryptomon_transform_duration_seconds",
