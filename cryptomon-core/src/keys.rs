@@ -107,6 +107,22 @@ fn check(key: &str, prefix: bool) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Found by the `keys` fuzz target: chrono read `T10000Z` as 10:00:00, so a second spelling
+    /// of a tick's key parsed as a raw key and could have been taken in beside the real one.
+    #[test]
+    fn fuzz_keys_narrow_time_field_is_not_a_raw_key() {
+        for key in [
+            "raw/source=binance/date=2026-11-26/20261126T10000Z.json",
+            "raw/source=binance/date=2026-11-26/2026112T100000Z.json",
+            "raw/source=binance/date=2026-11-26/20261126T1000000Z.json",
+        ] {
+            assert!(parse_raw_key(key).is_none(), "{key} parsed");
+        }
+        let canonical = "raw/source=binance/date=2026-11-26/20261126T100000Z.json";
+        let raw = parse_raw_key(canonical).unwrap();
+        assert_eq!(raw_key(&raw.source, raw.tick), canonical);
+    }
+
     #[test]
     fn raw_keys_round_trip() {
         let source = SourceName::new("kraken").unwrap();

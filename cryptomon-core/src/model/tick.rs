@@ -67,11 +67,16 @@ impl Tick {
         self.to_datetime().format("%Y%m%dT%H%M%SZ").to_string()
     }
 
-    /// Parses the compact form (`YYYYMMDDTHHMMSSZ`).
+    /// Parses the compact form (`YYYYMMDDTHHMMSSZ`), exactly as [`Tick::compact`] writes it.
+    ///
+    /// chrono's parser takes fields narrower than their width (`T10000Z` reads as 10:00:00), so
+    /// the result is checked against its own formatting: a raw key has one spelling per tick,
+    /// otherwise two objects could hold the same tick (found by the `keys` fuzz target).
     pub fn parse_compact(s: &str) -> Option<Self> {
-        chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
+        let tick = chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
             .ok()
-            .map(|t| Tick(t.and_utc().timestamp()))
+            .map(|t| Tick(t.and_utc().timestamp()))?;
+        (tick.compact() == s).then_some(tick)
     }
 }
 
