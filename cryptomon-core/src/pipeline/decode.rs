@@ -18,7 +18,7 @@ pub(crate) struct Samples {
     source: SourceName,
     tick: Tick,
     collected_at_ms: i64,
-    quotes: Vec<(Box<str>, f64, Option<f64>)>,
+    pub(super) quotes: Vec<(Box<str>, f64, Option<f64>)>,
 }
 
 impl Samples {
@@ -73,7 +73,12 @@ struct LeanQuote<'a> {
 /// no quote, a malformed pair, a price ≤ 0, a negative optional number, a pair twice). JSON has
 /// no NaN or infinity, so every number that parses is finite. The error says what is wrong.
 pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String> {
-    let lean: Lean<'_> = match serde_json::from_slice(body) {
+    // serde_json skips ignored strings (`raw`, `exchange_time`) without checking their UTF-8, so
+    // a corrupt body could pass as a snapshot that no JSON reader downstream (Athena, DuckDB)
+    // accepts. Checking the whole body first costs well under a millisecond per megabyte.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("not valid JSON: invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let lean: Lean<'_> = match serde_json::from_str(text) {
         Ok(l) => l,
         Err(e) => return Err(explain(body, &e)),
     };
@@ -137,6 +142,18 @@ mod tests {
             r#"{{"schema":"cryptomon.snapshot/v1","source":"kraken","tick":"2026-11-27T12:00:00Z",
             "collected_at":"2026-11-27T12:00:01.5Z","quotes":[{quotes}],"raw":{{"big":[1,2,3]}}}}"#
         )
+    }
+
+    /// Found by the `snapshot` fuzz target: a byte that is not UTF-8 inside `raw` was accepted,
+    /// because serde_json does not check the strings it skips.
+    #[test]
+    fn fuzz_snapshot_invalid_utf8_in_skipped_field_is_refused() {
+        let mut bad = body(r#"{"pair":"BTC-USD","price":1.0}"#).into_bytes();
+        let at = bad.windows(3).position(|w| w == b"big").unwrap();
+        bad[at + 1] = 0xff;
+        let err = decode_samples(&bad).unwrap_err();
+        assert!(err.contains("invalid UTF-8"), "{err}");
+        assert!(err.contains(&format!("byte {}", at + 1)), "{err}");
     }
 
     #[test]
