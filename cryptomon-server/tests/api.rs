@@ -580,6 +580,20 @@ async fn unknown_routes_and_methods_are_json_errors() {
     assert_eq!(json(response).await["error"], "method not allowed");
 }
 
+/// Found by the `api` fuzz target: an asset path that does not percent-decode to UTF-8 got
+/// axum's plain-text 400 instead of a JSON error.
+#[tokio::test]
+async fn fuzz_api_undecodable_asset_path_is_a_json_400() {
+    let state = state(market().await);
+    for uri in [
+        "/assets/..%2f..%:phe%:phets/..%4f..ts/..%8f..%:ph%o..%t0oml",
+        "/assets/%ff.js",
+        "/assets/app%c3.js",
+    ] {
+        assert_error(&state, uri, StatusCode::BAD_REQUEST, "invalid asset path").await;
+    }
+}
+
 #[tokio::test]
 async fn responses_are_compressed_when_accepted() {
     let state = state(market().await);

@@ -2,6 +2,7 @@
 //! work offline, and on Lambda there is no directory to serve from).
 
 use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use bytes::Bytes;
@@ -57,9 +58,13 @@ pub(crate) async fn index(headers: HeaderMap) -> Result<Response, ApiError> {
 }
 
 /// The page's scripts, styles and the vendored chart library.
+///
+/// A path that does not decode (a bad `%` escape, bytes that are not UTF-8) is a JSON 400 like
+/// every other error, not axum's plain-text rejection (found by the `api` fuzz target).
 pub(crate) async fn file(
     headers: HeaderMap,
-    Path(path): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(path) = path.map_err(|_| ApiError::BadRequest("invalid asset path".into()))?;
     asset(&headers, &path)
 }
