@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::batch::QuoteBatch;
 use super::decimal::{Decimal, opt};
-use super::http::{Gate, HttpClient, HttpPolicy};
+use super::http::{Gate, HttpClient, HttpPolicy, Reply};
 use crate::config::{PairSelection, SourceConfig};
 use crate::error::{Error, Result};
 use crate::model::{Pair, Quote, SourceName, Tick};
@@ -89,6 +89,11 @@ impl CoinbaseSource {
     async fn get(&self, pair: &Pair, endpoint: &str, deadline: Instant) -> Result<Value> {
         let url = format!("{}/products/{pair}/{endpoint}", self.base_url);
         let reply = self.http.get(&url, &[], deadline).await?;
+        self.read_endpoint(&url, &reply)
+    }
+
+    /// One endpoint's answer as JSON, or an error naming the product (`url`).
+    pub(crate) fn read_endpoint(&self, url: &str, reply: &Reply) -> Result<Value> {
         let json = reply.json();
         if !reply.is_success() {
             // Coinbase says what went wrong in `message` ("NotFound" for an unknown product).
@@ -160,8 +165,17 @@ impl Source for CoinbaseSource {
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        let fetched_at = Utc::now();
+        self.assemble(results, Utc::now())
+    }
+}
 
+impl CoinbaseSource {
+    /// The fetch made of each product's ticker and stats answers, in the order of the pairs.
+    pub(crate) fn assemble(
+        &self,
+        results: Vec<(Result<Value>, Result<Value>)>,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<Fetched> {
         let mut batch = QuoteBatch::new(&self.name);
         let mut raw = Map::new();
         let mut first_error: Option<Error> = None;

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::batch::QuoteBatch;
 use super::decimal::Decimal;
-use super::http::{Gate, HttpClient, HttpPolicy, excerpt};
+use super::http::{Gate, HttpClient, HttpPolicy, Reply, excerpt};
 use crate::config::{PairSelection, SourceConfig};
 use crate::error::{Error, Result};
 use crate::model::{Pair, Quote, SourceName, Tick};
@@ -184,7 +184,13 @@ impl Source for CoingeckoSource {
     async fn fetch(&self, _tick: Tick) -> Result<Fetched> {
         let deadline = self.http.deadline();
         let reply = self.http.get(&self.url, &self.query(), deadline).await?;
-        let fetched_at = Utc::now();
+        self.read(&reply, Utc::now())
+    }
+}
+
+impl CoingeckoSource {
+    /// The fetch made of one answer: its quotes, or why it gives none.
+    pub(crate) fn read(&self, reply: &Reply, fetched_at: DateTime<Utc>) -> Result<Fetched> {
         let fail = |message: String| -> Error {
             self.http.error(
                 format!("GET {}: HTTP {}: {message}", self.url, reply.status),

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
 use super::decimal::Decimal;
-use super::http::{Gate, HttpClient, HttpPolicy};
+use super::http::{Gate, HttpClient, HttpPolicy, Reply};
 use crate::config::{PairSelection, SourceConfig};
 use crate::error::{Error, Result};
 use crate::model::{Pair, Quote, SourceName, Tick};
@@ -222,7 +222,13 @@ impl Source for KrakenSource {
         let deadline = self.http.deadline();
         let query = [("pair", self.request.clone())];
         let reply = self.http.get(&self.url, &query, deadline).await?;
-        let fetched_at = Utc::now();
+        self.read(&reply, Utc::now())
+    }
+}
+
+impl KrakenSource {
+    /// The fetch made of one answer: its quotes, or why it gives none.
+    pub(crate) fn read(&self, reply: &Reply, fetched_at: DateTime<Utc>) -> Result<Fetched> {
         let body = reply
             .json()
             .map_err(|why| self.http.error(format!("GET {}: {why}", self.url), false))?;

@@ -112,3 +112,136 @@ fn message(e: Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: each exchange's reading of an answer, without
+/// the network. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::OnceLock;
+
+    use bytes::Bytes;
+    use chrono::Utc;
+
+    use super::http::{HttpPolicy, Reply};
+    use super::{BinanceSource, CoinbaseSource, CoingeckoSource, KrakenSource};
+    use crate::config::Config;
+    pub use crate::config::ExchangeKind;
+    use crate::error::Result;
+    use crate::source::Fetched;
+
+    /// One source of each kind, built once: Binance for every market (its symbol splitting),
+    /// the others for the pairs of the recorded fixtures, under the names Kraken answers with.
+    struct Sources {
+        binance: BinanceSource,
+        coinbase: CoinbaseSource,
+        coingecko: CoingeckoSource,
+        kraken: KrakenSource,
+    }
+
+    const CONFIG: &str = r#"
+        [[sources]]
+        kind = "binance"
+        pairs = "all"
+        [[sources]]
+        kind = "coinbase"
+        pairs = ["BTC-USD"]
+        [[sources]]
+        kind = "coingecko"
+        pairs = ["BTC-USD", "ETH-USD", "AKT-USD"]
+        ids = { "AKT-USD" = "akash-network" }
+        [[sources]]
+        kind = "kraken"
+        pairs = ["BTC-USD", "BTC-USDT", "DOGE-USD", "ETH-USD"]
+    "#;
+
+    fn sources() -> &'static Sources {
+        static SOURCES: OnceLock<Sources> = OnceLock::new();
+        SOURCES.get_or_init(|| {
+            let config = Config::from_toml_str(CONFIG).expect("the fuzzing config is valid");
+            let policy = HttpPolicy::default();
+            let entry = |i: usize| &config.sources[i];
+            Sources {
+                binance: BinanceSource::new(entry(0), &policy).expect("binance"),
+                coinbase: CoinbaseSource::new(entry(1), &policy).expect("coinbase"),
+                coingecko: CoingeckoSource::new(entry(2), &policy).expect("coingecko"),
+                kraken: KrakenSource::new(entry(3), &policy).expect("kraken"),
+            }
+        })
+    }
+
+    /// What the source of `kind` makes of an answer with HTTP `status` and `body`, as `fetch`
+    /// would. Coinbase asks two endpoints per product: `body` is the ticker's answer up to the
+    /// first NUL byte, the stats' answer after it (none: the stats request failed).
+    pub fn read_answer(kind: ExchangeKind, status: u16, body: &[u8]) -> Result<Fetched> {
+        let s = sources();
+        let reply = |body: &[u8]| Reply {
+            status,
+            body: Bytes::copy_from_slice(body),
+        };
+        let now = Utc::now();
+        match kind {
+            ExchangeKind::Binance => s.binance.read(&reply(body), now),
+            ExchangeKind::Coingecko => s.coingecko.read(&reply(body), now),
+            ExchangeKind::Kraken => s.kraken.read(&reply(body), now),
+            ExchangeKind::Coinbase => {
+                let (ticker, stats) = match body.iter().position(|b| *b == 0) {
+                    Some(at) => (&body[..at], Some(&body[at + 1..])),
+                    None => (body, None),
+                };
+                let url = "https://fuzz.invalid/products/BTC-USD";
+                let ticker = s.coinbase.read_endpoint(url, &reply(ticker));
+                let stats = match stats {
+                    Some(stats) => s.coinbase.read_endpoint(url, &reply(stats)),
+                    None => Err(crate::Error::Source {
+                        source_name: "coinbase".into(),
+                        message: "no stats answer".into(),
+                        retryable: false,
+                    }),
+                };
+                s.coinbase.assemble(vec![(ticker, stats)], now)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fuzzing::{ExchangeKind, read_answer};
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+        std::fs::read(format!("{dir}{path}")).unwrap()
+    }
+
+    /// The fuzz targets start from the fixtures: the hook must read them as `fetch` does.
+    #[test]
+    fn fuzzing_hook_reads_the_fixtures_as_fetch_does() {
+        let quotes = |kind, status, body: &[u8]| read_answer(kind, status, body).map(|f| f.quotes);
+        let binance = fixture("binance/ticker_24hr_docs_example_full.json");
+        assert_eq!(
+            quotes(ExchangeKind::Binance, 200, &binance).unwrap().len(),
+            1
+        );
+        let gecko = fixture("coingecko/simple_price_btc_eth_CONSTRUCTED.json");
+        assert_eq!(
+            quotes(ExchangeKind::Coingecko, 200, &gecko).unwrap().len(),
+            2
+        );
+        let kraken = fixture("kraken/ticker_renamed_pairs_CONSTRUCTED.json");
+        // Four markets, ETH's with a last price of 0: dropped.
+        assert_eq!(quotes(ExchangeKind::Kraken, 200, &kraken).unwrap().len(), 3);
+        let mut coinbase = fixture("coinbase/ticker_btc-usd_live_2026-06-19.json");
+        coinbase.push(0);
+        coinbase.extend(fixture("coinbase/stats_btc-usd_live_2026-06-19.json"));
+        let q = quotes(ExchangeKind::Coinbase, 200, &coinbase).unwrap();
+        assert!(q[0].high_24h.is_some(), "stats after the NUL byte are read");
+
+        let err = read_answer(
+            ExchangeKind::Binance,
+            429,
+            &fixture("binance/error_429_too_much_weight.json"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("HTTP 429"), "{err}");
+    }
+}

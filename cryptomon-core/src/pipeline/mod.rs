@@ -15,3 +15,13 @@ pub use transform::{
     Skipped, TransformMode, TransformOptions, TransformReport, blocking, read_summary, read_window,
     transform, transform_opts, transform_with,
 };
+
+/// Entry points for the fuzz targets in `fuzz/`: the parsers the pipelines run on stored bytes.
+/// Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The transform's snapshot decoder on `body`: the number of samples, or why it refused.
+    pub fn decode_snapshot(body: &[u8]) -> Result<usize, String> {
+        super::decode::decode_samples(body).map(|s| s.quotes.len())
+    }
+}
