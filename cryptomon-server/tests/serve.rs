@@ -147,3 +147,60 @@ async fn read_only_serve_picks_up_aggregates_written_elsewhere() {
         .expect("serve did not stop")
         .unwrap();
 }
+
+/// Sends `request` on a fresh connection and returns the status line of the answer, or `None`
+/// when the server closed the connection without one.
+async fn raw_status(base: &str, request: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // The server may close while the request is still being written: that is a refusal too.
+    let _ = socket.write_all(request).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer));
+    let _ = read.await.expect("the server neither answered nor closed");
+    let text = String::from_utf8_lossy(&answer);
+    text.lines()
+        .next()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_headers_are_refused_and_serving_goes_on() {
+    let options = ServeOptions {
+        read_only: true,
+        ..ServeOptions::default()
+    };
+    let (base, stop, task) = start(market().await, Vec::new(), options).await;
+
+    // One 1 MiB header, then 200 small ones: over hyper's limits (buffer and header count).
+    let big = format!(
+        "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many = format!("GET /api/health HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n");
+    for (what, request) in [("a 1 MiB header", big), ("200 headers", many)] {
+        // hyper answers before the router sees the request (so without a JSON body).
+        assert_eq!(
+            raw_status(&base, request.as_bytes()).await.as_deref(),
+            Some("HTTP/1.1 431 Request Header Fields Too Large"),
+            "{what}"
+        );
+    }
+    // The server is unharmed: a normal request still gets its answer.
+    let ok = raw_status(
+        &base,
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(ok.as_deref(), Some("HTTP/1.1 200 OK"));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("serve did not stop")
+        .unwrap();
+}
