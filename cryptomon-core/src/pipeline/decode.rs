@@ -78,6 +78,13 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
     // accepts. Checking the whole body first costs well under a millisecond per megabyte.
     let text = std::str::from_utf8(body)
         .map_err(|e| format!("not valid JSON: invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    // Nor does it check the `\u` escapes of skipped strings: a lone surrogate would pass here
+    // and fail every reader that decodes the whole snapshot.
+    if let Some(at) = unpaired_surrogate(text.as_bytes()) {
+        return Err(format!(
+            "not valid JSON: a \\u escape at byte {at} is an unpaired surrogate"
+        ));
+    }
     let lean: Lean<'_> = match serde_json::from_str(text) {
         Ok(l) => l,
         Err(e) => return Err(explain(body, &e)),
@@ -121,6 +128,51 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
 }
 
 /// A foreign JSON document is more useful reported by its schema than by serde's path.
+/// The offset of the first `\u` escape that is an unpaired UTF-16 surrogate, as serde_json
+/// refuses when it decodes a string: a low surrogate alone, or a high one not followed by an
+/// escaped low one. Backslashes only occur inside strings in JSON, so a scan from one to the next
+/// sees every escape; bodies without a backslash cost one `memchr`-like pass.
+fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = bytes.get(at..at + 4)?;
+        digits.iter().all(u8::is_ascii_hexdigit).then(|| {
+            digits.iter().fold(0u16, |n, &d| {
+                n * 16 + (d as char).to_digit(16).unwrap_or(0) as u16
+            })
+        })
+    };
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\\') {
+        let at = i + offset;
+        match bytes.get(at + 1) {
+            Some(b'u') => {
+                // A malformed escape is serde_json's to report.
+                let Some(unit) = hex(at + 2) else {
+                    return None;
+                };
+                i = at + 6;
+                match unit {
+                    0xDC00..=0xDFFF => return Some(at),
+                    0xD800..=0xDBFF => {
+                        let low = (bytes.get(i..i + 2) == Some(b"\\u".as_slice()))
+                            .then(|| hex(i + 2))
+                            .flatten();
+                        if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                            return Some(at);
+                        }
+                        i += 6;
+                    }
+                    _ => {}
+                }
+            }
+            // Any other escape is two bytes (`\\`, `\"`, `\n`, ...).
+            Some(_) => i = at + 2,
+            None => return None,
+        }
+    }
+    None
+}
+
 fn explain(body: &[u8], e: &serde_json::Error) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => match v.get("schema").and_then(|s| s.as_str()) {
@@ -154,6 +206,31 @@ mod tests {
         let err = decode_samples(&bad).unwrap_err();
         assert!(err.contains("invalid UTF-8"), "{err}");
         assert!(err.contains(&format!("byte {}", at + 1)), "{err}");
+    }
+
+    /// Found by the `snapshot` fuzz target: `"\ud94e"` in a skipped field was accepted, while
+    /// serde_json refuses it in any string it decodes.
+    #[test]
+    fn fuzz_snapshot_lone_surrogate_escape_is_refused() {
+        for (extra, bad) in [
+            (r#""note":"\ud94e""#, true),
+            (r#""note":"\udc00x""#, true),
+            (r#""note":"\ud83d\u0041""#, true),
+            (r#""note":"\ud83d""#, true),
+            (r#""note":"\ud83d\ude00""#, false),
+            (r#""note":"\\ud94e""#, false),
+            (r#""note":"\u00e9\n\"""#, false),
+        ] {
+            let text = body(r#"{"pair":"BTC-USD","price":1.0}"#).replace(r#""big":[1,2,3]"#, extra);
+            assert!(text.contains(extra), "{text}");
+            let got = decode_samples(text.as_bytes());
+            let strict = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            assert_eq!(got.is_err(), bad, "{extra}: {got:?}");
+            assert_eq!(strict, !bad, "{extra}: serde_json disagrees");
+            if bad {
+                assert!(got.unwrap_err().contains("unpaired surrogate"), "{extra}");
+            }
+        }
     }
 
     #[test]
