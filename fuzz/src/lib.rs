@@ -1,0 +1,13 @@
+//! The properties the fuzz targets check, one function per target, so each target is a line and
+//! a crash names the property it broke.
+//!
+//! # Layout
+//!
+//! - [`exchange`]: an exchange's answer is read into quotes the collector can store and the
+//!   transform can read back, or refused with an error; never a panic.
+//! - [`api`]: any request path and query gets an answer below 500, with a JSON error for a 4xx.
+//!
+//! The snapshot, key and config properties are small enough to live in their targets.
+
+pub mod api;
+pub mod exchange;
