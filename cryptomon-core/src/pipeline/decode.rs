@@ -147,9 +147,7 @@ fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
         match bytes.get(at + 1) {
             Some(b'u') => {
                 // A malformed escape is serde_json's to report.
-                let Some(unit) = hex(at + 2) else {
-                    return None;
-                };
+                let unit = hex(at + 2)?;
                 i = at + 6;
                 match unit {
                     0xDC00..=0xDFFF => return Some(at),
