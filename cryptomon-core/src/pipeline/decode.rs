@@ -18,10 +18,15 @@ pub(crate) struct Samples {
     source: SourceName,
     tick: Tick,
     collected_at_ms: i64,
-    pub(super) quotes: Vec<(Box<str>, f64, Option<f64>)>,
+    quotes: Vec<(Box<str>, f64, Option<f64>)>,
 }
 
 impl Samples {
+    /// The number of samples (one per quote).
+    pub(crate) fn len(&self) -> usize {
+        self.quotes.len()
+    }
+
     pub(crate) fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
         for (pair, price, volume) in &self.quotes {
             builder.push_str(
@@ -75,7 +80,7 @@ struct LeanQuote<'a> {
 pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String> {
     // serde_json skips ignored strings (`raw`, `exchange_time`) without checking their UTF-8, so
     // a corrupt body could pass as a snapshot that no JSON reader downstream (Athena, DuckDB)
-    // accepts. Checking the whole body first costs well under a millisecond per megabyte.
+    // accepts. So the whole body is checked first.
     let text = std::str::from_utf8(body)
         .map_err(|e| format!("not valid JSON: invalid UTF-8 at byte {}", e.valid_up_to()))?;
     // Nor does it check the `\u` escapes of skipped strings: a lone surrogate would pass here
@@ -127,19 +132,18 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
     })
 }
 
-/// A foreign JSON document is more useful reported by its schema than by serde's path.
 /// The offset of the first `\u` escape that is an unpaired UTF-16 surrogate, as serde_json
 /// refuses when it decodes a string: a low surrogate alone, or a high one not followed by an
 /// escaped low one. Backslashes only occur inside strings in JSON, so a scan from one to the next
-/// sees every escape; bodies without a backslash cost one `memchr`-like pass.
+/// sees every escape; a body without a backslash costs one pass over its bytes.
 fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
+    // Exactly four hex digits: `from_str_radix` alone would also take a sign (`+abc`).
     let hex = |at: usize| -> Option<u16> {
         let digits = bytes.get(at..at + 4)?;
-        digits.iter().all(u8::is_ascii_hexdigit).then(|| {
-            digits.iter().fold(0u16, |n, &d| {
-                n * 16 + (d as char).to_digit(16).unwrap_or(0) as u16
-            })
-        })
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
     };
     let mut i = 0;
     while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\\') {
@@ -171,6 +175,7 @@ fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
     None
 }
 
+/// A foreign JSON document is more useful reported by its schema than by serde's path.
 fn explain(body: &[u8], e: &serde_json::Error) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => match v.get("schema").and_then(|s| s.as_str()) {
