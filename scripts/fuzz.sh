@@ -25,23 +25,23 @@ targets() {
   ls fuzz/fuzz_targets | sed 's/\.rs$//'
 }
 
+# need WHAT MODE CHECK INSTALL: runs INSTALL when CHECK fails and MODE is `install`; otherwise
+# stops, saying what is missing and the command that installs it.
+need() {
+  local what=$1 mode=$2 check=$3 install=$4
+  bash -c "$check" >/dev/null 2>&1 && return 0
+  if [[ $mode == install ]]; then
+    $install
+  else
+    echo "fuzz: $what is missing: $install" >&2
+    exit 2
+  fi
+}
+
 need_tools() {
-  if ! rustup toolchain list | grep -q '^nightly'; then
-    if [[ "${1:-}" == install ]]; then
-      rustup toolchain install nightly --profile minimal
-    else
-      echo "fuzz: the nightly toolchain is missing: rustup toolchain install nightly --profile minimal" >&2
-      exit 2
-    fi
-  fi
-  if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    if [[ "${1:-}" == install ]]; then
-      cargo install cargo-fuzz --locked
-    else
-      echo "fuzz: cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
-      exit 2
-    fi
-  fi
+  need "the nightly toolchain" "${1:-}" "rustup toolchain list | grep -q '^nightly'" \
+    "rustup toolchain install nightly --profile minimal"
+  need cargo-fuzz "${1:-}" "command -v cargo-fuzz" "cargo install cargo-fuzz --locked"
 }
 
 build() {
