@@ -3,6 +3,7 @@
 
 mod alerts;
 mod cross;
+mod merge;
 pub(crate) mod series;
 mod views;
 mod window;

@@ -5,6 +5,7 @@ use std::io::Cursor;
 
 use polars::prelude::*;
 
+use super::merge;
 use crate::error::{Error, Result};
 use crate::model::{Pair, Snapshot, SourceName, Tick};
 
@@ -158,10 +159,9 @@ impl WindowBuilder {
     /// Sorts, deduplicates (the later `collected_at` wins; on a tie, the sample added last) and
     /// returns the window.
     ///
-    /// The rows are put in order by a stable sort of row indices, then gathered once. A window
-    /// taken in is already sorted, and a subset of series numbered in (pair, source) order keeps
-    /// its order in the new numbering, so each window is one sorted run: the sort finds the runs
-    /// and merges them, and merging a tick into a day's window costs a linear pass, not a sort.
+    /// Each window taken in is one sorted run already; the pushed samples are sorted into one
+    /// more; the runs are merged in one linear pass (see `merge`), so merging a tick into a
+    /// day's window costs a pass over the window, not a sort.
     pub fn build(self) -> Result<Window> {
         self.build_inner(None)
     }
@@ -181,51 +181,29 @@ impl WindowBuilder {
         for (new, &old) in order.iter().enumerate() {
             remap[old as usize] = new as u32;
         }
-        let pushed = df!(
-            cols::SID => self.sid.iter().map(|&s| remap[s as usize]).collect::<Vec<u32>>(),
-            cols::TICK => self.tick,
-            cols::COLLECTED_AT => self.collected_at,
-            cols::PRICE => self.price,
-            cols::VOLUME => self.volume,
-        )?;
-        let mut all: Option<DataFrame> = None;
+        let mut runs = Vec::with_capacity(self.windows.len() + 1);
         for window in &self.windows {
-            // The window's own ids, translated to this builder's numbering.
+            // The window's own ids, translated to this builder's numbering: a subset of series
+            // in (pair, source) order keeps its order, so the run stays sorted.
             let table: Vec<u32> = window
                 .series
                 .iter()
-                .map(|k| {
-                    let old = self.ids[k.source.as_str()][k.pair.as_str()];
-                    remap[old as usize]
-                })
+                .map(|k| remap[self.ids[k.source.as_str()][k.pair.as_str()] as usize])
                 .collect();
-            let mut frame = window.frame.clone();
-            if table.iter().enumerate().any(|(i, &s)| s as usize != i) {
-                let sid: UInt32Chunked = window
-                    .frame
-                    .column(cols::SID)?
-                    .u32()?
-                    .into_no_null_iter()
-                    .map(|s| table[s as usize])
-                    .collect_ca(cols::SID.into());
-                frame.with_column(sid.into_column())?;
-            }
-            match &mut all {
-                None => all = Some(frame),
-                Some(all) => {
-                    all.vstack_mut_owned(frame)?;
-                }
-            }
+            runs.push(window.run(&table)?);
         }
-        let all = match all {
-            None => pushed,
-            Some(mut all) => {
-                all.vstack_mut_owned(pushed)?;
-                all
-            }
-        };
-        let rows = sorted_unique_rows(&all, minutes)?;
-        let frame = all.take(&IdxCa::from_vec("row".into(), rows))?;
+        if !self.sid.is_empty() {
+            let pushed = merge::Pushed {
+                sid: self.sid.iter().map(|&s| remap[s as usize]).collect(),
+                tick: self.tick,
+                collected: self.collected_at,
+                price: self.price,
+                volume: self.volume,
+            };
+            runs.push(pushed.into_run());
+        }
+        let frame = merge::merge(&runs, minutes)?;
+        drop(runs);
         let series: Vec<SeriesKey> = order
             .iter()
             .map(|&old| self.keys[old as usize].clone())
@@ -234,43 +212,36 @@ impl WindowBuilder {
     }
 }
 
-/// The rows of `frame` (columns `sid`, `tick`, `collected_at`, without nulls) in (`sid`,
-/// `tick`) order, one per (`sid`, `tick`): the one with the latest `collected_at`, the last
-/// one on a tie. With `minutes`, only the rows of the last `minutes` before the latest tick.
-fn sorted_unique_rows(frame: &DataFrame, minutes: Option<u32>) -> Result<Vec<IdxSize>> {
-    // The keys are copied out (20 bytes a row, freed before the gather): the frame's
-    // columns are in several chunks, and joining them would copy every column instead.
-    let slice = |name: &str| -> Result<Vec<i64>> {
-        Ok(frame.column(name)?.i64()?.into_no_null_iter().collect())
-    };
-    let sid: Vec<u32> = frame
-        .column(cols::SID)?
-        .u32()?
-        .into_no_null_iter()
-        .collect();
-    let (tick, collected) = (slice(cols::TICK)?, slice(cols::COLLECTED_AT)?);
-    let from = match (minutes, tick.iter().max()) {
-        (Some(m), Some(&latest)) => latest - i64::from(m) * 60,
-        _ => i64::MIN,
-    };
-    let mut rows: Vec<IdxSize> = (0..frame.height() as IdxSize)
-        .filter(|&r| tick[r as usize] > from)
-        .collect();
-    // Stable: equal keys keep their order, so the last of equals is the one added last.
-    rows.sort_by_key(|&r| {
-        let r = r as usize;
-        (sid[r], tick[r], collected[r])
-    });
-    // Keep the last row of each (sid, tick) run.
-    let mut out = Vec::with_capacity(rows.len());
-    for (i, &r) in rows.iter().enumerate() {
-        let next = rows.get(i + 1).map(|&n| n as usize);
-        let r_us = r as usize;
-        if next.is_none_or(|n| (sid[n], tick[n]) != (sid[r_us], tick[r_us])) {
-            out.push(r);
+impl Window {
+    /// The window's rows as a run for [`merge::merge`], its series renumbered by `table`.
+    fn run(&self, table: &[u32]) -> Result<merge::Run<'_>> {
+        fn slice<'a, T: PolarsNumericType>(
+            ca: &'a ChunkedArray<T>,
+        ) -> std::borrow::Cow<'a, [T::Native]> {
+            match ca.cont_slice() {
+                Ok(s) => s.into(),
+                Err(_) => ca.into_no_null_iter().collect::<Vec<_>>().into(),
+            }
         }
+        let volume = self.frame.column(cols::VOLUME)?.f64()?;
+        let volume = match volume.chunks().len() {
+            1 => merge::Volumes::Array(volume.downcast_as_array()),
+            _ => merge::Volumes::Values(volume.iter().collect()),
+        };
+        Ok(merge::Run {
+            sid: self
+                .frame
+                .column(cols::SID)?
+                .u32()?
+                .into_no_null_iter()
+                .map(|s| table[s as usize])
+                .collect(),
+            tick: slice(self.frame.column(cols::TICK)?.i64()?),
+            collected: slice(self.frame.column(cols::COLLECTED_AT)?.i64()?),
+            price: slice(self.frame.column(cols::PRICE)?.f64()?),
+            volume,
+        })
     }
-    Ok(out)
 }
 
 impl Window {
