@@ -56,57 +56,126 @@ impl<'a> Columns<'a> {
 }
 
 /// Computes every series' metrics, in the window's (pair, source) order. Ranks are left `None`.
+///
+/// Series are independent, so they are computed on up to [`threads`] threads, each taking a
+/// contiguous run of series with about the same number of rows; the order is kept by joining
+/// the runs in turn. Each series is computed by the same code whatever the split, so the result
+/// does not depend on the number of threads.
 pub(crate) fn series_metrics(window: &Window) -> Result<Vec<SeriesSummary>> {
     if window.is_empty() {
         return Ok(Vec::new());
     }
     let columns = Columns::of(window)?;
     let offsets = window.offsets()?;
-    let mut out = Vec::with_capacity(window.series().len());
-    for (sid, key) in window.series().iter().enumerate() {
-        let range = offsets[sid]..offsets[sid + 1];
-        let (ticks, prices) = (&columns.tick[range.clone()], &columns.price[range.clone()]);
-        let (Some(&first), Some(&last)) = (prices.first(), prices.last()) else {
-            return Err(Error::Engine(format!("series {sid} has no sample")));
-        };
-        let (t1, tn) = (ticks[0], ticks[ticks.len() - 1]);
-        let n = prices.len();
-        let (low, high) = prices
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &p| {
-                (lo.min(p), hi.max(p))
-            });
-        // Log returns, only where the previous sample is exactly one minute earlier.
-        let returns: Vec<f64> = (1..n)
-            .filter(|&i| ticks[i] - ticks[i - 1] == 60)
-            .map(|i| (prices[i] / prices[i - 1]).ln())
-            .collect();
-        let volumes = columns.volumes(range);
-        out.push(SeriesSummary {
-            source: key.source.clone(),
-            pair: key.pair.clone(),
-            samples: n as u32,
-            first,
-            last,
-            last_tick: Tick::from_unix(tn),
-            change_pct: (last / first - 1.0) * 100.0,
-            high,
-            low,
-            mean: mean(prices),
-            volatility_pct: sample_std(&returns).map(|sd| sd * MINUTES_PER_YEAR.sqrt() * 100.0),
-            max_drawdown_pct: max_drawdown(prices) * 100.0,
-            rsi_14: rsi(prices),
-            sma_60: (n >= MA_LEN).then(|| mean(&prices[n - MA_LEN..])),
-            ema_60: ema(prices, 2.0 / (MA_LEN as f64 + 1.0)),
-            gaps: (tn - t1) / 60 + 1 - n as i64,
-            price_std: sample_std(prices),
-            volume_last: volumes.last().copied(),
-            volume_std: sample_std(&volumes),
-            price_rank: None,
-            volume_rank: None,
-        });
+    let runs = split_rows(&offsets, threads(window.len()));
+    let one_run = |sids: std::ops::Range<usize>| -> Result<Vec<SeriesSummary>> {
+        sids.map(|sid| one_series(window, &columns, sid, offsets[sid]..offsets[sid + 1]))
+            .collect()
+    };
+    if runs.len() == 1 {
+        return one_run(0..window.series().len());
     }
-    Ok(out)
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|sids| scope.spawn(|| one_run(sids)))
+            .collect();
+        let mut out = Vec::with_capacity(window.series().len());
+        for handle in handles {
+            let part = handle
+                .join()
+                .map_err(|_| Error::Engine("a series metrics thread panicked".into()))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
+}
+
+/// Rows below which one thread does the work: starting a thread (~20 µs) would cost more than
+/// it saves.
+const ROWS_PER_THREAD: usize = 50_000;
+
+/// Threads for `rows` rows: one per core, and no more than the rows warrant.
+fn threads(rows: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(rows / ROWS_PER_THREAD).max(1)
+}
+
+/// Splits the series (`offsets` as from [`Window::offsets`]) into at most `parts` contiguous runs
+/// of about equal rows.
+fn split_rows(offsets: &[usize], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let (series, rows) = (offsets.len() - 1, offsets[offsets.len() - 1]);
+    let mut runs = Vec::with_capacity(parts);
+    let mut start = 0;
+    for part in 1..=parts {
+        let end = if part == parts {
+            series
+        } else {
+            // The series boundary nearest this part's share of the rows.
+            let share = rows * part / parts;
+            let after = offsets.partition_point(|&o| o < share).min(series);
+            if after > 0 && share - offsets[after - 1] < offsets[after] - share {
+                after - 1
+            } else {
+                after
+            }
+        };
+        if end > start {
+            runs.push(start..end);
+            start = end;
+        }
+    }
+    runs
+}
+
+/// The metrics of series `sid`, whose samples are rows `range`.
+fn one_series(
+    window: &Window,
+    columns: &Columns<'_>,
+    sid: usize,
+    range: std::ops::Range<usize>,
+) -> Result<SeriesSummary> {
+    let key = &window.series()[sid];
+    let (ticks, prices) = (&columns.tick[range.clone()], &columns.price[range.clone()]);
+    let (Some(&first), Some(&last)) = (prices.first(), prices.last()) else {
+        return Err(Error::Engine(format!("series {sid} has no sample")));
+    };
+    let (t1, tn) = (ticks[0], ticks[ticks.len() - 1]);
+    let n = prices.len();
+    let (low, high) = prices
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &p| {
+            (lo.min(p), hi.max(p))
+        });
+    // Log returns, only where the previous sample is exactly one minute earlier.
+    let returns: Vec<f64> = (1..n)
+        .filter(|&i| ticks[i] - ticks[i - 1] == 60)
+        .map(|i| (prices[i] / prices[i - 1]).ln())
+        .collect();
+    let volumes = columns.volumes(range);
+    Ok(SeriesSummary {
+        source: key.source.clone(),
+        pair: key.pair.clone(),
+        samples: n as u32,
+        first,
+        last,
+        last_tick: Tick::from_unix(tn),
+        change_pct: (last / first - 1.0) * 100.0,
+        high,
+        low,
+        mean: mean(prices),
+        volatility_pct: sample_std(&returns).map(|sd| sd * MINUTES_PER_YEAR.sqrt() * 100.0),
+        max_drawdown_pct: max_drawdown(prices) * 100.0,
+        rsi_14: rsi(prices),
+        sma_60: (n >= MA_LEN).then(|| mean(&prices[n - MA_LEN..])),
+        ema_60: ema(prices, 2.0 / (MA_LEN as f64 + 1.0)),
+        gaps: (tn - t1) / 60 + 1 - n as i64,
+        price_std: sample_std(prices),
+        volume_last: volumes.last().copied(),
+        volume_std: sample_std(&volumes),
+        price_rank: None,
+        volume_rank: None,
+    })
 }
 
 /// The mean (`NaN` for no value; callers pass at least one).
@@ -212,6 +281,17 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn series_split_into_runs_of_about_equal_rows() {
+        // Series of 10, 10, 10, 70 rows.
+        let offsets = [0, 10, 20, 30, 100];
+        assert_eq!(split_rows(&offsets, 1), [0..4]);
+        assert_eq!(split_rows(&offsets, 2), [0..3, 3..4]);
+        assert_eq!(split_rows(&[0, 5], 4), [0..1]);
+        let runs = split_rows(&[0, 1, 2, 3, 4, 5, 6], 3);
+        assert_eq!(runs, [0..2, 2..4, 4..6]);
     }
 
     #[test]
