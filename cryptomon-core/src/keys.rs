@@ -46,8 +46,16 @@ pub fn parse_raw_key(key: &str) -> Option<RawKey> {
     let mut parts = rest.split('/');
     let source = SourceName::new(parts.next()?.strip_prefix("source=")?).ok()?;
     let date = parts.next()?.strip_prefix("date=")?;
-    let tick = Tick::parse_compact(parts.next()?.strip_suffix(".json")?)?;
-    if parts.next().is_some() || tick.date() != date {
+    let name = parts.next()?.strip_suffix(".json")?;
+    let tick = Tick::parse_compact(name)?;
+    // The partition is the tick's date: `YYYY-MM-DD` against the name's `YYYYMMDD`.
+    let same_date = date.len() == 10
+        && date.as_bytes()[4] == b'-'
+        && date.as_bytes()[7] == b'-'
+        && date[..4] == name[..4]
+        && date[5..7] == name[4..6]
+        && date[8..] == name[6..8];
+    if parts.next().is_some() || !same_date {
         return None;
     }
     Some(RawKey { source, tick })
