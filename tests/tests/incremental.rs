@@ -173,3 +173,121 @@ proptest! {
         rt.block_on(run(ops))?;
     }
 }
+
+/// Hours of one-minute ticks of two sources: a tick writes the summary and the state's head
+/// only, a new base goes to the other slot when the rows taken in since the last one pass 1/24
+/// of the window (once an hour over a full day), and a reader that holds the base gets the same
+/// window as one that reads everything.
+#[tokio::test]
+async fn a_tick_writes_the_head_and_the_base_is_rewritten_about_hourly() {
+    let store = MemoryStore::new();
+    let aggregator = PolarsAggregator::default();
+    let mut compactions = Vec::new();
+    let mut slots_written: std::collections::BTreeSet<&str> = Default::default();
+    let mut reader = None;
+    for m in 0..400 {
+        let tick = Tick::from_unix(T0 + m * 60);
+        for s in 0..2 {
+            let body = snapshot(s, tick, 100.0 + (m % 17) as f64);
+            store.put(&raw_key(&source(s), tick), body).await.unwrap();
+        }
+        let report = pipeline::transform(&store, &aggregator).await.unwrap();
+        assert_eq!(report.new_objects, 2, "minute {m}");
+        assert_eq!(
+            report.writes,
+            2 + usize::from(report.compacted),
+            "minute {m}"
+        );
+        if report.compacted {
+            compactions.push(m);
+            slots_written.extend(
+                pipeline::BASE_KEYS
+                    .iter()
+                    .copied()
+                    .filter(|k| store.keys().contains(&(*k).to_owned())),
+            );
+        } else if m > 0 {
+            // Head and base, then the two new snapshots.
+            assert_eq!(report.read, 4, "minute {m}");
+        }
+        if m % 97 == 0 || report.compacted {
+            // A reader refreshing each time: it keeps the base it holds unless a new one came.
+            let state = pipeline::load_window(&store, reader.as_ref())
+                .await
+                .unwrap()
+                .unwrap();
+            let fresh = pipeline::read_window(&store).await.unwrap().unwrap();
+            assert!(
+                state.window.frame().equals_missing(fresh.frame()),
+                "minute {m}"
+            );
+            assert_eq!(state.window.series(), fresh.series());
+            reader = Some(state);
+        }
+    }
+    assert_eq!(compactions[0], 0, "the first run has no base to stand on");
+    // After a base at minute a, the next is the first minute b whose delta (ticks a+1..=b, 4
+    // rows each) is more than 1/24 of the window (b+1 ticks, at most a day): over a full day,
+    // once an hour.
+    for w in compactions.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let outgrown = |b: i64| (b - a) * 24 > (b + 1).min(24 * 60);
+        assert!(
+            outgrown(b) && !outgrown(b - 1),
+            "{a} then {b}: {compactions:?}"
+        );
+    }
+    assert!(compactions.len() > 30, "{compactions:?}");
+    assert_eq!(
+        slots_written.len(),
+        2,
+        "bases alternate between the two slots"
+    );
+}
+
+/// A head whose base was replaced (two transforms compacting at once) is never paired with
+/// the wrong base: readers refuse it, and the next transform rebuilds from raw.
+#[tokio::test]
+async fn a_head_whose_base_was_replaced_is_refused_and_rebuilt() {
+    let store = MemoryStore::new();
+    let aggregator = PolarsAggregator::default();
+    for m in 0..5 {
+        let tick = Tick::from_unix(T0 + m * 60);
+        store
+            .put(
+                &raw_key(&source(0), tick),
+                snapshot(0, tick, 100.0 + m as f64),
+            )
+            .await
+            .unwrap();
+        pipeline::transform(&store, &aggregator).await.unwrap();
+    }
+    let before = summary_of(&store).await;
+    // Another run's base lands in the slot the head names.
+    let named = pipeline::BASE_KEYS
+        .iter()
+        .find(|k| store.keys().contains(&(**k).to_owned()))
+        .unwrap();
+    let other = cryptomon_core::Window::empty()
+        .unwrap()
+        .to_parquet(Some("another".into()))
+        .unwrap();
+    store.put(named, Bytes::from(other)).await.unwrap();
+    let err = pipeline::read_window(&store).await.unwrap_err();
+    assert!(err.to_string().contains("rewritten since"), "{err}");
+    let report = pipeline::transform_with(&store, &aggregator, TransformMode::Incremental)
+        .await
+        .unwrap();
+    assert_eq!(report.mode, TransformMode::Full);
+    assert!(
+        report
+            .rebuild_reason
+            .as_deref()
+            .unwrap()
+            .contains("rewritten since"),
+        "{:?}",
+        report.rebuild_reason
+    );
+    assert_eq!(summary_of(&store).await["series"], before["series"]);
+    assert!(pipeline::read_window(&store).await.unwrap().is_some());
+}

@@ -193,11 +193,16 @@ async fn lambda_collector_then_transformer_on_moto() {
         let [gets, puts, lists] = counts.take();
         eprintln!("tick {m}: transformer GET {gets} PUT {puts} LIST {lists}");
         if m > 0 {
-            // Incremental: the window state plus the 4 new snapshots; sources, then each
-            // source's one date partition, listed; the state and the summary written.
+            // Incremental: the window state (head and base) plus the 4 new snapshots; sources,
+            // then each source's one date partition, listed; the state's head and the summary
+            // written, and a new base when the delta has outgrown 1/24 of the window.
+            let TransformerOutput::Transformed { writes, .. } = &result else {
+                panic!("tick {m}: expected a transform, got {result:?}");
+            };
+            assert!(*writes == 2 || *writes == 3, "tick {m}: {writes} writes");
             assert_eq!(
                 (gets, puts, lists),
-                (1 + 4, 2, 1 + 4 + 4),
+                (2 + 4, *writes, 1 + 4 + 4),
                 "transformer requests at tick {m}"
             );
         }
@@ -231,11 +236,15 @@ async fn lambda_collector_then_transformer_on_moto() {
     assert_eq!(served, serde_json::to_value(&summary).unwrap());
     assert_eq!(
         counts.take(),
-        [2, 0, 0],
-        "the api's first request reads the summary and the window state"
+        [3, 0, 0],
+        "the api's first request reads the summary and the window state (head and base)"
     );
     let keys = s3.list("").await.unwrap();
-    assert_eq!(keys.len(), 4 * ticks as usize + 2);
+    // The snapshots, the summary, the state's head and its two base slots (compacted in turn).
+    assert_eq!(keys.len(), 4 * ticks as usize + 4, "{keys:?}");
+    for base in pipeline::BASE_KEYS {
+        assert!(keys.contains(&format!("prod/{base}")) || keys.contains(&base.to_owned()));
+    }
     assert!(keys.contains(&"aggregates/summary.json".to_owned()));
 
     // The transformer's own write is not a reason to run again.

@@ -11,6 +11,7 @@ pub use alerts::{
     read_events,
 };
 pub use collect::{CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_within};
+pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{
     Skipped, TransformMode, TransformOptions, TransformReport, blocking, read_summary, read_window,
     transform, transform_opts, transform_with,

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::{StreamExt, stream};
 
 use super::decode::decode_samples;
-use super::state::{self, Manifest};
+use super::state::{self, BASE_KEYS, BaseRef, COMPACT_EVERY, Manifest};
 use crate::alerting::{AlertConfig, AlertEvent, RuleKind};
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
@@ -99,6 +99,9 @@ pub struct TransformReport {
     pub alerts: usize,
     /// Objects written.
     pub writes: usize,
+    /// Whether this run wrote a new base of the window state (once the rows taken in since the
+    /// last one reach about an hour's; every full run).
+    pub compacted: bool,
     /// Runs needed: more than 1 when a concurrent transform won the conditional write.
     pub attempts: u32,
     /// Alert events this transform caused (fired and resolved), stored under `alerts/`.
@@ -183,11 +186,9 @@ async fn run_once(
 ) -> Result<TransformReport> {
     let mode = options.mode;
     let mut io = Io::default();
-    let (prior, version, rebuild_reason) = load_state(store, mode, &mut io).await?;
-    let (mut manifest, prior_window) = match prior {
-        Some((window, manifest)) => (manifest, Some(window)),
-        None => (Manifest::new(), None),
-    };
+    let loaded = load_state(store, mode, &mut io).await?;
+    let (prior_window, version, rebuild_reason) = (loaded.prior, loaded.version, loaded.rebuild);
+    let mut manifest = loaded.manifest;
     let keys = match (&prior_window, manifest.as_of) {
         (Some(_), Some(as_of)) => list_window_partitions(store, as_of, &mut io).await?,
         _ => list_all(store, &mut io).await?,
@@ -258,7 +259,7 @@ async fn run_once(
 
     if new_objects == 0
         && skipped.is_empty()
-        && let (Some(window), Some(as_of)) = (&prior_window, manifest.as_of)
+        && let (Some(prior), Some(as_of)) = (&prior_window, manifest.as_of)
     {
         // Nothing arrived: if the summary is still the one written with this state, the
         // aggregates on the store are current.
@@ -270,6 +271,8 @@ async fn run_once(
                 Fetch::NotModified
             )
         {
+            let (base, delta) = (prior.base.clone(), prior.delta.clone());
+            let window = blocking(move || state::merged(base.as_ref(), &delta)).await?;
             let (series, samples) = (window.series().len(), window.len());
             let mut out = report(as_of, mode, None, io, 0, skipped, series, samples, 0, 0);
             // Nothing new is itself news for a `stale` rule: evaluate on what is stored.
@@ -281,30 +284,40 @@ async fn run_once(
                 && let Some(summary) = read_summary(store).await?
             {
                 let last = last_snapshots(&manifest);
-                alert(store, options, window, &summary, as_of, &last, &mut out).await;
+                alert(store, options, &window, &summary, as_of, &last, &mut out).await;
             }
             return Ok(out);
         }
     }
 
     let aggregator = aggregator.clone_box();
-    let (window, summary, manifest) = blocking(move || {
-        if let Some(prior) = prior_window {
-            builder.push_window(&prior)?;
-            // The builder shares the prior's columns; dropping this handle lets them go as
-            // soon as the merge has gathered them.
-            drop(prior);
+    let (window, delta, summary, manifest) = blocking(move || {
+        // The delta: what the prior head held, and the new rows (newer, so they win a tie).
+        let mut delta = WindowBuilder::new();
+        if let Some(prior) = &prior_window {
+            delta.push_window(&prior.delta)?;
         }
-        let window = builder.build_last(WINDOW_MINUTES)?;
+        delta.push_window(&builder.build()?)?;
+        let delta = delta.build()?;
+        let base = prior_window.and_then(|p| p.base);
+        let window = state::merged(base.as_ref(), &delta)?;
+        // The base's columns go as soon as the merge has gathered them.
+        drop(base);
         let as_of = window.latest_tick()?.ok_or_else(|| Error::NoData {
             prefix: RAW_PREFIX.into(),
         })?;
+        let delta = delta.trimmed(as_of, WINDOW_MINUTES)?;
         let summary = aggregator.aggregate(&window, as_of)?;
         manifest.as_of = Some(as_of);
-        manifest.prune(&window_first_date(as_of));
-        Ok((window, summary, manifest))
+        manifest.prune(as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60));
+        Ok((window, delta, summary, manifest))
     })
     .await?;
+    // A new base when there is none to stand on, on a full run, and once the delta holds about
+    // an hour of the window's rows: each tick then writes only the delta.
+    let compact = mode == TransformMode::Full
+        || manifest.base.is_none()
+        || delta.len() * COMPACT_EVERY > window.len();
     let as_of = manifest.as_of.unwrap_or(summary.as_of);
     let mode_run = if rebuild_reason.is_some() {
         TransformMode::Full
@@ -316,7 +329,13 @@ async fn run_once(
         None => PutMode::Create,
     };
     let last = last_snapshots(&manifest);
-    let writes = write_aggregates(store, &window, manifest, put_mode, &summary).await?;
+    let state = State {
+        window: &window,
+        delta,
+        compact,
+        next_slot: loaded.next_slot,
+    };
+    let writes = write_aggregates(store, state, manifest, put_mode, &summary).await?;
     let mut out = report(
         as_of,
         mode_run,
@@ -329,6 +348,7 @@ async fn run_once(
         summary.alerts.len(),
         writes,
     );
+    out.compacted = compact;
     if !options.alerts.is_empty() {
         alert(store, options, &window, &summary, as_of, &last, &mut out).await;
     }
@@ -408,6 +428,7 @@ fn report(
         samples,
         alerts,
         writes,
+        compacted: false,
         attempts: 1,
         elapsed: Duration::ZERO,
         alert_events: Vec::new(),
@@ -415,39 +436,92 @@ fn report(
     }
 }
 
-type Prior = Option<(Window, Manifest)>;
+/// The state an incremental run stands on: the base (if the head names one) and the delta.
+#[derive(Debug)]
+struct Prior {
+    base: Option<Window>,
+    delta: Window,
+}
 
-/// Reads the state; returns it (for an incremental run), its version (for the conditional
-/// write), and why a rebuild is needed if one is.
-async fn load_state(
-    store: &dyn Store,
-    mode: TransformMode,
-    io: &mut Io,
-) -> Result<(Prior, Option<Version>, Option<String>)> {
+/// What [`load_state`] found.
+struct Loaded {
+    /// The state, for an incremental run that can use it.
+    prior: Option<Prior>,
+    /// Its manifest, or a new one.
+    manifest: Manifest,
+    /// The head's version, for the conditional write.
+    version: Option<Version>,
+    /// Why an incremental run rebuilds from raw, if it does.
+    rebuild: Option<String>,
+    /// The slot a new base goes to: the one the head does not name.
+    next_slot: usize,
+}
+
+/// Reads the state: the head, then the base it names. Returns the state (for an incremental
+/// run), the head's version (for the conditional write), and why a rebuild is needed if one is.
+async fn load_state(store: &dyn Store, mode: TransformMode, io: &mut Io) -> Result<Loaded> {
     let Some(object) = store.get(WINDOW_KEY).await? else {
         let reason = (mode == TransformMode::Incremental).then(|| "no window state yet".to_owned());
         if let Some(r) = &reason {
             tracing::info!("rebuilding the window from raw: {r}");
         }
-        return Ok((None, None, reason));
+        return Ok(Loaded {
+            prior: None,
+            manifest: Manifest::new(),
+            version: None,
+            rebuild: reason,
+            next_slot: 0,
+        });
     };
     io.read += 1;
     io.bytes_read += object.body.len() as u64;
-    let version = object.version.clone();
-    if mode == TransformMode::Full {
-        return Ok((None, Some(version), None));
-    }
-    match blocking(move || Ok(state::decode(&object.body))).await? {
-        Ok(prior) => Ok((Some(prior), Some(version), None)),
-        Err(reason) => {
+    let version = Some(object.version.clone());
+    let decoded = blocking(move || Ok(state::decode_head(&object.body))).await?;
+    let rebuild = |reason: String, head: Option<&Manifest>| {
+        if mode == TransformMode::Incremental {
             tracing::warn!(key = WINDOW_KEY, %reason, "rebuilding the window from raw");
-            Ok((
-                None,
-                Some(version),
-                Some(format!("window state unusable: {reason}")),
-            ))
         }
+        Loaded {
+            prior: None,
+            manifest: Manifest::new(),
+            version: version.clone(),
+            rebuild: (mode == TransformMode::Incremental)
+                .then(|| format!("window state unusable: {reason}")),
+            next_slot: next_slot(head),
+        }
+    };
+    let (delta, manifest) = match decoded {
+        Ok(head) => head,
+        Err(reason) => return Ok(rebuild(reason, None)),
+    };
+    if mode == TransformMode::Full {
+        return Ok(rebuild(String::new(), Some(&manifest)));
     }
+    let base = match &manifest.base {
+        None => None,
+        Some(base) => match state::read_base(store, base).await {
+            Ok((window, len)) => {
+                io.read += 1;
+                io.bytes_read += len;
+                Some(window)
+            }
+            Err(reason) => return Ok(rebuild(reason, Some(&manifest))),
+        },
+    };
+    Ok(Loaded {
+        prior: Some(Prior { base, delta }),
+        next_slot: next_slot(Some(&manifest)),
+        manifest,
+        version,
+        rebuild: None,
+    })
+}
+
+/// The base slot the head of `manifest` does not name (0 without one).
+fn next_slot(manifest: Option<&Manifest>) -> usize {
+    manifest
+        .and_then(|m| m.base.as_ref())
+        .map_or(0, |b| 1 - b.slot)
 }
 
 /// The first date partition that can hold a sample of the window ending at `as_of`.
@@ -495,26 +569,67 @@ async fn list_window_partitions(
     Ok(keys)
 }
 
-/// Writes the summary, then the window state (conditionally) with the summary's version in its
-/// manifest; returns the number of writes.
+/// What a run writes of the window state.
+struct State<'a> {
+    /// The whole window, the new base if `compact`.
+    window: &'a Window,
+    /// The rows since the base, written in the head unless `compact`.
+    delta: Window,
+    /// Whether to write a new base.
+    compact: bool,
+    /// See [`Loaded::next_slot`].
+    next_slot: usize,
+}
+
+/// Writes the summary, then (on a compaction) a new base, then the head (conditionally) with
+/// the summary's version in its manifest; returns the number of writes.
+///
+/// A new base goes to the slot the head does not name: until the head names it, readers keep
+/// using the other one. The write is unconditional on purpose: a base written by a run that
+/// then lost the head's conditional write (or died) must not block the next compaction. Should
+/// two transforms compact at once, the loser's base may replace the winner's; the head records
+/// the generation of its base, so every reader sees the mismatch and the next transform
+/// rebuilds from raw: slower, never wrong.
 async fn write_aggregates(
     store: &dyn Store,
-    window: &Window,
+    state: State<'_>,
     mut manifest: Manifest,
     mode: PutMode,
     summary: &Summary,
 ) -> Result<usize> {
+    let conflict = |e: Error| match e {
+        // Create lost to another transform's first write: same as a stale update.
+        Error::AlreadyExists { key } => Error::Precondition { key },
+        e => e,
+    };
     let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
     let summary_version = store.put(SUMMARY_KEY, Bytes::from(json)).await?;
     manifest.summary_version = Some(summary_version.0);
-    let window = window.clone();
-    let state = blocking(move || state::encode(&window, &manifest)).await?;
-    match store.put_opts(WINDOW_KEY, Bytes::from(state), mode).await {
-        Ok(_) => Ok(2),
-        // Create lost to another transform's first write: same as a stale update.
-        Err(Error::AlreadyExists { key }) => Err(Error::Precondition { key }),
-        Err(e) => Err(e),
-    }
+    let mut writes = 1;
+    let delta = if state.compact {
+        let slot = state.next_slot;
+        let window = state.window.clone();
+        let rows = window.len();
+        let generation = state::new_generation(manifest.as_of.unwrap_or(summary.as_of));
+        let meta = generation.clone();
+        let bytes = blocking(move || window.to_parquet(Some(meta))).await?;
+        store.put(BASE_KEYS[slot], Bytes::from(bytes)).await?;
+        writes += 1;
+        manifest.base = Some(BaseRef {
+            slot,
+            generation,
+            rows,
+        });
+        Window::empty()?
+    } else {
+        state.delta
+    };
+    let head = blocking(move || state::encode_head(&delta, &manifest)).await?;
+    store
+        .put_opts(WINDOW_KEY, Bytes::from(head), mode)
+        .await
+        .map_err(conflict)?;
+    Ok(writes + 1)
 }
 
 /// Runs CPU-bound engine work on a blocking thread: it must not stall the async executor, and
@@ -540,16 +655,9 @@ pub async fn read_summary(store: &dyn Store) -> Result<Option<Summary>> {
         })
 }
 
-/// Reads the window state the last transform wrote.
+/// Reads the window state the last transform wrote (see [`state::load_window`]).
 pub async fn read_window(store: &dyn Store) -> Result<Option<Window>> {
-    let Some(object) = store.get(WINDOW_KEY).await? else {
-        return Ok(None);
-    };
-    blocking(move || Window::from_parquet(&object.body))
-        .await
-        .map(|(w, _)| Some(w))
-        .map_err(|e| Error::Decode {
-            key: WINDOW_KEY.into(),
-            reason: e.to_string(),
-        })
+    Ok(state::load_window(store, None)
+        .await?
+        .map(|s| Window::clone(&s.window)))
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use cryptomon_core::keys::{SUMMARY_KEY, WINDOW_KEY};
+use cryptomon_core::pipeline::WindowState;
 use cryptomon_core::{
     CandleInterval, Error, Fetch, Measure, Store, Summary, Version, Window, pipeline,
 };
@@ -60,7 +61,8 @@ pub(crate) struct Aggregates {
     /// The validator of every response drawn from this generation.
     pub(crate) etag: HeaderValue,
     summary_version: Version,
-    window_version: Option<Version>,
+    /// The window state as read, so the next refresh reads only what changed.
+    window_state: Option<WindowState>,
     views: Mutex<HashMap<ViewKey, Bytes>>,
 }
 
@@ -74,8 +76,7 @@ impl Aggregates {
         summary: Summary,
         summary_json: Bytes,
         summary_version: Version,
-        window: Option<Arc<Window>>,
-        window_version: Option<Version>,
+        window_state: Option<WindowState>,
     ) -> Result<Self, Error> {
         let mut metrics = HashMap::with_capacity(summary.series.len() * 2);
         let mut list = Vec::with_capacity(summary.series.len() * 2);
@@ -106,17 +107,17 @@ impl Aggregates {
         // The version of the server is in the tag: an upgrade may change a response's shape.
         env!("CARGO_PKG_VERSION").hash(&mut h);
         summary_version.hash(&mut h);
-        window_version.hash(&mut h);
+        window_state.as_ref().map(|w| &w.version).hash(&mut h);
         Ok(Aggregates {
             summary,
             summary_json,
             metrics_json,
             metrics,
             ranked,
-            window,
+            window: window_state.as_ref().map(|w| w.window.clone()),
             etag: weak_etag(h.finish()),
             summary_version,
-            window_version,
+            window_state,
             views: Mutex::new(HashMap::new()),
         })
     }
@@ -251,28 +252,20 @@ impl Cache {
             key: SUMMARY_KEY.into(),
             reason: e.to_string(),
         })?;
-        let known = current.as_ref().and_then(|a| a.window_version.as_ref());
-        let (window, window_version) = match store.get_opts(WINDOW_KEY, known).await? {
-            Fetch::NotModified => current
-                .as_ref()
-                .map(|a| (a.window.clone(), a.window_version.clone()))
-                .unwrap_or_default(),
-            Fetch::Missing => (None, None),
-            Fetch::Found(w) => {
-                let body = w.body;
-                match pipeline::blocking(move || Window::from_parquet(&body).map(|(w, _)| w)).await
-                {
-                    Ok(window) => (Some(Arc::new(window)), Some(w.version)),
-                    Err(error) => {
-                        // The summary still serves; charts answer 503 until a good window lands.
-                        tracing::warn!(%error, key = WINDOW_KEY, "unreadable window state");
-                        (None, None)
-                    }
-                }
+        // The window state: nothing read if the head is unchanged, only the head if its base is
+        // the one held.
+        let known = current.as_ref().and_then(|a| a.window_state.as_ref());
+        let window_state = match pipeline::load_window(store, known).await {
+            Ok(state) => state,
+            Err(error @ Error::Decode { .. }) => {
+                // The summary still serves; charts answer 503 until a good window lands.
+                tracing::warn!(%error, key = WINDOW_KEY, "unreadable window state");
+                None
             }
+            // A store that fails now may answer next time: keep what is loaded.
+            Err(error) => return Err(error),
         };
-        let aggregates =
-            Aggregates::build(summary, object.body, object.version, window, window_version)?;
+        let aggregates = Aggregates::build(summary, object.body, object.version, window_state)?;
         tracing::info!(
             as_of = %aggregates.summary.as_of,
             series = aggregates.summary.series.len(),
