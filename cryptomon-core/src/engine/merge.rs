@@ -49,46 +49,80 @@ pub(super) struct Pushed {
 
 impl Pushed {
     /// Sorts by (`sid`, `tick`) and keeps one sample of each: the latest `collected_at`, and of
-    /// equals the one pushed last.
-    pub(super) fn into_run<'a>(self) -> Run<'a> {
-        let mut order: Vec<(u32, i64, i64, u32)> = (0..self.sid.len())
-            .map(|r| (self.sid[r], self.tick[r], self.collected[r], r as u32))
+    /// equals the one pushed last; with `from`, only samples with ticks after it.
+    ///
+    /// Memory matters here (a full rebuild pushes a day of every series): the order is sorted
+    /// as 4-byte row numbers, and each column is gathered, then its unsorted copy freed, before
+    /// the next.
+    pub(super) fn into_run<'a>(mut self, from: i64) -> Run<'a> {
+        let mut order: Vec<u32> = (0..self.sid.len() as u32)
+            .filter(|&r| self.tick[r as usize] > from)
             .collect();
-        // The row index makes every element distinct, so an unstable sort is deterministic.
-        order.sort_unstable();
-        let keep: Vec<usize> = order
-            .iter()
-            .enumerate()
-            .filter(|&(i, &(s, t, _, _))| {
-                order
-                    .get(i + 1)
-                    .is_none_or(|&(ns, nt, _, _)| (ns, nt) != (s, t))
-            })
-            .map(|(_, &(_, _, _, r))| r as usize)
-            .collect();
+        // The row number makes every key distinct, so an unstable sort is deterministic.
+        order.sort_unstable_by_key(|&r| {
+            let r = r as usize;
+            (self.sid[r], self.tick[r], self.collected[r], r)
+        });
+        // Keep the last row of each (sid, tick): the latest collection, pushed last.
+        let same = |a: u32, b: u32| {
+            let (a, b) = (a as usize, b as usize);
+            self.sid[a] == self.sid[b] && self.tick[a] == self.tick[b]
+        };
+        let mut keep = Vec::with_capacity(order.len());
+        for (i, &r) in order.iter().enumerate() {
+            if order.get(i + 1).is_none_or(|&n| !same(r, n)) {
+                keep.push(r as usize);
+            }
+        }
+        drop(order);
+        fn gather<T: Copy>(column: &mut Vec<T>, keep: &[usize]) -> Vec<T> {
+            let old = std::mem::take(column);
+            keep.iter().map(|&r| old[r]).collect()
+        }
+        let sid = gather(&mut self.sid, &keep);
+        let tick = gather(&mut self.tick, &keep);
+        let collected = gather(&mut self.collected, &keep);
+        let price = gather(&mut self.price, &keep);
+        let volume = gather(&mut self.volume, &keep);
         Run {
-            sid: keep.iter().map(|&r| self.sid[r]).collect(),
-            tick: keep.iter().map(|&r| self.tick[r]).collect(),
-            collected: keep.iter().map(|&r| self.collected[r]).collect(),
-            price: keep.iter().map(|&r| self.price[r]).collect(),
-            volume: Volumes::Values(keep.iter().map(|&r| self.volume[r]).collect()),
+            sid,
+            tick: tick.into(),
+            collected: collected.into(),
+            price: price.into(),
+            volume: Volumes::Values(volume),
         }
     }
 }
 
 /// Merges `runs` into one frame sorted by (`sid`, `tick`), one row per (`sid`, `tick`): the
-/// latest `collected_at`, and of equals the row of the last run. With `minutes`, only the rows
-/// of the last `minutes` before the latest tick of any run.
+/// latest `collected_at`, and of equals the row of the last run; only rows with ticks after
+/// `from`.
 ///
 /// Rows are copied in stretches: the run with the smallest head gives every row up to the
 /// next run's head in one copy, so merging a few new rows into a day's window copies a few
 /// hundred slices, and only keys found in two runs are compared one by one.
-pub(super) fn merge(runs: &[Run<'_>], minutes: Option<u32>) -> Result<DataFrame> {
-    let latest = runs.iter().flat_map(|r| r.tick.iter().max()).max().copied();
-    let from = match (minutes, latest) {
-        (Some(m), Some(latest)) => latest - i64::from(m) * 60,
-        _ => i64::MIN,
-    };
+pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
+    if let [run] = runs.as_slice()
+        && run
+            .tick
+            .first()
+            .is_none_or(|_| run.tick.iter().all(|&t| t > from))
+    {
+        // One run, nothing to trim (a full rebuild): its columns are the frame, no copy.
+        let run = runs.into_iter().next().expect("one run");
+        return Columns {
+            sid: run.sid,
+            tick: run.tick.into_owned(),
+            collected: run.collected.into_owned(),
+            price: run.price.into_owned(),
+            volume: match run.volume {
+                Volumes::Values(v) => v,
+                Volumes::Array(a) => a.iter().map(|v| v.copied()).collect(),
+            },
+        }
+        .into_frame();
+    }
+    let runs = runs.as_slice();
     let capacity = runs.iter().map(Run::len).sum();
     let mut out = Columns::with_capacity(capacity);
     let mut pos = vec![0usize; runs.len()];
@@ -251,9 +285,9 @@ mod tests {
         ];
         // The same collection time as the delta's (0, 180): the last run wins the tie.
         let last: &[(u32, i64, i64, f64)] = &[(0, 180, 5, 11.0), (2, 0, 5, 12.0)];
-        let runs = [run(base), run(delta), run(last)];
         for (minutes, from) in [(None, i64::MIN), (Some(2), 60)] {
-            let frame = merge(&runs, minutes).unwrap();
+            let runs = vec![run(base), run(delta), run(last)];
+            let frame = merge(runs, from).unwrap();
             let sid: Vec<u32> = frame
                 .column("sid")
                 .unwrap()

@@ -287,9 +287,9 @@ mod tests {
     fn series_split_into_runs_of_about_equal_rows() {
         // Series of 10, 10, 10, 70 rows.
         let offsets = [0, 10, 20, 30, 100];
-        assert_eq!(split_rows(&offsets, 1), [0..4]);
+        assert_eq!(split_rows(&offsets, 1), vec![(0..4)]);
         assert_eq!(split_rows(&offsets, 2), [0..3, 3..4]);
-        assert_eq!(split_rows(&[0, 5], 4), [0..1]);
+        assert_eq!(split_rows(&[0, 5], 4), vec![(0..1)]);
         let runs = split_rows(&[0, 1, 2, 3, 4, 5, 6], 3);
         assert_eq!(runs, [0..2, 2..4, 4..6]);
     }

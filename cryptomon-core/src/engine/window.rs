@@ -181,6 +181,30 @@ impl WindowBuilder {
         for (new, &old) in order.iter().enumerate() {
             remap[old as usize] = new as u32;
         }
+        // The window's bounds: rows after `from` are kept, `from` set by the latest tick.
+        let latest = self
+            .windows
+            .iter()
+            .filter_map(|w| w.frame.column(cols::TICK).ok()?.i64().ok()?.max())
+            .chain(self.tick.iter().max().copied())
+            .max();
+        let from = match (minutes, latest) {
+            (Some(m), Some(latest)) => latest - i64::from(m) * 60,
+            _ => i64::MIN,
+        };
+        if let [window] = self.windows.as_slice()
+            && self.sid.is_empty()
+            && window
+                .frame
+                .column(cols::TICK)?
+                .i64()?
+                .min()
+                .is_none_or(|t| t > from)
+        {
+            // One window and nothing to add or trim: it is the result as it is (its series are
+            // the builder's, in the same order), without a copy.
+            return Ok(window.clone());
+        }
         let mut runs = Vec::with_capacity(self.windows.len() + 1);
         for window in &self.windows {
             // The window's own ids, translated to this builder's numbering: a subset of series
@@ -193,17 +217,20 @@ impl WindowBuilder {
             runs.push(window.run(&table)?);
         }
         if !self.sid.is_empty() {
+            let mut sid = self.sid;
+            for s in &mut sid {
+                *s = remap[*s as usize];
+            }
             let pushed = merge::Pushed {
-                sid: self.sid.iter().map(|&s| remap[s as usize]).collect(),
+                sid,
                 tick: self.tick,
                 collected: self.collected_at,
                 price: self.price,
                 volume: self.volume,
             };
-            runs.push(pushed.into_run());
+            runs.push(pushed.into_run(from));
         }
-        let frame = merge::merge(&runs, minutes)?;
-        drop(runs);
+        let frame = merge::merge(runs, from)?;
         let series: Vec<SeriesKey> = order
             .iter()
             .map(|&old| self.keys[old as usize].clone())

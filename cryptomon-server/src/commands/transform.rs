@@ -59,7 +59,7 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
         report.as_of, report.series, report.samples, report.alerts
     );
     println!(
-        "  read {} objects ({:.1} MB; {} new snapshots) after {} lists of {} keys, skipped {}, wrote {} objects in {:.3} s",
+        "  read {} objects ({:.1} MB; {} new snapshots) after {} lists of {} keys, skipped {}, wrote {} objects{} in {:.3} s",
         report.read,
         report.bytes_read as f64 / 1e6,
         report.new_objects,
@@ -67,6 +67,11 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
         report.listed,
         report.skipped.len(),
         report.writes,
+        if report.compacted {
+            " (a new window base)"
+        } else {
+            ""
+        },
         report.elapsed.as_secs_f64()
     );
     for s in &report.skipped {
