@@ -72,6 +72,16 @@ impl WindowBuilder {
         Self::default()
     }
 
+    /// Makes room for `additional` more samples, so a builder filled with a known number of
+    /// samples grows once instead of doubling (and holding both copies at each doubling).
+    pub fn reserve(&mut self, additional: usize) {
+        self.sid.reserve(additional);
+        self.tick.reserve(additional);
+        self.collected_at.reserve(additional);
+        self.price.reserve(additional);
+        self.volume.reserve(additional);
+    }
+
     /// Adds one sample.
     pub fn push(
         &mut self,

@@ -249,6 +249,7 @@ async fn run_once(
             })
         })
         .buffered(DECODE_BATCHES);
+    let mut reserved = false;
     while let Some(batch) = batches.next().await {
         let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
         for (key, raw, got) in batch {
@@ -259,6 +260,12 @@ async fn run_once(
             io.bytes_read += len;
             match decoded {
                 Ok(samples) => {
+                    if !reserved {
+                        // Snapshots hold about as many quotes each: room for all of them at
+                        // once, not a doubling (and both copies) every time the builder fills.
+                        builder.reserve(samples.len() * new_objects);
+                        reserved = true;
+                    }
                     samples.push_into(&mut builder)?;
                     manifest.add(&raw.source, raw.tick);
                 }
