@@ -291,3 +291,39 @@ async fn a_head_whose_base_was_replaced_is_refused_and_rebuilt() {
     assert_eq!(summary_of(&store).await["series"], before["series"]);
     assert!(pipeline::read_window(&store).await.unwrap().is_some());
 }
+
+/// A base the store fails to read is not a reason to rebuild from raw (that would read every
+/// snapshot of the window): the transform fails, the stored aggregates stay, and the next run
+/// with the store healthy goes on incrementally.
+#[tokio::test]
+async fn a_base_the_store_fails_to_read_fails_the_run_instead_of_rebuilding() {
+    use cryptomon_mock::{Fault, FaultyStore, Op};
+    let store = FaultyStore::new(MemoryStore::new());
+    let aggregator = PolarsAggregator::default();
+    for m in 0..3 {
+        let tick = Tick::from_unix(T0 + m * 60);
+        store
+            .put(
+                &raw_key(&source(0), tick),
+                snapshot(0, tick, 100.0 + m as f64),
+            )
+            .await
+            .unwrap();
+        if m < 2 {
+            pipeline::transform(&store, &aggregator).await.unwrap();
+        }
+    }
+    let before = summary_of(&store).await;
+    store.add_fault(Fault::key_prefix("aggregates/window.v1.base-").on(Op::Get));
+    let err = pipeline::transform(&store, &aggregator).await.unwrap_err();
+    assert!(err.to_string().contains("window.v1.base-"), "{err}");
+    assert!(
+        pipeline::read_window(&store).await.is_err(),
+        "the reader fails the same way"
+    );
+    assert_eq!(summary_of(&store).await, before, "nothing written");
+    store.clear_faults();
+    let report = pipeline::transform(&store, &aggregator).await.unwrap();
+    assert_eq!(report.mode, TransformMode::Incremental);
+    assert_eq!(report.new_objects, 1);
+}

@@ -152,33 +152,37 @@ pub(crate) fn decode_head(bytes: &[u8]) -> std::result::Result<(Window, Manifest
     Ok((window, manifest))
 }
 
-/// Reads the base `base` names and checks it is the one the head was written with.
+/// Reads the base `base` names and checks it is the one the head was written with: the window
+/// and its size in bytes, or (inner `Err`) why this base cannot be used with this head.
+///
+/// A store that fails is the outer error, not a reason to rebuild: it may answer next time,
+/// and a rebuild would read every snapshot of the window instead.
 pub(crate) async fn read_base(
     store: &dyn Store,
     base: &BaseRef,
-) -> std::result::Result<(Window, u64), String> {
+) -> Result<std::result::Result<(Window, u64), String>> {
     let key = BASE_KEYS[base.slot];
-    let object = match store.get(key).await {
-        Ok(Some(o)) => o,
-        Ok(None) => return Err(format!("its base {key} is missing")),
-        Err(e) => return Err(format!("its base {key} cannot be read: {e}")),
+    let Some(object) = store.get(key).await? else {
+        return Ok(Err(format!("its base {key} is missing")));
     };
     let len = object.body.len() as u64;
-    let (window, generation) =
-        super::transform::blocking(move || Window::from_parquet(&object.body))
-            .await
-            .map_err(|e| format!("its base {key} is unreadable: {e}"))?;
+    let decoded =
+        super::transform::blocking(move || Ok(Window::from_parquet(&object.body))).await?;
+    let (window, generation) = match decoded {
+        Ok(d) => d,
+        Err(e) => return Ok(Err(format!("its base {key} is unreadable: {e}"))),
+    };
     if generation.as_deref() != Some(base.generation.as_str()) {
-        return Err(format!("its base {key} was rewritten since"));
+        return Ok(Err(format!("its base {key} was rewritten since")));
     }
     if window.len() != base.rows {
-        return Err(format!(
+        return Ok(Err(format!(
             "its base {key} has {} rows, the head expects {}",
             window.len(),
             base.rows
-        ));
+        )));
     }
-    Ok((window, len))
+    Ok(Ok((window, len)))
 }
 
 /// A generation for a new base: the window's `as_of`, the time and the process, so no two
@@ -242,7 +246,7 @@ pub async fn load_window(
         (None, _) => None,
         (Some(want), Some((had, window))) if want == had => Some((had.clone(), window.clone())),
         (Some(want), _) => {
-            let (window, _) = read_base(store, want).await.map_err(unreadable)?;
+            let (window, _) = read_base(store, want).await?.map_err(unreadable)?;
             Some((want.clone(), Arc::new(window)))
         }
     };

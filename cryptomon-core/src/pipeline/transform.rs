@@ -505,35 +505,38 @@ async fn load_state(store: &dyn Store, mode: TransformMode, io: &mut Io) -> Resu
     io.bytes_read += object.body.len() as u64;
     let version = Some(object.version.clone());
     let decoded = blocking(move || Ok(state::decode_head(&object.body))).await?;
-    let rebuild = |reason: String, head: Option<&Manifest>| {
-        if mode == TransformMode::Incremental {
+    // Without the state: a full run asked for, or (with `why`) an incremental one that cannot
+    // use it. `head` is the manifest read, if any: the next base goes to the slot it does not
+    // name.
+    let rebuild = |why: Option<String>, head: Option<&Manifest>| {
+        if let Some(reason) = &why {
             tracing::warn!(key = WINDOW_KEY, %reason, "rebuilding the window from raw");
         }
         Loaded {
             prior: None,
             manifest: Manifest::new(),
             version: version.clone(),
-            rebuild: (mode == TransformMode::Incremental)
-                .then(|| format!("window state unusable: {reason}")),
+            rebuild: why.map(|reason| format!("window state unusable: {reason}")),
             next_slot: next_slot(head),
         }
     };
+    let unusable = |reason: String| (mode == TransformMode::Incremental).then_some(reason);
     let (delta, manifest) = match decoded {
         Ok(head) => head,
-        Err(reason) => return Ok(rebuild(reason, None)),
+        Err(reason) => return Ok(rebuild(unusable(reason), None)),
     };
     if mode == TransformMode::Full {
-        return Ok(rebuild(String::new(), Some(&manifest)));
+        return Ok(rebuild(None, Some(&manifest)));
     }
     let base = match &manifest.base {
         None => None,
-        Some(base) => match state::read_base(store, base).await {
+        Some(base) => match state::read_base(store, base).await? {
             Ok((window, len)) => {
                 io.read += 1;
                 io.bytes_read += len;
                 Some(window)
             }
-            Err(reason) => return Ok(rebuild(reason, Some(&manifest))),
+            Err(reason) => return Ok(rebuild(unusable(reason), Some(&manifest))),
         },
     };
     Ok(Loaded {
@@ -625,11 +628,6 @@ async fn write_aggregates(
     mode: PutMode,
     summary: &Summary,
 ) -> Result<usize> {
-    let conflict = |e: Error| match e {
-        // Create lost to another transform's first write: same as a stale update.
-        Error::AlreadyExists { key } => Error::Precondition { key },
-        e => e,
-    };
     let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
     let summary_version = store.put(SUMMARY_KEY, Bytes::from(json)).await?;
     manifest.summary_version = Some(summary_version.0);
@@ -653,11 +651,12 @@ async fn write_aggregates(
         state.delta
     };
     let head = blocking(move || state::encode_head(&delta, &manifest)).await?;
-    store
-        .put_opts(WINDOW_KEY, Bytes::from(head), mode)
-        .await
-        .map_err(conflict)?;
-    Ok(writes + 1)
+    match store.put_opts(WINDOW_KEY, Bytes::from(head), mode).await {
+        Ok(_) => Ok(writes + 1),
+        // Create lost to another transform's first write: same as a stale update.
+        Err(Error::AlreadyExists { key }) => Err(Error::Precondition { key }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Runs CPU-bound engine work on a blocking thread: it must not stall the async executor, and
