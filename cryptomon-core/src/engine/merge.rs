@@ -5,8 +5,6 @@
 //! samples are a few hundred rows, and merging them costs one pass over the window (a gather of
 //! five columns) instead of sorting 432,000 row indices again.
 
-use std::cmp::Ordering;
-
 use polars::datatypes::StaticArray;
 use polars::prelude::*;
 
@@ -103,10 +101,7 @@ impl Pushed {
 /// hundred slices, and only keys found in two runs are compared one by one.
 pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
     if let [run] = runs.as_slice()
-        && run
-            .tick
-            .first()
-            .is_none_or(|_| run.tick.iter().all(|&t| t > from))
+        && run.tick.iter().all(|&t| t > from)
     {
         // One run, nothing to trim (a full rebuild): its columns are the frame, no copy.
         let run = runs.into_iter().next().expect("one run");
@@ -154,9 +149,8 @@ pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
             for (q, other) in runs.iter().enumerate() {
                 let at = pos[q];
                 if at < other.len() && other.key(at) == key {
-                    let better = winner.is_none_or(|(w, row)| {
-                        other.collected[at].cmp(&runs[w].collected[row]) != Ordering::Less
-                    });
+                    let better =
+                        winner.is_none_or(|(w, row)| other.collected[at] >= runs[w].collected[row]);
                     if better {
                         winner = Some((q, at));
                     }
@@ -185,7 +179,7 @@ pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
     out.into_frame()
 }
 
-/// The merged columns, filled row by row.
+/// The merged columns, filled a stretch of rows at a time.
 struct Columns {
     sid: Vec<u32>,
     tick: Vec<i64>,

@@ -279,9 +279,7 @@ impl Window {
             volume,
         })
     }
-}
 
-impl Window {
     fn from_parts(series: Vec<SeriesKey>, frame: DataFrame) -> Result<Self> {
         let window = Window { series, frame }.drop_unused_series()?;
         Ok(window.canonical())

@@ -69,12 +69,12 @@ impl Tick {
 
     /// Parses the compact form (`YYYYMMDDTHHMMSSZ`), exactly as [`Tick::compact`] writes it.
     ///
-    /// chrono's parser takes fields narrower than their width (`T10000Z` reads as 10:00:00), so
-    /// the result is checked against its own formatting: a raw key has one spelling per tick,
-    /// otherwise two objects could hold the same tick (found by the `keys` fuzz target).
+    /// Only that layout: 16 bytes, each field its full width in digits. chrono's parser took
+    /// fields narrower than their width (`T10000Z` read as 10:00:00), and a raw key must have
+    /// one spelling per tick, otherwise two objects could hold the same tick (found by the `keys`
+    /// fuzz target).
     pub fn parse_compact(s: &str) -> Option<Self> {
-        // By hand, not with a format string: every key of a listing goes through here, and the
-        // fixed layout (16 bytes, digits where digits go) is the one spelling `compact` writes.
+        // By hand, not with a format string: every key of a listing goes through here.
         let b = s.as_bytes();
         let digits = |r: std::ops::Range<usize>| -> Option<u32> {
             b[r].iter().try_fold(0u32, |n, &c| {

@@ -56,8 +56,6 @@ pub(crate) struct Aggregates {
     pub(crate) metrics: HashMap<String, MetricEntry>,
     /// Series ranked on price and on volume (the ranks' denominators).
     pub(crate) ranked: [u32; 2],
-    /// The window state, when the store has a readable one.
-    pub(crate) window: Option<Arc<Window>>,
     /// The validator of every response drawn from this generation.
     pub(crate) etag: HeaderValue,
     summary_version: Version,
@@ -72,6 +70,11 @@ pub(crate) fn metric_id(source: &str, pair: &str, measure: Measure) -> String {
 }
 
 impl Aggregates {
+    /// The window, when the store has a readable one.
+    pub(crate) fn window(&self) -> Option<&Arc<Window>> {
+        self.window_state.as_ref().map(|w| &w.window)
+    }
+
     fn build(
         summary: Summary,
         summary_json: Bytes,
@@ -114,7 +117,6 @@ impl Aggregates {
             metrics_json,
             metrics,
             ranked,
-            window: window_state.as_ref().map(|w| w.window.clone()),
             etag: weak_etag(h.finish()),
             summary_version,
             window_state,
@@ -132,7 +134,7 @@ impl Aggregates {
         if let Some(body) = self.lock_views().get(&key) {
             return Ok(body.clone());
         }
-        let window = self.window.clone().ok_or(ApiError::NoData)?;
+        let window = self.window().cloned().ok_or(ApiError::NoData)?;
         let body = pipeline::blocking(move || compute(&window))
             .await
             .map_err(|e| match e {

@@ -378,7 +378,7 @@ pub(crate) async fn candles(
         })?,
     };
     let a = state.aggregates().await?;
-    let window = a.window.as_ref().ok_or(ApiError::NoData)?;
+    let window = a.window().ok_or(ApiError::NoData)?;
     let sid = window
         .sid(&source, &pair)
         .ok_or_else(|| ApiError::NotFound(format!("unknown series {source}:{pair}")))?;
