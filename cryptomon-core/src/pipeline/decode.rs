@@ -90,6 +90,13 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
             "not valid JSON: a \\u escape at byte {at} is an unpaired surrogate"
         ));
     }
+    // Nor the range of skipped numbers: `1e999` in an ignored field would pass here and fail
+    // every reader that decodes the whole snapshot ("number out of range").
+    if let Some(at) = out_of_range_number(text.as_bytes()) {
+        return Err(format!(
+            "not valid JSON: the number at byte {at} is out of range"
+        ));
+    }
     let lean: Lean<'_> = match serde_json::from_str(text) {
         Ok(l) => l,
         Err(e) => return Err(explain(body, &e)),
@@ -175,6 +182,51 @@ fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
     None
 }
 
+/// The offset of the first number, outside strings, too large for an `f64` (serde_json refuses
+/// it when it decodes the value; it skips it unchecked in an ignored field). Only numbers with an
+/// exponent or over 300 digits can be: the others are not parsed again.
+fn out_of_range_number(bytes: &[u8]) -> Option<usize> {
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            while i < bytes.len()
+                && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            {
+                i += 1;
+            }
+            let number = &bytes[start..i];
+            let suspect = number.len() > 300 || number.iter().any(|&c| c == b'e' || c == b'E');
+            if suspect
+                && std::str::from_utf8(number)
+                    .ok()
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .is_some_and(|v| v.is_infinite())
+            {
+                return Some(start);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A foreign JSON document is more useful reported by its schema than by serde's path.
 fn explain(body: &[u8], e: &serde_json::Error) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
@@ -232,6 +284,29 @@ mod tests {
             assert_eq!(strict, !bad, "{extra}: serde_json disagrees");
             if bad {
                 assert!(got.unwrap_err().contains("unpaired surrogate"), "{extra}");
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_snapshot_out_of_range_number_in_skipped_field_is_refused() {
+        for (extra, bad) in [
+            (r#""note":2.716222e6669439"#, true),
+            (r#""note":-1E400"#, true),
+            (r#""note":[1,1e309]"#, true),
+            (r#""note":1e308"#, false),
+            (r#""note":1e-999"#, false),
+            (r#""note":"1e999""#, false),
+            (r#""note":"\"1e999""#, false),
+        ] {
+            let text = body(r#"{"pair":"BTC-USD","price":1.0}"#).replace(r#""big":[1,2,3]"#, extra);
+            assert!(text.contains(extra), "{text}");
+            let got = decode_samples(text.as_bytes());
+            let strict = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            assert_eq!(got.is_err(), bad, "{extra}: {got:?}");
+            assert_eq!(strict, !bad, "{extra}: serde_json disagrees");
+            if bad {
+                assert!(got.unwrap_err().contains("out of range"), "{extra}");
             }
         }
     }
