@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 use crate::engine::WindowBuilder;
 use crate::error::Result;
@@ -18,7 +19,10 @@ pub(crate) struct Samples {
     source: SourceName,
     tick: Tick,
     collected_at_ms: i64,
-    quotes: Vec<(Box<str>, f64, Option<f64>)>,
+    /// Every pair's text, one after the other: one allocation a snapshot, not one a quote.
+    pairs: String,
+    /// Per quote: where its pair ends in `pairs`, its price and its volume.
+    quotes: Vec<(u32, f64, Option<f64>)>,
 }
 
 impl Samples {
@@ -27,15 +31,25 @@ impl Samples {
         self.quotes.len()
     }
 
+    /// The samples as (pair, price, volume).
+    fn iter(&self) -> impl Iterator<Item = (&str, f64, Option<f64>)> {
+        let mut start = 0;
+        self.quotes.iter().map(move |&(end, price, volume)| {
+            let pair = &self.pairs[start..end as usize];
+            start = end as usize;
+            (pair, price, volume)
+        })
+    }
+
     pub(crate) fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
-        for (pair, price, volume) in &self.quotes {
+        for (pair, price, volume) in self.iter() {
             builder.push_str(
                 &self.source,
                 pair,
                 self.tick,
                 self.collected_at_ms,
-                *price,
-                *volume,
+                price,
+                volume,
             )?;
         }
         Ok(())
@@ -53,6 +67,8 @@ struct Lean<'a> {
     quotes: Vec<LeanQuote<'a>>,
 }
 
+/// A quote as the metrics use it. The numbers the metrics do not use are only checked (see
+/// [`check_unused`]), not converted: parsing them was a tenth of a full transform's time.
 #[derive(Deserialize)]
 struct LeanQuote<'a> {
     #[serde(borrow)]
@@ -60,18 +76,55 @@ struct LeanQuote<'a> {
     price: f64,
     #[serde(default)]
     volume_24h: Option<f64>,
-    #[serde(default)]
-    bid: Option<f64>,
-    #[serde(default)]
-    ask: Option<f64>,
-    #[serde(default)]
-    quote_volume_24h: Option<f64>,
-    #[serde(default)]
-    high_24h: Option<f64>,
-    #[serde(default)]
-    low_24h: Option<f64>,
+    #[serde(default, borrow)]
+    bid: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    ask: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    quote_volume_24h: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    high_24h: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    low_24h: Option<&'a RawValue>,
     #[serde(default, rename = "exchange_time")]
     _exchange_time: Option<IgnoredAny>,
+}
+
+impl LeanQuote<'_> {
+    /// The unused numbers as a snapshot must have them: a number or `null`, never negative.
+    fn check_unused(&self) -> std::result::Result<(), String> {
+        let fields = [
+            ("bid", self.bid),
+            ("ask", self.ask),
+            ("quote_volume_24h", self.quote_volume_24h),
+            ("high_24h", self.high_24h),
+            ("low_24h", self.low_24h),
+        ];
+        for (name, raw) in fields {
+            // serde_json has checked the JSON, and gives `null` as `None`.
+            let Some(raw) = raw.map(RawValue::get) else {
+                continue;
+            };
+            match raw.as_bytes().first() {
+                Some(b'0'..=b'9') => {}
+                // Only a number with a sign can be negative: it alone is parsed (`-0` and
+                // `-1e-400` are zero, not negative). Its range is checked with every other
+                // number's (`out_of_range_number`).
+                Some(b'-') => {
+                    if raw.parse::<f64>().is_ok_and(|v| v < 0.0) {
+                        return Err(format!("{}: a negative {name}", self.pair));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "malformed snapshot: {name} of {} is {raw:.40}, not a number",
+                        self.pair
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Decodes a stored object into its samples, refusing what breaks the contract (another schema,
@@ -107,37 +160,38 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
     if lean.quotes.is_empty() {
         return Err("no quote".into());
     }
-    let mut seen = HashSet::with_capacity(lean.quotes.len());
+    let mut seen = HashSet::with_capacity_and_hasher(lean.quotes.len(), FastHash::default());
     let mut quotes = Vec::with_capacity(lean.quotes.len());
-    for q in lean.quotes {
-        let pair = q.pair;
-        Pair::check(&pair).map_err(|r| format!("invalid pair {pair:?}: {r}"))?;
+    let mut pairs = String::with_capacity(lean.quotes.iter().map(|q| q.pair.len()).sum());
+    for q in &lean.quotes {
+        let pair = &q.pair;
+        Pair::check(pair).map_err(|r| format!("invalid pair {pair:?}: {r}"))?;
         if q.price <= 0.0 {
             return Err(format!("{pair}: price {} is not positive", q.price));
         }
-        let optional = [
-            q.volume_24h,
-            q.bid,
-            q.ask,
-            q.quote_volume_24h,
-            q.high_24h,
-            q.low_24h,
-        ];
-        if optional.into_iter().flatten().any(|v| v < 0.0) {
-            return Err(format!("{pair}: a negative volume, bid, ask, high or low"));
+        if q.volume_24h.is_some_and(|v| v < 0.0) {
+            return Err(format!("{pair}: a negative volume_24h"));
         }
-        if !seen.insert(pair.clone()) {
+        q.check_unused()?;
+        if !seen.insert(pair.as_ref()) {
             return Err(format!("{pair}: pair appears twice"));
         }
-        quotes.push((Box::from(pair.as_ref()), q.price, q.volume_24h));
+        pairs.push_str(pair);
+        let end = u32::try_from(pairs.len()).map_err(|_| "pairs longer than 4 GB".to_owned())?;
+        quotes.push((end, q.price, q.volume_24h));
     }
     Ok(Samples {
         source: lean.source,
         tick: lean.tick,
         collected_at_ms: lean.collected_at.timestamp_millis(),
+        pairs,
         quotes,
     })
 }
+
+/// A quick hasher for the pairs of one snapshot: this set is built per object on the hot path,
+/// and needs no defence against crafted collisions (a snapshot holds a few thousand pairs).
+type FastHash = foldhash::fast::FixedState;
 
 /// The offset of the first `\u` escape that is an unpaired UTF-16 surrogate, as serde_json
 /// refuses when it decodes a string: a low surrogate alone, or a high one not followed by an
@@ -153,7 +207,7 @@ fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
         u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
     };
     let mut i = 0;
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\\') {
+    while let Some(offset) = memchr::memchr(b'\\', &bytes[i..]) {
         let at = i + offset;
         match bytes.get(at + 1) {
             Some(b'u') => {
@@ -183,9 +237,61 @@ fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The offset of the first number, outside strings, too large for an `f64` (serde_json refuses
-/// it when it decodes the value; it skips it unchecked in an ignored field). Only numbers with an
-/// exponent or over 300 digits can be: the others are not parsed again.
+/// it when it decodes the value; it skips it unchecked in an ignored field).
+///
+/// The exact scan walks every byte, tracking strings, which took a fifth of a full transform's
+/// time; so a quick test that cannot miss such a number comes first, and the exact scan runs
+/// only on a body that fails it (one with an exponent or a very long run of digits).
 fn out_of_range_number(bytes: &[u8]) -> Option<usize> {
+    if may_hold_out_of_range_number(bytes) {
+        out_of_range_number_exact(bytes)
+    } else {
+        None
+    }
+}
+
+/// Whether `bytes` may hold a number out of `f64` range; `false` means surely not.
+///
+/// Such a number parses to infinity, so it has either an exponent (an `e` or `E` after a digit
+/// or a `.`) or at least 309 integer digits. Every run of 256 or more bytes holds a byte at a
+/// multiple of 256, so only those bytes are looked at for the second. For the first, the run of
+/// number bytes around each such `e` is parsed: a body whose exponents all give finite numbers
+/// (or that has none, as the exchanges' quotes) passes without the exact scan. The run is taken
+/// whole, strings ignored, so this can only err towards the exact scan.
+fn may_hold_out_of_range_number(bytes: &[u8]) -> bool {
+    const STRIDE: usize = 256;
+    let in_number = |b: u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
+    let long_digits = (STRIDE..bytes.len()).step_by(STRIDE).any(|at| {
+        bytes[at].is_ascii_digit() && {
+            let before = bytes[..at].iter().rev().take_while(|b| b.is_ascii_digit());
+            let after = bytes[at..].iter().take_while(|b| b.is_ascii_digit());
+            before.count() + after.count() >= STRIDE
+        }
+    });
+    if long_digits {
+        return true;
+    }
+    memchr::memchr2_iter(b'e', b'E', bytes).any(|at| {
+        if at == 0 || !matches!(bytes[at - 1], b'0'..=b'9' | b'.') {
+            return false;
+        }
+        let start = at
+            - bytes[..at]
+                .iter()
+                .rev()
+                .take_while(|&&b| in_number(b))
+                .count();
+        let end = at + bytes[at..].iter().take_while(|&&b| in_number(b)).count();
+        std::str::from_utf8(&bytes[start..end])
+            .ok()
+            .and_then(|n| n.parse::<f64>().ok())
+            .is_none_or(f64::is_infinite)
+    })
+}
+
+/// [`out_of_range_number`], byte by byte. Only numbers with an exponent or over 300 digits can
+/// be out of range: the others are not parsed again.
+fn out_of_range_number_exact(bytes: &[u8]) -> Option<usize> {
     let (mut i, mut in_string) = (0, false);
     while i < bytes.len() {
         let b = bytes[i];
@@ -311,6 +417,63 @@ mod tests {
         }
     }
 
+    /// The quick test in front of the exact scan must never hide a number the exact scan finds.
+    #[test]
+    fn out_of_range_number_agrees_with_the_exact_scan() {
+        use proptest::prelude::*;
+        let bytes = prop::collection::vec(
+            prop::sample::select(b"0123456789eE.-+\" \\a,:[]".to_vec()),
+            0..700,
+        );
+        proptest!(ProptestConfig::with_cases(4000), |(body in bytes)| {
+            prop_assert_eq!(out_of_range_number(&body), out_of_range_number_exact(&body));
+        });
+        // Runs of digits too long for an f64, at every offset around the quick test's stride.
+        for pad in [0, 1, 100, 254, 255, 256, 257, 511, 600] {
+            for (digits, bad) in [(308, false), (309, true), (400, true)] {
+                let body = format!("{}:{}]", "x".repeat(pad), "9".repeat(digits));
+                let got = out_of_range_number(body.as_bytes());
+                assert_eq!(got.is_some(), bad, "pad {pad}, {digits} digits");
+                assert_eq!(got, out_of_range_number_exact(body.as_bytes()));
+            }
+        }
+    }
+
+    #[test]
+    fn unused_numbers_are_checked_not_parsed() {
+        let quote = |extra: &str| body(&format!(r#"{{"pair":"BTC-USD","price":1.0{extra}}}"#));
+        for ok in [
+            r#","bid":null"#,
+            r#","ask":-0"#,
+            r#","high_24h":-1e-400"#,
+            r#","low_24h":12.5e3,"quote_volume_24h":0"#,
+        ] {
+            assert!(decode_samples(quote(ok).as_bytes()).is_ok(), "{ok}");
+        }
+        for (bad, want) in [
+            (r#","bid":-0.5"#, "a negative bid"),
+            (r#","quote_volume_24h":-3"#, "a negative quote_volume_24h"),
+            (r#","ask":"1.0""#, "ask of BTC-USD is \"1.0\", not a number"),
+            (r#","high_24h":[1]"#, "not a number"),
+            (r#","low_24h":{"a":1}"#, "not a number"),
+            (r#","volume_24h":-1"#, "a negative volume_24h"),
+        ] {
+            let err = decode_samples(quote(bad).as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn samples_keep_their_pairs_in_order() {
+        let s = decode_samples(
+            body(r#"{"pair":"BTC-USD","price":1},{"pair":"ETH-EUR","price":2,"volume_24h":3}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        let got: Vec<_> = s.iter().collect();
+        assert_eq!(got, [("BTC-USD", 1.0, None), ("ETH-EUR", 2.0, Some(3.0))]);
+    }
+
     #[test]
     fn keeps_pair_price_and_volume() {
         let s = decode_samples(
@@ -320,8 +483,7 @@ mod tests {
             .as_bytes(),
         )
         .unwrap();
-        assert_eq!(s.quotes.len(), 1);
-        assert_eq!((s.quotes[0].1, s.quotes[0].2), (1.5, None));
+        assert_eq!(s.iter().collect::<Vec<_>>(), [("BTC-USD", 1.5, None)]);
         assert_eq!(s.collected_at_ms % 1000, 500);
     }
 
