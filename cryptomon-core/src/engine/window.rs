@@ -51,11 +51,15 @@ pub struct Window {
     frame: DataFrame,
 }
 
+type FastHash = foldhash::fast::FixedState;
+
 /// Collects samples, then builds a [`Window`] in one sort.
 #[derive(Debug, Default)]
 pub struct WindowBuilder {
     /// Series ids by source, then pair: looked up by `&str`, so a sample costs no allocation.
-    ids: HashMap<SourceName, HashMap<Pair, u32>>,
+    /// Two lookups a sample on a full transform's hot path, hence the quick hasher (the keys are
+    /// the store's own sources and pairs, checked against the contract).
+    ids: HashMap<SourceName, HashMap<Pair, u32, FastHash>, FastHash>,
     keys: Vec<SeriesKey>,
     /// Whole windows taken in, merged column-wise at `build`.
     windows: Vec<Window>,
@@ -263,16 +267,25 @@ impl Window {
         let volume = self.frame.column(cols::VOLUME)?.f64()?;
         let volume = match volume.chunks().len() {
             1 => merge::Volumes::Array(volume.downcast_as_array()),
-            _ => merge::Volumes::Values(volume.iter().collect()),
+            _ => merge::Volumes::Values {
+                values: volume.iter().map(|v| v.unwrap_or(0.0)).collect(),
+                valid: volume.iter().map(|v| v.is_some()).collect(),
+            },
         };
-        Ok(merge::Run {
-            sid: self
-                .frame
-                .column(cols::SID)?
-                .u32()?
+        let sid = self.frame.column(cols::SID)?.u32()?;
+        // Most often the window's numbering is the builder's (a tick merges into the window it
+        // read): its column is borrowed, not renumbered into a copy.
+        let identity = table.iter().enumerate().all(|(i, &s)| i as u32 == s);
+        let sid = match sid.cont_slice() {
+            Ok(slice) if identity => slice.into(),
+            _ => sid
                 .into_no_null_iter()
                 .map(|s| table[s as usize])
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
+        };
+        Ok(merge::Run {
+            sid,
             tick: slice(self.frame.column(cols::TICK)?.i64()?),
             collected: slice(self.frame.column(cols::COLLECTED_AT)?.i64()?),
             price: slice(self.frame.column(cols::PRICE)?.f64()?),
