@@ -129,7 +129,7 @@ pub fn evaluate(
                         } => {
                             let hour = back(*window_minutes)..now_row;
                             let (value, values) = match measure {
-                                Measure::Price => (Some(price), columns.price[hour].to_vec()),
+                                Measure::Price => (Some(price), columns.price[hour].into()),
                                 Measure::Volume => {
                                     (columns.volume.get(now_row), columns.volumes(hour))
                                 }

@@ -45,13 +45,20 @@ impl<'a> Columns<'a> {
         })
     }
 
-    /// The non-null volumes of rows `range`.
-    pub(crate) fn volumes(&self, range: std::ops::Range<usize>) -> Vec<f64> {
+    /// The non-null volumes of rows `range`: borrowed from the column when it has no null (the
+    /// usual case), so a series' metrics copy nothing.
+    pub(crate) fn volumes(&self, range: std::ops::Range<usize>) -> std::borrow::Cow<'a, [f64]> {
+        if self.volume.null_count() == 0
+            && let Ok(values) = self.volume.cont_slice()
+        {
+            return values[range].into();
+        }
         self.volume
             .slice(range.start as i64, range.len())
             .iter()
             .flatten()
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     }
 }
 
@@ -194,14 +201,25 @@ fn sample_std(values: &[f64]) -> Option<f64> {
 }
 
 /// max over i of (max(p1..pi) − pi) / max(p1..pi).
+///
+/// Under one peak the drawdown is largest at the lowest price (subtraction and division by a
+/// positive peak both round monotonically), so there is one division per peak, not per sample,
+/// and the result is the same to the last bit.
 fn max_drawdown(prices: &[f64]) -> f64 {
-    let mut peak = f64::NEG_INFINITY;
+    let Some(&first) = prices.first() else {
+        return 0.0;
+    };
+    let (mut peak, mut low) = (first, first);
     let mut worst = 0.0f64;
-    for &p in prices {
-        peak = peak.max(p);
-        worst = worst.max((peak - p) / peak);
+    for &p in &prices[1..] {
+        if p > peak {
+            worst = worst.max((peak - low) / peak);
+            (peak, low) = (p, p);
+        } else {
+            low = low.min(p);
+        }
     }
-    worst
+    worst.max((peak - low) / peak)
 }
 
 /// e1 = p1, ei = ei−1 + alpha (pi − ei−1); the value at pn.
@@ -370,6 +388,27 @@ mod tests {
         let (gain, loss) = ((1.0 * 13.0) / 14.0, 2.0 / 14.0);
         let want = 100.0 - 100.0 / (1.0 + gain / loss);
         assert!(close(rsi(&p).unwrap(), want));
+    }
+
+    /// One division per peak gives the per-sample definition's value to the last bit.
+    #[test]
+    fn drawdown_per_peak_equals_the_per_sample_definition() {
+        use proptest::prelude::*;
+        fn per_sample(prices: &[f64]) -> f64 {
+            let (mut peak, mut worst) = (f64::NEG_INFINITY, 0.0f64);
+            for &p in prices {
+                peak = peak.max(p);
+                worst = worst.max((peak - p) / peak);
+            }
+            worst
+        }
+        let prices = prop::collection::vec(
+            prop_oneof![1e-9..1e-3f64, 0.5..2.0f64, 1e4..1e6f64, Just(1.0)],
+            1..300,
+        );
+        proptest!(|(prices in prices)| {
+            prop_assert_eq!(max_drawdown(&prices).to_bits(), per_sample(&prices).to_bits());
+        });
     }
 
     #[test]
