@@ -628,11 +628,17 @@ async fn write_aggregates(
     mode: PutMode,
     summary: &Summary,
 ) -> Result<usize> {
-    let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
-    let summary_version = store.put(SUMMARY_KEY, Bytes::from(json)).await?;
-    manifest.summary_version = Some(summary_version.0);
-    let mut writes = 1;
-    let delta = if state.compact {
+    // The summary and a new base do not depend on each other: both are written at once (the
+    // base's encoding and its durable write took a full transform's last tenth when they waited
+    // on the summary's). Only the head, written last, makes the new state current.
+    let put_summary = async {
+        let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
+        store.put(SUMMARY_KEY, Bytes::from(json)).await
+    };
+    let put_base = async {
+        if !state.compact {
+            return Ok(None);
+        }
         let slot = state.next_slot;
         let window = state.window.clone();
         let rows = window.len();
@@ -640,15 +646,22 @@ async fn write_aggregates(
         let meta = generation.clone();
         let bytes = blocking(move || window.to_parquet(Some(meta))).await?;
         store.put(BASE_KEYS[slot], Bytes::from(bytes)).await?;
-        writes += 1;
-        manifest.base = Some(BaseRef {
+        Ok(Some(BaseRef {
             slot,
             generation,
             rows,
-        });
-        Window::empty()?
-    } else {
-        state.delta
+        }))
+    };
+    let (summary_version, base) = futures::try_join!(put_summary, put_base)?;
+    manifest.summary_version = Some(summary_version.0);
+    let mut writes = 1;
+    let delta = match base {
+        Some(base) => {
+            writes += 1;
+            manifest.base = Some(base);
+            Window::empty()?
+        }
+        None => state.delta,
     };
     let head = blocking(move || state::encode_head(&delta, &manifest)).await?;
     match store.put_opts(WINDOW_KEY, Bytes::from(head), mode).await {
