@@ -32,6 +32,9 @@ pub struct Transformer {
     alerting: Alerting,
     /// How long an invocation waits on alert receivers after its transform is written.
     delivery_budget: Duration,
+    /// The window state the last invocation wrote: a warm container's next invocation reads
+    /// neither head nor base (6.6 MB at 300 series) unless another one wrote meanwhile.
+    cache: Arc<pipeline::TransformCache>,
 }
 
 /// The transformer's answer.
@@ -76,6 +79,7 @@ impl Transformer {
             aggregator: Arc::new(PolarsAggregator::default()),
             alerting: Alerting::default(),
             delivery_budget: Duration::from_secs(20),
+            cache: Arc::new(pipeline::TransformCache::new()),
         }
     }
 
@@ -94,7 +98,10 @@ impl Transformer {
             tracing::info!(%reason, "nothing to transform");
             return Ok(TransformerOutput::Ignored { reason });
         }
-        let options = self.alerting.options(pipeline::TransformMode::Incremental);
+        let options = pipeline::TransformOptions {
+            cache: Some(self.cache.clone()),
+            ..self.alerting.options(pipeline::TransformMode::Incremental)
+        };
         let report =
             pipeline::transform_opts(self.store.as_ref(), self.aggregator.as_ref(), &options)
                 .await?;
@@ -113,7 +120,7 @@ impl Transformer {
             tracing::warn!(key = %s.key, reason = %s.reason, "skipped object");
         }
         tracing::info!(as_of = %report.as_of, series = report.series, samples = report.samples,
-            read = report.read, skipped = report.skipped.len(),
+            read = report.read, skipped = report.skipped.len(), warm = report.warm,
             elapsed_ms = report.elapsed.as_millis() as u64, "transformed");
         Ok(TransformerOutput::Transformed {
             as_of: report.as_of,

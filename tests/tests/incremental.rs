@@ -4,9 +4,12 @@
 use bytes::Bytes;
 use chrono::TimeZone;
 use cryptomon_core::keys::{SUMMARY_KEY, raw_key};
-use cryptomon_core::pipeline::{self, TransformMode};
+use std::sync::Arc;
+
+use cryptomon_core::pipeline::{self, TransformCache, TransformMode, TransformOptions};
 use cryptomon_core::{Pair, PolarsAggregator, Quote, Snapshot, SourceName, Store, StoreExt, Tick};
 use cryptomon_mock::MemoryStore;
+use cryptomon_mock::faulty::{Fault, FaultyStore, Op as FaultOp};
 use proptest::prelude::*;
 
 const T0: i64 = 1_796_040_000;
@@ -29,8 +32,10 @@ enum Op {
     Duplicate { source: usize },
     /// A corrupt object lands in the current partition.
     Corrupt { source: usize },
-    /// A transform runs.
+    /// A transform runs, in a process that keeps its state between runs (a warm cache).
     Transform,
+    /// A transform runs in another process (no cache): the warm one's state is stale after it.
+    TransformElsewhere,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..3).prop_map(|source| Op::Duplicate { source }),
         1 => (0usize..3).prop_map(|source| Op::Corrupt { source }),
         2 => Just(Op::Transform),
+        1 => Just(Op::TransformElsewhere),
     ]
 }
 
@@ -80,9 +86,22 @@ async fn summary_of(store: &dyn Store) -> serde_json::Value {
     serde_json::from_slice(&store.get(SUMMARY_KEY).await.unwrap().unwrap().body).unwrap()
 }
 
+/// An incremental transform in a process that keeps `cache` between runs.
+async fn warm_transform(
+    store: &dyn Store,
+    cache: &Arc<TransformCache>,
+) -> cryptomon_core::Result<pipeline::TransformReport> {
+    let options = TransformOptions {
+        cache: Some(cache.clone()),
+        ..TransformOptions::default()
+    };
+    pipeline::transform_opts(store, &PolarsAggregator::default(), &options).await
+}
+
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let store = MemoryStore::new();
     let aggregator = PolarsAggregator::default();
+    let cache = Arc::new(TransformCache::new());
     let mut minute = 0i64;
     let mut corrupt = 0;
     for op in ops {
@@ -137,13 +156,16 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     "{\"schema\": \"cryptomon.snapshot/v1\", \"quotes\": [",
                 );
             }
+            // An empty store has nothing to transform yet: errors are ignored.
             Op::Transform => {
-                // An empty store has nothing to transform yet.
+                let _ = warm_transform(&store, &cache).await;
+            }
+            Op::TransformElsewhere => {
                 let _ = pipeline::transform(&store, &aggregator).await;
             }
         }
     }
-    if pipeline::transform(&store, &aggregator).await.is_err() {
+    if warm_transform(&store, &cache).await.is_err() {
         return Ok(()); // nothing was collected
     }
     let incremental = summary_of(&store).await;
@@ -243,6 +265,87 @@ async fn a_tick_writes_the_head_and_the_base_is_rewritten_about_hourly() {
         2,
         "bases alternate between the two slots"
     );
+}
+
+/// A process that keeps its state between runs (the server's schedule, a warm Lambda) reads only
+/// the head's version and the new snapshots each tick, and writes what a cold run writes: the
+/// same summary and the same window, bases included, tick after tick.
+#[tokio::test]
+async fn a_warm_transform_reads_only_new_snapshots_and_writes_what_a_cold_one_does() {
+    let (warm_store, cold_store) = (MemoryStore::new(), MemoryStore::new());
+    let aggregator = PolarsAggregator::default();
+    let cache = Arc::new(TransformCache::new());
+    for m in 0..150 {
+        let tick = Tick::from_unix(T0 + m * 60);
+        for s in 0..2 {
+            let body = snapshot(s, tick, 100.0 + (m % 17) as f64);
+            warm_store
+                .put(&raw_key(&source(s), tick), body.clone())
+                .await
+                .unwrap();
+            cold_store
+                .put(&raw_key(&source(s), tick), body)
+                .await
+                .unwrap();
+        }
+        let warm = warm_transform(&warm_store, &cache).await.unwrap();
+        let cold = pipeline::transform(&cold_store, &aggregator).await.unwrap();
+        assert_eq!(warm.warm, m > 0, "minute {m}");
+        assert!(!cold.warm);
+        assert_eq!(warm.compacted, cold.compacted, "minute {m}");
+        assert_eq!(warm.writes, cold.writes, "minute {m}");
+        if m > 0 {
+            // The head's version (a conditional read that transfers nothing), the 2 snapshots.
+            assert_eq!(warm.read, 3, "minute {m}");
+            // Head, base, the 2 snapshots.
+            assert_eq!(cold.read, 4, "minute {m}");
+        }
+        assert_eq!(
+            summary_of(&warm_store).await,
+            summary_of(&cold_store).await,
+            "minute {m}"
+        );
+        let (w, c) = (
+            pipeline::read_window(&warm_store).await.unwrap().unwrap(),
+            pipeline::read_window(&cold_store).await.unwrap().unwrap(),
+        );
+        assert_eq!(w.series(), c.series(), "minute {m}");
+        assert!(w.frame().equals_missing(c.frame()), "minute {m}");
+    }
+
+    // Nothing new: the cache still holds the state, and the run reads only the two versions.
+    let idle = warm_transform(&warm_store, &cache).await.unwrap();
+    assert!(idle.warm);
+    assert_eq!((idle.read, idle.writes), (2, 0));
+    assert!(cache.is_warm());
+}
+
+/// A run that fails leaves the cache empty, and the next run reads the store as a cold one would:
+/// a cache never outlives a write it did not see succeed.
+#[tokio::test]
+async fn a_failed_run_empties_the_cache() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let cache = Arc::new(TransformCache::new());
+    for m in 0..4 {
+        let tick = Tick::from_unix(T0 + m * 60);
+        store
+            .put(&raw_key(&source(0), tick), snapshot(0, tick, 100.0))
+            .await
+            .unwrap();
+        if m == 3 {
+            store.add_fault(Fault::key_prefix(SUMMARY_KEY).on(FaultOp::Put));
+            assert!(warm_transform(&store, &cache).await.is_err());
+            assert!(
+                !cache.is_warm(),
+                "a failed run must not leave a state behind"
+            );
+            store.clear_faults();
+        }
+        let report = warm_transform(&store, &cache).await.unwrap();
+        assert_eq!(report.warm, m > 0 && m != 3, "minute {m}");
+        assert_eq!(report.new_objects, 1, "minute {m}");
+        assert!(cache.is_warm());
+    }
 }
 
 /// A head whose base was replaced (two transforms compacting at once) is never paired with

@@ -281,6 +281,7 @@ impl Alerting {
             alerts: self.config.clone(),
             sinks: self.notifiers.iter().map(|n| n.sink()).collect(),
             now: None,
+            cache: None,
         }
     }
 

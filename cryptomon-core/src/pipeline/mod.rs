@@ -5,6 +5,7 @@ mod collect;
 mod decode;
 mod state;
 mod transform;
+mod warm;
 
 pub use alerts::{
     Alerting, DeliveryReport, DynNotifier, Notifier, deliver, list_event_keys, read_event,
@@ -16,6 +17,7 @@ pub use transform::{
     Skipped, TransformMode, TransformOptions, TransformReport, blocking, read_summary, read_window,
     transform, transform_opts, transform_with,
 };
+pub use warm::TransformCache;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers the pipelines run on stored bytes.
 /// Not part of the API.

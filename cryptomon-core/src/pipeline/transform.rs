@@ -15,6 +15,7 @@ use futures::{StreamExt, stream};
 
 use super::decode::decode_samples;
 use super::state::{self, BASE_KEYS, BaseRef, COMPACT_EVERY, Manifest};
+use super::warm::{TransformCache, Warm};
 use crate::alerting::{AlertConfig, AlertEvent, RuleKind};
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
@@ -52,6 +53,9 @@ pub struct TransformOptions {
     pub sinks: Vec<String>,
     /// The clock, for `stale` rules; `None` reads the system clock.
     pub now: Option<Tick>,
+    /// What a long-lived process keeps between runs (see [`TransformCache`]); `None` (the
+    /// default) reads the state from the store every run.
+    pub cache: Option<Arc<TransformCache>>,
 }
 
 impl Default for TransformOptions {
@@ -61,6 +65,7 @@ impl Default for TransformOptions {
             alerts: Arc::new(AlertConfig::default()),
             sinks: Vec::new(),
             now: None,
+            cache: None,
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct TransformReport {
     pub compacted: bool,
     /// Runs needed: more than 1 when a concurrent transform won the conditional write.
     pub attempts: u32,
+    /// Whether the run stood on the state its [`TransformCache`] held (the store's head
+    /// unchanged since this process wrote it), reading neither head nor base.
+    pub warm: bool,
     /// Alert events this transform caused (fired and resolved), stored under `alerts/`.
     pub alert_events: Vec<AlertEvent>,
     /// Why alerting failed, if it did (the aggregates are written regardless).
@@ -190,7 +198,10 @@ async fn run_once(
 ) -> Result<TransformReport> {
     let mode = options.mode;
     let mut io = Io::default();
-    let loaded = load_state(store, mode, &mut io).await?;
+    // Taken out for the run: put back only once this run's writes succeed.
+    let warm = options.cache.as_deref().and_then(TransformCache::take);
+    let loaded = load_state(store, mode, &mut io, warm).await?;
+    let was_warm = loaded.warm;
     let (prior_window, version, rebuild_reason) = (loaded.prior, loaded.version, loaded.rebuild);
     let mut manifest = loaded.manifest;
     let keys = match (&prior_window, manifest.as_of) {
@@ -298,7 +309,17 @@ async fn run_once(
             let (base, delta) = (prior.base.clone(), prior.delta.clone());
             let window = blocking(move || state::merged(base.as_ref(), &delta)).await?;
             let (series, samples) = (window.series().len(), window.len());
+            if let (Some(cache), Some(version)) = (&options.cache, &version) {
+                // Nothing was written: the state is still the one read.
+                cache.put(Warm {
+                    version: version.clone(),
+                    manifest: manifest.clone(),
+                    window: window.clone(),
+                    delta: prior.delta.clone(),
+                });
+            }
             let mut out = report(as_of, mode, None, io, 0, skipped, series, samples, 0, 0);
+            out.warm = was_warm;
             // Nothing new is itself news for a `stale` rule: evaluate on what is stored.
             if options
                 .alerts
@@ -363,7 +384,16 @@ async fn run_once(
         compact,
         next_slot: loaded.next_slot,
     };
-    let writes = write_aggregates(store, state, manifest, put_mode, &summary).await?;
+    let written = write_aggregates(store, state, manifest, put_mode, &summary).await?;
+    let writes = written.writes;
+    if let Some(cache) = &options.cache {
+        cache.put(Warm {
+            version: written.version,
+            manifest: written.manifest,
+            window: window.clone(),
+            delta: written.delta,
+        });
+    }
     let mut out = report(
         as_of,
         mode_run,
@@ -377,6 +407,7 @@ async fn run_once(
         writes,
     );
     out.compacted = compact;
+    out.warm = was_warm;
     if !options.alerts.is_empty() {
         alert(store, options, &window, &summary, as_of, &last, &mut out).await;
     }
@@ -458,6 +489,7 @@ fn report(
         writes,
         compacted: false,
         attempts: 1,
+        warm: false,
         elapsed: Duration::ZERO,
         alert_events: Vec::new(),
         alert_error: None,
@@ -483,12 +515,49 @@ struct Loaded {
     rebuild: Option<String>,
     /// The slot a new base goes to: the one the head does not name.
     next_slot: usize,
+    /// Whether the state came from the cache, the head unchanged on the store.
+    warm: bool,
 }
 
 /// Reads the state: the head, then the base it names. Returns the state (for an incremental
 /// run), the head's version (for the conditional write), and why a rebuild is needed if one is.
-async fn load_state(store: &dyn Store, mode: TransformMode, io: &mut Io) -> Result<Loaded> {
-    let Some(object) = store.get(WINDOW_KEY).await? else {
+///
+/// With `warm` (what this process wrote last), the head is read only if it changed since: when
+/// it did not, the state is `warm`'s and nothing is transferred.
+async fn load_state(
+    store: &dyn Store,
+    mode: TransformMode,
+    io: &mut Io,
+    warm: Option<Warm>,
+) -> Result<Loaded> {
+    let warm = warm.filter(|_| mode == TransformMode::Incremental);
+    let object = match store
+        .get_opts(WINDOW_KEY, warm.as_ref().map(|w| &w.version))
+        .await?
+    {
+        Fetch::Found(object) => Some(object),
+        Fetch::Missing => None,
+        Fetch::NotModified => {
+            let warm = warm.ok_or_else(|| {
+                Error::Engine(format!(
+                    "{WINDOW_KEY}: not modified, but no version was given"
+                ))
+            })?;
+            io.read += 1;
+            return Ok(Loaded {
+                next_slot: next_slot(Some(&warm.manifest)),
+                prior: Some(Prior {
+                    base: Some(warm.window),
+                    delta: warm.delta,
+                }),
+                manifest: warm.manifest,
+                version: Some(warm.version),
+                rebuild: None,
+                warm: true,
+            });
+        }
+    };
+    let Some(object) = object else {
         let reason = (mode == TransformMode::Incremental).then(|| "no window state yet".to_owned());
         if let Some(r) = &reason {
             tracing::info!("rebuilding the window from raw: {r}");
@@ -499,6 +568,7 @@ async fn load_state(store: &dyn Store, mode: TransformMode, io: &mut Io) -> Resu
             version: None,
             rebuild: reason,
             next_slot: 0,
+            warm: false,
         });
     };
     io.read += 1;
@@ -518,6 +588,7 @@ async fn load_state(store: &dyn Store, mode: TransformMode, io: &mut Io) -> Resu
             version: version.clone(),
             rebuild: why.map(|reason| format!("window state unusable: {reason}")),
             next_slot: next_slot(head),
+            warm: false,
         }
     };
     let unusable = |reason: String| (mode == TransformMode::Incremental).then_some(reason);
@@ -545,6 +616,7 @@ async fn load_state(store: &dyn Store, mode: TransformMode, io: &mut Io) -> Resu
         manifest,
         version,
         rebuild: None,
+        warm: false,
     })
 }
 
@@ -627,7 +699,7 @@ async fn write_aggregates(
     mut manifest: Manifest,
     mode: PutMode,
     summary: &Summary,
-) -> Result<usize> {
+) -> Result<Written> {
     // The summary and a new base do not depend on each other: both are written at once (the
     // base's encoding and its durable write took a full transform's last tenth when they waited
     // on the summary's). Only the head, written last, makes the new state current.
@@ -663,13 +735,34 @@ async fn write_aggregates(
         }
         None => state.delta,
     };
-    let head = blocking(move || state::encode_head(&delta, &manifest)).await?;
+    let (head, delta, manifest) = blocking(move || {
+        let head = state::encode_head(&delta, &manifest)?;
+        Ok((head, delta, manifest))
+    })
+    .await?;
     match store.put_opts(WINDOW_KEY, Bytes::from(head), mode).await {
-        Ok(_) => Ok(writes + 1),
+        Ok(version) => Ok(Written {
+            writes: writes + 1,
+            version,
+            manifest,
+            delta,
+        }),
         // Create lost to another transform's first write: same as a stale update.
         Err(Error::AlreadyExists { key }) => Err(Error::Precondition { key }),
         Err(e) => Err(e),
     }
+}
+
+/// What [`write_aggregates`] wrote of the state.
+struct Written {
+    /// Objects written.
+    writes: usize,
+    /// The head's new version.
+    version: Version,
+    /// The manifest written in the head.
+    manifest: Manifest,
+    /// The delta written in the head.
+    delta: Window,
 }
 
 /// Runs CPU-bound engine work on a blocking thread: it must not stall the async executor, and

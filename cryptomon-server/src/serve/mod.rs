@@ -119,6 +119,7 @@ pub async fn serve(
             seed_history: options.seed_history,
             alerting: options.alerting.clone(),
             transformed,
+            cache: Arc::new(cryptomon_core::pipeline::TransformCache::new()),
         };
         // The scheduler drives the core's pipelines, whose futures rustc cannot always prove
         // `Send` (a known limitation with closures returning futures that borrow), so it runs

@@ -29,6 +29,9 @@ pub(crate) struct Schedule {
     pub(crate) alerting: Alerting,
     /// Woken after each transform: the alert delivery task runs a round.
     pub(crate) transformed: Arc<tokio::sync::Notify>,
+    /// The window state the last transform wrote, so the next one reads neither head nor base
+    /// unless another process wrote meanwhile.
+    pub(crate) cache: Arc<pipeline::TransformCache>,
 }
 
 fn interval_secs(interval: Duration) -> u32 {
@@ -104,7 +107,10 @@ impl Schedule {
                 }
             }
         }
-        let options = self.alerting.options(TransformMode::Incremental);
+        let options = pipeline::TransformOptions {
+            cache: Some(self.cache.clone()),
+            ..self.alerting.options(TransformMode::Incremental)
+        };
         match pipeline::transform_opts(store, &PolarsAggregator::default(), &options).await {
             Ok(report) => {
                 if let Some(error) = &report.alert_error {
@@ -115,7 +121,7 @@ impl Schedule {
                 tracing::info!(
                     as_of = %report.as_of, series = report.series, alerts = report.alerts,
                     skipped = report.skipped.len(), seconds = report.elapsed.as_secs_f64(),
-                    "transformed"
+                    warm = report.warm, "transformed"
                 );
             }
             Err(cryptomon_core::Error::NoData { .. }) => {
