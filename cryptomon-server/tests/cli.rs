@@ -365,3 +365,84 @@ fn a_transform_killed_mid_write_leaves_no_torn_file() {
     let out = cryptomon(&["transform", "--store", store.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
 }
+
+/// `transform --every` keeps running, and from its second run on stands on the window state it
+/// holds in memory: a new tick is taken in without reading the state back from the store.
+#[test]
+fn transform_every_keeps_the_state_in_memory_between_runs() {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let first = cryptomon_core::Tick::parse("2026-11-27T12:00:00Z").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let collect = |tick| {
+        runtime.block_on(async {
+            let fs = cryptomon_core::FsStore::create(&store).unwrap();
+            for (source, result) in
+                cryptomon_core::collect_all(&cryptomon_server::demo_sources(), &fs, tick).await
+            {
+                result.unwrap_or_else(|e| panic!("{source}: {e}"));
+            }
+        })
+    };
+    collect(first);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+        .args([
+            "transform",
+            "--every",
+            "1",
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read its output on a thread, so a hung child fails the test instead of blocking it.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut next_line = || {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no output within 60 s after {seen:#?}"));
+        seen.push(line.clone());
+        line
+    };
+    // The first run reads the store: a rebuild, since there is no state yet.
+    assert!(next_line().contains("full rebuild: no window state yet"));
+    assert!(next_line().contains("3 new snapshots"));
+    collect(first.add_secs(60));
+    // Later runs stand on the state in memory and take in the new tick's snapshots (all three
+    // in one run, or spread over two if a run lists while they are being written).
+    let number_before = |line: &str, word: &str| -> usize {
+        let end = line
+            .find(word)
+            .unwrap_or_else(|| panic!("no {word:?} in {line}"));
+        let start = line[..end - 1].rfind([' ', '(']).map_or(0, |i| i + 1);
+        line[start..end - 1].parse().unwrap()
+    };
+    let mut taken_in = 0;
+    while taken_in < 3 {
+        let head = next_line();
+        let detail = next_line();
+        assert!(head.contains("on the state held in memory"), "{head}");
+        let new = number_before(&detail, "new snapshots");
+        // The head's version (a conditional read that transfers nothing) and the new
+        // snapshots: no base, no head body.
+        assert_eq!(number_before(&detail, "objects ("), 1 + new, "{detail}");
+        taken_in += new;
+    }
+    assert_eq!(taken_in, 3);
+    let _ = child.kill();
+    let _ = child.wait();
+}

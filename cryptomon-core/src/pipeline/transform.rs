@@ -306,8 +306,14 @@ async fn run_once(
                 Fetch::NotModified
             )
         {
-            let (base, delta) = (prior.base.clone(), prior.delta.clone());
-            let window = blocking(move || state::merged(base.as_ref(), &delta)).await?;
+            let window = match (&prior.base, was_warm) {
+                // A warm state's base is the whole window already (see `Warm::window`).
+                (Some(window), true) => window.clone(),
+                _ => {
+                    let (base, delta) = (prior.base.clone(), prior.delta.clone());
+                    blocking(move || state::merged(base.as_ref(), &delta)).await?
+                }
+            };
             let (series, samples) = (window.series().len(), window.len());
             if let (Some(cache), Some(version)) = (&options.cache, &version) {
                 // Nothing was written: the state is still the one read.

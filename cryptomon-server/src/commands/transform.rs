@@ -1,14 +1,17 @@
 //! `cryptomon transform`: new snapshots in, summary and window state out.
 
-use std::process::ExitCode;
-
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use cryptomon_core::PolarsAggregator;
 use cryptomon_core::config::Config;
-use cryptomon_core::pipeline::{self, Alerting, TransformMode};
+use cryptomon_core::pipeline::{
+    self, Alerting, TransformCache, TransformMode, TransformOptions, TransformReport,
+};
+use cryptomon_core::{DynStore, PolarsAggregator};
 
 use super::StoreArg;
 
@@ -24,6 +27,11 @@ pub(crate) struct TransformArgs {
     /// their events delivered (see docs/alerts.md). Without it, no rules.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Run again every SECONDS until Ctrl-C, keeping the window state in memory between runs:
+    /// while no other transform writes the store, a run reads only the new snapshots (pair it
+    /// with a `cryptomon collect` writing the same store).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "full", value_parser = clap::value_parser!(u64).range(1..))]
+    every: Option<u64>,
 }
 
 /// The alert rules and sinks of `path`'s `[alerts]` table; none without a file.
@@ -46,10 +54,57 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
         TransformMode::Incremental
     };
     let options = alerting.options(mode);
-    let report = pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
-        .await
-        .with_context(|| format!("transform of {store} failed"))?;
+    let Some(every) = args.every else {
+        let report =
+            pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
+                .await
+                .with_context(|| format!("transform of {store} failed"))?;
+        print_report(&report);
+        deliver(&alerting, &store).await;
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!(
+        "transforming {store} every {every} s, the window state kept in memory between runs; \
+         Ctrl-C to stop"
+    );
+    let options = TransformOptions {
+        cache: Some(Arc::new(TransformCache::new())),
+        ..options
+    };
+    let mut failed = false;
+    loop {
+        let started = Instant::now();
+        match pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options).await
+        {
+            Ok(report) => {
+                print_report(&report);
+                deliver(&alerting, &store).await;
+            }
+            Err(cryptomon_core::Error::NoData { .. }) => println!("nothing to transform yet"),
+            Err(error) => {
+                // The next run tries again; the exit status remembers.
+                eprintln!("transform of {store} failed: {error}");
+                failed = true;
+            }
+        }
+        let wait = Duration::from_secs(every).saturating_sub(started.elapsed());
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_report(report: &TransformReport) {
     let how = match (report.mode, &report.rebuild_reason) {
+        (TransformMode::Incremental, _) if report.warm => {
+            "incremental, on the state held in memory".to_owned()
+        }
         (TransformMode::Incremental, _) => "incremental".to_owned(),
         (TransformMode::Full, None) => "full rebuild".to_owned(),
         (TransformMode::Full, Some(why)) => format!("full rebuild: {why}"),
@@ -83,9 +138,12 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = &report.alert_error {
         println!("  alert rules not evaluated: {error}");
     }
-    // The aggregates are written: a receiver that fails now only leaves its events queued.
-    let delivery = alerting.deliver(store.as_ref()).await;
-    match delivery {
+}
+
+/// One delivery round. The aggregates are written: a receiver that fails now only leaves its
+/// events queued.
+async fn deliver(alerting: &Alerting, store: &DynStore) {
+    match alerting.deliver(store.as_ref()).await {
         Ok(d) if d.delivered + d.failed.len() + d.pending + d.dropped > 0 => {
             println!(
                 "  alerts: {} delivered, {} still queued, {} given up",
@@ -98,5 +156,4 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
         Ok(_) => {}
         Err(error) => println!("  alert delivery not run: {error}"),
     }
-    Ok(ExitCode::SUCCESS)
 }
