@@ -5,6 +5,11 @@
 #   scripts/bench-transform.sh [SOURCES] [PAIRS] [MINUTES] [TICKS]
 #     defaults: 3 sources x 100 pairs x 1560 minutes (26 h), 11 incremental ticks
 #
+# Incremental ticks are measured twice: TICKS one-shot `cryptomon transform` processes (cold:
+# each reads the window state from the store), then TICKS more taken in by one
+# `cryptomon transform --every 1` process (warm: it keeps the state in memory between runs, as
+# the server's schedule and a warm Lambda do).
+#
 # Needs: a release build (cargo build --release -p cryptomon-server), python3 with pandas for
 # the peer (PEER_PYTHON, default /work/.venv-peers/bin/python; see ../shared/peers/README.md),
 # and the peer scripts (PEERS, default ../shared/peers). Data goes to BENCH_DIR (default
@@ -62,3 +67,32 @@ for i in $(seq 1 "$ticks"); do
 done | tee "$work/inc.log"
 awk '{for (i=1;i<=NF;i++) if ($i=="ms") print $(i-1)}' "$work/inc.log" | sort -n |
   awk '{a[NR]=$1} END {print "   median " a[int((NR+1)/2)] " ms over " NR " ticks"}'
+
+echo "== cryptomon transform --every 1 (incremental, the state kept in memory), $ticks new ticks"
+"$bin" transform --every 1 --store "$work/cm" >"$work/warm.out" 2>/dev/null &
+warm_pid=$!
+# Until its first run (which reads the state from the store) has printed its report.
+until grep -q "in [0-9.]* s" "$work/warm.out" 2>/dev/null; do sleep 0.2; done
+for i in $(seq 1 "$ticks"); do
+  t=$(date -u -d "$next + $((ticks + i - 1)) minutes" +%Y-%m-%dT%H:%M:%SZ)
+  python3 "$peers/gen_snapshots.py" --dir "$work/tick" --sources "$sources" --pairs "$pairs" \
+    --minutes 1 --end "$t" --seed "$((500 + i))" >/dev/null
+  # Each file renamed into place whole, as a store's writes are: the running transform must
+  # never list a half-copied snapshot.
+  (cd "$work/tick/raw" && find . -name '*.json') | while read -r f; do
+    mkdir -p "$work/cm/raw/$(dirname "$f")"
+    cp "$work/tick/raw/$f" "$work/cm/raw/$f.part"
+    mv "$work/cm/raw/$f.part" "$work/cm/raw/$f"
+  done
+  rm -rf "$work/tick"
+  # Until the runs have taken in this tick's snapshots.
+  until [ "$(awk '/new snapshots/ {for (k = 2; k <= NF; k++) if ($k == "new") n += $(k - 1)}
+                 END {print n + 0}' "$work/warm.out")" -ge $((i * sources)) ]; do sleep 0.1; done
+done
+hwm=$(awk '/VmHWM/ {printf "%.0f MB", $2/1024}' "/proc/$warm_pid/status")
+kill -INT "$warm_pid"; wait "$warm_pid" || true
+grep -A1 "on the state held in memory" "$work/warm.out" | grep -E "[1-9][0-9]* new snapshots" |
+  sed 's/^ *//' | tee "$work/warm.log" | sed 's/^/   /'
+grep -oE 'in [0-9.]+ s' "$work/warm.log" | awk '{print $2*1000}' | sort -n |
+  awk '{a[NR]=$1} END {printf "   median %.1f ms over %d ticks (min %.1f, max %.1f)\n", a[int((NR+1)/2)], NR, a[1], a[NR]}'
+echo "   peak RSS of the process over all its runs: $hwm"
