@@ -71,7 +71,7 @@ pub fn evaluate(
         return Ok(out);
     }
     let columns = Columns::of(window)?;
-    let offsets = window.offsets()?;
+    let offsets = window.offsets();
     for rule in &config.rules {
         match &rule.kind {
             RuleKind::Spread { bps } => {

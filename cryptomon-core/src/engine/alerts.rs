@@ -19,7 +19,7 @@ pub(crate) fn alerts(
 ) -> Result<Vec<Alert>> {
     let from = as_of.unix() - i64::from(minutes) * 60;
     let columns = Columns::of(window)?;
-    let offsets = window.offsets()?;
+    let offsets = window.offsets();
     let mut out = Vec::new();
     for (sid, key) in window.series().iter().enumerate() {
         let (start, end) = (offsets[sid], offsets[sid + 1]);

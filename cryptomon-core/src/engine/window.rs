@@ -49,6 +49,18 @@ pub(crate) mod cols {
 pub struct Window {
     series: Vec<SeriesKey>,
     frame: DataFrame,
+    /// Derived from the frame once, when the window is made: a tick asked for these several
+    /// times (the merge, the trim, the metrics, the alerts), each a pass over the day's rows.
+    index: std::sync::Arc<Index>,
+}
+
+/// What [`Window`] derives from its frame once.
+#[derive(Debug, Default)]
+struct Index {
+    /// Row offsets of each series: `offsets[sid]..offsets[sid + 1]`.
+    offsets: Vec<usize>,
+    /// The lowest and highest tick; `None` when empty.
+    ticks: Option<(i64, i64)>,
 }
 
 type FastHash = foldhash::fast::FixedState;
@@ -199,7 +211,7 @@ impl WindowBuilder {
         let latest = self
             .windows
             .iter()
-            .filter_map(|w| w.frame.column(cols::TICK).ok()?.i64().ok()?.max())
+            .filter_map(|w| w.index.ticks.map(|(_, max)| max))
             .chain(self.tick.iter().max().copied())
             .max();
         let from = match (minutes, latest) {
@@ -208,12 +220,7 @@ impl WindowBuilder {
         };
         if let [window] = self.windows.as_slice()
             && self.sid.is_empty()
-            && window
-                .frame
-                .column(cols::TICK)?
-                .i64()?
-                .min()
-                .is_none_or(|t| t > from)
+            && window.index.ticks.is_none_or(|(min, _)| min > from)
         {
             // One window and nothing to add or trim: it is the result as it is (its series are
             // the builder's, in the same order), without a copy.
@@ -294,8 +301,28 @@ impl Window {
     }
 
     fn from_parts(series: Vec<SeriesKey>, frame: DataFrame) -> Result<Self> {
-        let window = Window { series, frame }.drop_unused_series()?;
-        Ok(window.canonical())
+        let window = Window {
+            series,
+            frame,
+            index: Default::default(),
+        }
+        .drop_unused_series()?;
+        window.canonical().indexed()
+    }
+
+    /// The window with its [`Index`] computed.
+    fn indexed(mut self) -> Result<Self> {
+        let mut offsets = vec![0usize; self.series.len() + 1];
+        for s in self.frame.column(cols::SID)?.u32()?.into_no_null_iter() {
+            offsets[s as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let tick = self.frame.column(cols::TICK)?.i64()?;
+        let ticks = tick.min().zip(tick.max());
+        self.index = std::sync::Arc::new(Index { offsets, ticks });
+        Ok(self)
     }
 
     /// One chunk per column and the `sid` column flagged sorted (it is, by construction), so
@@ -339,12 +366,7 @@ impl Window {
 
     /// The latest tick of any sample.
     pub fn latest_tick(&self) -> Result<Option<Tick>> {
-        Ok(self
-            .frame
-            .column(cols::TICK)?
-            .i64()?
-            .max()
-            .map(Tick::from_unix))
+        Ok(self.index.ticks.map(|(_, max)| Tick::from_unix(max)))
     }
 
     /// The index of a series.
@@ -360,7 +382,11 @@ impl Window {
     pub fn trimmed(&self, as_of: Tick, minutes: u32) -> Result<Window> {
         let from = as_of.unix() - i64::from(minutes) * 60;
         let tick = self.frame.column(cols::TICK)?.i64()?;
-        if tick.min().is_none_or(|t| t > from) && tick.max().is_none_or(|t| t <= as_of.unix()) {
+        if self
+            .index
+            .ticks
+            .is_none_or(|(min, max)| min > from && max <= as_of.unix())
+        {
             // Nothing to drop (the aggregator trims a window the pipeline has trimmed).
             return Ok(self.clone());
         }
@@ -396,31 +422,26 @@ impl Window {
             .collect_ca(cols::SID.into());
         let mut frame = self.frame;
         frame.with_column(new_sid.into_column())?;
-        Ok(Window { series, frame })
+        Ok(Window {
+            series,
+            frame,
+            index: self.index,
+        })
     }
 
-    /// The rows of series `sid`: the `sid` column is sorted, so two binary searches.
+    /// The rows of series `sid` (from the window's index).
     pub(crate) fn rows(&self, sid: u32) -> Result<std::ops::Range<usize>> {
-        let sids = self
-            .frame
-            .column(cols::SID)?
-            .u32()?
-            .cont_slice()
-            .map_err(|e| Error::Engine(format!("sid column not contiguous: {e}")))?;
-        Ok(sids.partition_point(|&s| s < sid)..sids.partition_point(|&s| s <= sid))
+        let offsets = &self.index.offsets;
+        let sid = sid as usize;
+        match (offsets.get(sid), offsets.get(sid + 1)) {
+            (Some(&start), Some(&end)) => Ok(start..end),
+            _ => Err(Error::Engine(format!("no series {sid} in the window"))),
+        }
     }
 
     /// Row offsets of each series in the frame: `offsets[sid]..offsets[sid + 1]`.
-    pub(crate) fn offsets(&self) -> Result<Vec<usize>> {
-        let sid = self.frame.column(cols::SID)?.u32()?;
-        let mut offsets = vec![0usize; self.series.len() + 1];
-        for s in sid.into_no_null_iter() {
-            offsets[s as usize + 1] += 1;
-        }
-        for i in 1..offsets.len() {
-            offsets[i] += offsets[i - 1];
-        }
-        Ok(offsets)
+    pub(crate) fn offsets(&self) -> &[usize] {
+        &self.index.offsets
     }
 
     /// The window as Parquet: the frame's columns as they are, and the series table (and
