@@ -306,7 +306,7 @@ async fn run_once(
                 Fetch::NotModified
             )
         {
-            let window = match (&prior.base, was_warm) {
+            let window = match (&prior.base, prior.whole) {
                 // A warm state's base is the whole window already (see `Warm::window`).
                 (Some(window), true) => window.clone(),
                 _ => {
@@ -343,21 +343,34 @@ async fn run_once(
 
     let aggregator = aggregator.clone_box();
     let (window, delta, summary, manifest) = blocking(move || {
-        // The delta: what the prior head held, and the new rows (newer, so they win a tie).
-        let delta = match &prior_window {
+        let (delta, window) = match prior_window {
             Some(prior) => {
+                // The delta: what the prior head held, and the new rows (newer, so they win a
+                // tie).
+                let new_rows = builder.build()?;
                 let mut delta = WindowBuilder::new();
                 delta.push_window(&prior.delta)?;
-                delta.push_window(&builder.build()?)?;
-                delta.build()?
+                delta.push_window(&new_rows)?;
+                let delta = delta.build()?;
+                let window = if prior.whole {
+                    // A warm state's window holds the delta's rows already, each as the merge
+                    // decided: only the new rows go in. (Merging the delta again would meet
+                    // every one of its rows twice, one key at a time, up to an hour of rows.)
+                    state::merged(prior.base.as_ref(), &new_rows)?
+                } else {
+                    state::merged(prior.base.as_ref(), &delta)?
+                };
+                // The base's columns go as soon as the merge has gathered them.
+                drop(prior.base);
+                (delta, window)
             }
             // A rebuild: every row is new (and the memory of a day of rows matters here).
-            None => builder.build_last(WINDOW_MINUTES)?,
+            None => {
+                let delta = builder.build_last(WINDOW_MINUTES)?;
+                let window = state::merged(None, &delta)?;
+                (delta, window)
+            }
         };
-        let base = prior_window.and_then(|p| p.base);
-        let window = state::merged(base.as_ref(), &delta)?;
-        // The base's columns go as soon as the merge has gathered them.
-        drop(base);
         let as_of = window.latest_tick()?.ok_or_else(|| Error::NoData {
             prefix: RAW_PREFIX.into(),
         })?;
@@ -507,6 +520,9 @@ fn report(
 struct Prior {
     base: Option<Window>,
     delta: Window,
+    /// Whether `base` is the whole window, the delta merged in already (a warm state), rather
+    /// than the stored base.
+    whole: bool,
 }
 
 /// What [`load_state`] found.
@@ -555,6 +571,7 @@ async fn load_state(
                 prior: Some(Prior {
                     base: Some(warm.window),
                     delta: warm.delta,
+                    whole: true,
                 }),
                 manifest: warm.manifest,
                 version: Some(warm.version),
@@ -617,7 +634,11 @@ async fn load_state(
         },
     };
     Ok(Loaded {
-        prior: Some(Prior { base, delta }),
+        prior: Some(Prior {
+            base,
+            delta,
+            whole: false,
+        }),
         next_slot: next_slot(Some(&manifest)),
         manifest,
         version,
