@@ -13,8 +13,9 @@
 //!   records, so it never pairs a head with the wrong base.
 //!
 //! The window is the base and the delta merged (the delta wins a tie: it is newer). A tick
-//! reads both (2 reads) and writes the head and the summary (2 writes; 3 on a compaction), so
-//! what it writes is proportional to the hour's rows, not the day's.
+//! reads both (2 reads; a process holding the state it wrote reads neither, see `warm.rs`) and
+//! writes the head and the summary (2 writes; 3 on a compaction), so what it writes is
+//! proportional to the hour's rows, not the day's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
