@@ -74,7 +74,7 @@ pub(crate) fn series_metrics(window: &Window) -> Result<Vec<SeriesSummary>> {
     }
     let columns = Columns::of(window)?;
     let offsets = window.offsets();
-    let runs = split_rows(&offsets, threads(window.len()));
+    let runs = split_rows(offsets, threads(window.len()));
     let one_run = |sids: std::ops::Range<usize>| -> Result<Vec<SeriesSummary>> {
         sids.map(|sid| one_series(window, &columns, sid, offsets[sid]..offsets[sid + 1]))
             .collect()
