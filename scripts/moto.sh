@@ -19,7 +19,8 @@ case "${1:-}" in
 start)
     port="${MOTO_PORT:-$(free_port)}"
     log="${TMPDIR:-/tmp}/cryptomon-moto-$port.log"
-    python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    # moto with one request at a time, so its conditional writes are atomic (see the script).
+    python3 "$(dirname "$0")/moto_server.py" "$port" >"$log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
         if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then

@@ -11,7 +11,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/cryptomon/target}"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)
-python3 -m moto.server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+# moto with one request at a time, so its conditional writes are atomic (see the script).
+python3 scripts/moto_server.py "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; rm -f "$moto_log"' EXIT
 for _ in $(seq 1 100); do

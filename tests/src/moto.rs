@@ -14,7 +14,7 @@ use cryptomon_core::{S3Location, S3Store};
 pub const ENDPOINT_VAR: &str = "CRYPTOMON_TEST_S3_ENDPOINT";
 
 const HOW_TO_RUN: &str = "start moto with `pip install 'moto[server]'` and \
-    `eval \"$(scripts/moto.sh start)\"` (or `python3 -m moto.server -p 5000 &` and \
+    `eval \"$(scripts/moto.sh start)\"` (or `python3 scripts/moto_server.py 5000 &` and \
     `export CRYPTOMON_TEST_S3_ENDPOINT=http://127.0.0.1:5000`), then run the tests again";
 
 /// The moto endpoint; `None` when the test should be skipped (a line says so on stderr).
