@@ -31,7 +31,7 @@ pub(crate) struct TransformArgs {
     /// while no other transform writes the store, a run reads only the new snapshots (pair it
     /// with a `cryptomon collect` writing the same store).
     #[arg(long, value_name = "SECONDS", conflicts_with = "full", value_parser = clap::value_parser!(u64).range(1..))]
-    every: Option<u64>,
+    pub(crate) every: Option<u64>,
 }
 
 /// The alert rules and sinks of `path`'s `[alerts]` table; none without a file.
