@@ -200,97 +200,47 @@ async fn run_once(
     let mut io = Io::default();
     // Taken out for the run: put back only once this run's writes succeed.
     let warm = options.cache.as_deref().and_then(TransformCache::take);
-    let loaded = load_state(store, mode, &mut io, warm).await?;
+    let mut loaded = load_state(store, mode, &mut io, warm).await?;
+    // A cold run reads the base while it lists and reads what is new: the two do not depend on
+    // each other, and the base (the largest read, and a Parquet decode) no longer waits for
+    // ten lists and the new snapshots' reads.
+    let gathered = loop {
+        let pending = loaded.pending_base.take();
+        let read_base = async {
+            match &pending {
+                Some(base) => state::read_base(store, base).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let has_prior = loaded.prior.is_some();
+        let gather = gather_new(store, has_prior, &mut loaded.manifest, &mut io);
+        let (base, gathered) = futures::join!(read_base, gather);
+        match base? {
+            Some(Ok((window, len))) => {
+                io.read += 1;
+                io.bytes_read += len;
+                if let Some(prior) = &mut loaded.prior {
+                    prior.base = Some(window);
+                }
+            }
+            // What was gathered stood on a state that cannot be used: gather again for a
+            // rebuild.
+            Some(Err(reason)) => {
+                loaded = loaded.unusable_base(reason);
+                continue;
+            }
+            None => {}
+        }
+        break gathered?;
+    };
+    let Gathered {
+        builder,
+        skipped,
+        new_objects,
+    } = gathered;
     let was_warm = loaded.warm;
     let (prior_window, version, rebuild_reason) = (loaded.prior, loaded.version, loaded.rebuild);
     let mut manifest = loaded.manifest;
-    let keys = match (&prior_window, manifest.as_of) {
-        (Some(_), Some(as_of)) => list_window_partitions(store, as_of, &mut io).await?,
-        _ => list_all(store, &mut io).await?,
-    };
-
-    // What is new: keys the manifest has not taken in or skipped.
-    let mut skipped = Vec::new();
-    let mut to_read: Vec<(String, RawKey)> = Vec::new();
-    for key in keys {
-        let raw = parse_raw_key(&key);
-        if manifest.has(&key, raw.as_ref()) {
-            continue;
-        }
-        match raw {
-            Some(raw) => to_read.push((key, raw)),
-            None => skipped.push(Skipped {
-                key,
-                reason: "not a snapshot key of the contract".into(),
-            }),
-        }
-    }
-    if prior_window.is_none() {
-        // A rebuild reads only the partitions that can hold the window of the latest key.
-        if let Some(latest) = to_read.iter().map(|(_, r)| r.tick).max() {
-            let first_date = window_first_date(latest);
-            to_read.retain(|(_, r)| r.tick.date() >= first_date);
-        }
-    }
-
-    let mut builder = WindowBuilder::new();
-    let new_objects = to_read.len();
-    // Decoding is CPU work, done on the blocking pool a batch at a time while the next reads
-    // are in flight, several batches at once so every core decodes. A batch, not an object: a
-    // hand-off to the pool (a thread wake-up) per 20 KB snapshot cost more than its decoding.
-    let fetched = stream::iter(to_read)
-        .map(|(key, raw)| async move {
-            let got = store.get(&key).await;
-            (key, raw, got)
-        })
-        .buffered(READ_CONCURRENCY);
-    let mut batches = fetched
-        .chunks(DECODE_BATCH)
-        .map(|batch| {
-            tokio::task::spawn_blocking(move || {
-                batch
-                    .into_iter()
-                    .map(|(key, raw, got)| {
-                        let got = got.map(|object| {
-                            object.map(|o| (o.body.len() as u64, decode_samples(&o.body)))
-                        });
-                        (key, raw, got)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .buffered(DECODE_BATCHES);
-    let mut reserved = false;
-    while let Some(batch) = batches.next().await {
-        let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
-        for (key, raw, got) in batch {
-            let Some((len, decoded)) = got? else {
-                continue; // deleted between list and get (a lifecycle rule): nothing to take in
-            };
-            io.read += 1;
-            io.bytes_read += len;
-            match decoded {
-                Ok(samples) => {
-                    if !reserved {
-                        // Snapshots hold about as many quotes each: room for all of them at
-                        // once, not a doubling (and both copies) every time the builder fills.
-                        builder.reserve(samples.len() * new_objects);
-                        reserved = true;
-                    }
-                    samples.push_into(&mut builder)?;
-                    manifest.add(&raw.source, raw.tick);
-                }
-                Err(reason) => {
-                    tracing::warn!(key, %reason, "skipping unreadable object");
-                    skipped.push(Skipped { key, reason });
-                }
-            }
-        }
-    }
-    drop(batches);
-    for s in &skipped {
-        manifest.skipped.insert(s.key.clone(), s.reason.clone());
-    }
 
     if new_objects == 0
         && skipped.is_empty()
@@ -433,6 +383,118 @@ async fn run_once(
     Ok(out)
 }
 
+/// What arrived since the state was written.
+struct Gathered {
+    /// The new snapshots' samples.
+    builder: WindowBuilder,
+    /// Objects newly found unusable (recorded in the manifest too).
+    skipped: Vec<Skipped>,
+    /// Raw objects read to be taken in.
+    new_objects: usize,
+}
+
+/// Lists what `manifest` has not taken in (the window's partitions when standing on a state,
+/// everything under `raw/` for a rebuild), reads and decodes it, and records it in `manifest`.
+async fn gather_new(
+    store: &dyn Store,
+    has_prior: bool,
+    manifest: &mut Manifest,
+    io: &mut Io,
+) -> Result<Gathered> {
+    let keys = match (has_prior, manifest.as_of) {
+        (true, Some(as_of)) => list_window_partitions(store, as_of, io).await?,
+        _ => list_all(store, io).await?,
+    };
+
+    // What is new: keys the manifest has not taken in or skipped.
+    let mut skipped = Vec::new();
+    let mut to_read: Vec<(String, RawKey)> = Vec::new();
+    for key in keys {
+        let raw = parse_raw_key(&key);
+        if manifest.has(&key, raw.as_ref()) {
+            continue;
+        }
+        match raw {
+            Some(raw) => to_read.push((key, raw)),
+            None => skipped.push(Skipped {
+                key,
+                reason: "not a snapshot key of the contract".into(),
+            }),
+        }
+    }
+    if !has_prior {
+        // A rebuild reads only the partitions that can hold the window of the latest key.
+        if let Some(latest) = to_read.iter().map(|(_, r)| r.tick).max() {
+            let first_date = window_first_date(latest);
+            to_read.retain(|(_, r)| r.tick.date() >= first_date);
+        }
+    }
+
+    let mut builder = WindowBuilder::new();
+    let new_objects = to_read.len();
+    // Decoding is CPU work, done on the blocking pool a batch at a time while the next reads
+    // are in flight, several batches at once so every core decodes. A batch, not an object: a
+    // hand-off to the pool (a thread wake-up) per 20 KB snapshot cost more than its decoding.
+    let fetched = stream::iter(to_read)
+        .map(|(key, raw)| async move {
+            let got = store.get(&key).await;
+            (key, raw, got)
+        })
+        .buffered(READ_CONCURRENCY);
+    let mut batches = fetched
+        .chunks(DECODE_BATCH)
+        .map(|batch| {
+            tokio::task::spawn_blocking(move || {
+                batch
+                    .into_iter()
+                    .map(|(key, raw, got)| {
+                        let got = got.map(|object| {
+                            object.map(|o| (o.body.len() as u64, decode_samples(&o.body)))
+                        });
+                        (key, raw, got)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .buffered(DECODE_BATCHES);
+    let mut reserved = false;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
+        for (key, raw, got) in batch {
+            let Some((len, decoded)) = got? else {
+                continue; // deleted between list and get (a lifecycle rule): nothing to take in
+            };
+            io.read += 1;
+            io.bytes_read += len;
+            match decoded {
+                Ok(samples) => {
+                    if !reserved {
+                        // Snapshots hold about as many quotes each: room for all of them at
+                        // once, not a doubling (and both copies) every time the builder fills.
+                        builder.reserve(samples.len() * new_objects);
+                        reserved = true;
+                    }
+                    samples.push_into(&mut builder)?;
+                    manifest.add(&raw.source, raw.tick);
+                }
+                Err(reason) => {
+                    tracing::warn!(key, %reason, "skipping unreadable object");
+                    skipped.push(Skipped { key, reason });
+                }
+            }
+        }
+    }
+    drop(batches);
+    for s in &skipped {
+        manifest.skipped.insert(s.key.clone(), s.reason.clone());
+    }
+    Ok(Gathered {
+        builder,
+        skipped,
+        new_objects,
+    })
+}
+
 /// Each source's latest tick taken in.
 fn last_snapshots(manifest: &Manifest) -> BTreeMap<SourceName, Tick> {
     manifest
@@ -539,10 +601,29 @@ struct Loaded {
     next_slot: usize,
     /// Whether the state came from the cache, the head unchanged on the store.
     warm: bool,
+    /// The base the head names, not read yet: `prior`'s base once it is.
+    pending_base: Option<BaseRef>,
 }
 
-/// Reads the state: the head, then the base it names. Returns the state (for an incremental
-/// run), the head's version (for the conditional write), and why a rebuild is needed if one is.
+impl Loaded {
+    /// The state to rebuild from raw, its base found unusable for `reason`.
+    fn unusable_base(self, reason: String) -> Loaded {
+        tracing::warn!(key = WINDOW_KEY, %reason, "rebuilding the window from raw");
+        Loaded {
+            prior: None,
+            next_slot: next_slot(Some(&self.manifest)),
+            manifest: Manifest::new(),
+            version: self.version,
+            rebuild: Some(format!("window state unusable: {reason}")),
+            warm: false,
+            pending_base: None,
+        }
+    }
+}
+
+/// Reads the state's head. Returns the state (for an incremental run; the base the head names
+/// is left to the caller to read, in `pending_base`), the head's version (for the conditional
+/// write), and why a rebuild is needed if one is.
 ///
 /// With `warm` (what this process wrote last), the head is read only if it changed since: when
 /// it did not, the state is `warm`'s and nothing is transferred.
@@ -577,6 +658,7 @@ async fn load_state(
                 version: Some(warm.version),
                 rebuild: None,
                 warm: true,
+                pending_base: None,
             });
         }
     };
@@ -592,6 +674,7 @@ async fn load_state(
             rebuild: reason,
             next_slot: 0,
             warm: false,
+            pending_base: None,
         });
     };
     io.read += 1;
@@ -612,6 +695,7 @@ async fn load_state(
             rebuild: why.map(|reason| format!("window state unusable: {reason}")),
             next_slot: next_slot(head),
             warm: false,
+            pending_base: None,
         }
     };
     let unusable = |reason: String| (mode == TransformMode::Incremental).then_some(reason);
@@ -622,24 +706,15 @@ async fn load_state(
     if mode == TransformMode::Full {
         return Ok(rebuild(None, Some(&manifest)));
     }
-    let base = match &manifest.base {
-        None => None,
-        Some(base) => match state::read_base(store, base).await? {
-            Ok((window, len)) => {
-                io.read += 1;
-                io.bytes_read += len;
-                Some(window)
-            }
-            Err(reason) => return Ok(rebuild(unusable(reason), Some(&manifest))),
-        },
-    };
     Ok(Loaded {
         prior: Some(Prior {
-            base,
+            base: None,
             delta,
             whole: false,
         }),
         next_slot: next_slot(Some(&manifest)),
+        // Read by the caller, alongside what is new.
+        pending_base: manifest.base.clone(),
         manifest,
         version,
         rebuild: None,
