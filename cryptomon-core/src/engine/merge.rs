@@ -89,7 +89,7 @@ impl Pushed {
     /// lists them, each source's in tick order, so a series' rows are usually sorted already and
     /// checking that is all the second step costs: a full sort of a day's rows was 7 % of a
     /// full transform.
-    pub(super) fn into_run<'a>(mut self, from: i64) -> Run<'a> {
+    pub(super) fn into_run<'a>(self, from: i64) -> Run<'a> {
         let series = self.sid.iter().max().map_or(0, |&m| m as usize + 1);
         let mut starts = vec![0usize; series + 1];
         for (&s, &t) in self.sid.iter().zip(&self.tick) {
@@ -131,19 +131,46 @@ impl Pushed {
             }
         }
         drop(order);
-        fn gather<T: Copy>(column: &mut Vec<T>, keep: &[usize]) -> Vec<T> {
-            let old = std::mem::take(column);
-            keep.iter().map(|&r| old[r]).collect()
+        fn gather<T: Copy>(column: Vec<T>, keep: &[usize]) -> Vec<T> {
+            keep.iter().map(|&r| column[r]).collect()
         }
-        let sid = gather(&mut self.sid, &keep);
-        let tick = gather(&mut self.tick, &keep);
-        let collected = gather(&mut self.collected, &keep);
-        let price = gather(&mut self.price, &keep);
-        let volume = gather(&mut self.volume, &keep);
-        let valid = if volume.iter().all(Option::is_some) {
-            Vec::new()
+        let Pushed {
+            sid,
+            tick,
+            collected,
+            price,
+            volume,
+        } = self;
+        // The key columns on this thread, the values on another when there are enough rows
+        // (a full rebuild gathers a day of rows here); each column's unsorted copy is freed as
+        // soon as it is gathered.
+        let keys = || {
+            let sid = gather(sid, &keep);
+            let tick = gather(tick, &keep);
+            (sid, tick, gather(collected, &keep))
+        };
+        let values = || {
+            let price = gather(price, &keep);
+            let volume = gather(volume, &keep);
+            let valid = if volume.iter().all(Option::is_some) {
+                Vec::new()
+            } else {
+                volume.iter().map(Option::is_some).collect()
+            };
+            let volume: Vec<f64> = volume.into_iter().map(|v| v.unwrap_or(0.0)).collect();
+            (price, volume, valid)
+        };
+        let ((sid, tick, collected), (price, volume, valid)) = if keep.len() >= PARALLEL_ROWS {
+            std::thread::scope(|scope| {
+                let values = scope.spawn(values);
+                let keys = keys();
+                let values = values
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (keys, values)
+            })
         } else {
-            volume.iter().map(Option::is_some).collect()
+            (keys(), values())
         };
         Run {
             sid: sid.into(),
@@ -151,12 +178,16 @@ impl Pushed {
             collected: collected.into(),
             price: price.into(),
             volume: Volumes::Values {
-                values: volume.into_iter().map(|v| v.unwrap_or(0.0)).collect(),
+                values: volume,
                 valid,
             },
         }
     }
 }
+
+/// Rows merged from this many on are copied on two threads: below it, a thread's start costs
+/// more than it saves.
+const PARALLEL_ROWS: usize = 1 << 16;
 
 /// Merges `runs` into one frame sorted by (`sid`, `tick`), one row per (`sid`, `tick`): the
 /// latest `collected_at`, and of equals the row of the last run; only rows with ticks after
@@ -164,7 +195,9 @@ impl Pushed {
 ///
 /// Rows are copied in stretches: the run with the smallest head gives every row up to the
 /// next run's head in one copy, so merging a few new rows into a day's window copies a few
-/// hundred slices, and only keys found in two runs are compared one by one.
+/// hundred slices, and only keys found in two runs are compared one by one. The stretches are
+/// found first, then copied: the key columns on one thread and the value columns on another,
+/// since the copy (into fresh pages, each a page fault) is most of a tick's merge.
 pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
     if let [run] = runs.as_slice()
         && run.tick.iter().all(|&t| t > from)
@@ -181,19 +214,52 @@ pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
                 (a.values().as_slice().to_vec(), valid)
             }
         };
-        return Columns {
+        let keys = Keys {
             sid: run.sid.into_owned(),
             tick: run.tick.into_owned(),
             collected: run.collected.into_owned(),
+        };
+        let values = Values {
             price: run.price.into_owned(),
             volume,
             valid,
-        }
-        .into_frame();
+        };
+        return into_frame(keys, values);
     }
-    let runs = runs.as_slice();
-    let capacity = runs.iter().map(Run::len).sum();
-    let mut out = Columns::with_capacity(capacity);
+    let plan = plan(&runs, from);
+    let rows = plan.iter().map(|s| s.rows.len()).sum();
+    let (keys, values) = if rows >= PARALLEL_ROWS {
+        std::thread::scope(|scope| {
+            let values = scope.spawn(|| Values::copy(&runs, &plan, rows));
+            let keys = Keys::copy(&runs, &plan, rows);
+            let values = values
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (keys, values)
+        })
+    } else {
+        (
+            Keys::copy(&runs, &plan, rows),
+            Values::copy(&runs, &plan, rows),
+        )
+    };
+    into_frame(keys, values)
+}
+
+/// Rows of one run that go to the merged frame together.
+struct Stretch {
+    run: usize,
+    rows: std::ops::Range<usize>,
+}
+
+/// The stretches the merge copies, in order (see [`merge`]).
+fn plan(runs: &[Run<'_>], from: i64) -> Vec<Stretch> {
+    let mut plan = Vec::new();
+    let mut push = |run: usize, rows: std::ops::Range<usize>| {
+        if !rows.is_empty() {
+            plan.push(Stretch { run, rows });
+        }
+    };
     let mut pos = vec![0usize; runs.len()];
     loop {
         // The run with the smallest head, and the smallest head of the others.
@@ -232,7 +298,7 @@ pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
                 }
             }
             if let Some((q, row)) = winner.filter(|_| key.1 > from) {
-                out.extend(&runs[q], row..row + 1);
+                push(q, row..row + 1);
             }
             continue;
         }
@@ -242,71 +308,85 @@ pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
         let mut end = start;
         while end < run.len() && next.is_none_or(|n| run.key(end) < n) {
             if run.tick[end] <= from {
-                out.extend(run, start..end);
+                push(r, start..end);
                 start = end + 1;
             }
             end += 1;
         }
-        out.extend(run, start..end);
+        push(r, start..end);
         pos[r] = end;
     }
-    out.into_frame()
+    plan
 }
 
-/// The merged columns, filled a stretch of rows at a time.
-struct Columns {
+/// The merged frame's key columns.
+struct Keys {
     sid: Vec<u32>,
     tick: Vec<i64>,
     collected: Vec<i64>,
+}
+
+impl Keys {
+    fn copy(runs: &[Run<'_>], plan: &[Stretch], rows: usize) -> Self {
+        let mut out = Keys {
+            sid: Vec::with_capacity(rows),
+            tick: Vec::with_capacity(rows),
+            collected: Vec::with_capacity(rows),
+        };
+        for Stretch { run, rows } in plan {
+            let run = &runs[*run];
+            out.sid.extend_from_slice(&run.sid[rows.clone()]);
+            out.tick.extend_from_slice(&run.tick[rows.clone()]);
+            out.collected
+                .extend_from_slice(&run.collected[rows.clone()]);
+        }
+        out
+    }
+}
+
+/// The merged frame's value columns.
+struct Values {
     price: Vec<f64>,
     volume: Vec<f64>,
     /// Which volumes are set; empty while all are (the usual case: no bytes spent on it).
     valid: Vec<bool>,
 }
 
-impl Columns {
-    fn with_capacity(n: usize) -> Self {
-        Columns {
-            sid: Vec::with_capacity(n),
-            tick: Vec::with_capacity(n),
-            collected: Vec::with_capacity(n),
-            price: Vec::with_capacity(n),
-            volume: Vec::with_capacity(n),
+impl Values {
+    fn copy(runs: &[Run<'_>], plan: &[Stretch], rows: usize) -> Self {
+        let mut out = Values {
+            price: Vec::with_capacity(rows),
+            volume: Vec::with_capacity(rows),
             valid: Vec::new(),
-        }
-    }
-
-    fn extend(&mut self, run: &Run<'_>, rows: std::ops::Range<usize>) {
-        if rows.is_empty() {
-            return;
-        }
-        self.sid.extend_from_slice(&run.sid[rows.clone()]);
-        self.tick.extend_from_slice(&run.tick[rows.clone()]);
-        self.collected
-            .extend_from_slice(&run.collected[rows.clone()]);
-        self.price.extend_from_slice(&run.price[rows.clone()]);
-        let before = self.volume.len();
-        self.volume
-            .extend_from_slice(&run.volume.values()[rows.clone()]);
-        if run.volume.has_nulls() || !self.valid.is_empty() {
-            if self.valid.is_empty() {
-                self.valid.resize(before, true);
+        };
+        for Stretch { run, rows } in plan {
+            let run = &runs[*run];
+            out.price.extend_from_slice(&run.price[rows.clone()]);
+            let before = out.volume.len();
+            out.volume
+                .extend_from_slice(&run.volume.values()[rows.clone()]);
+            if run.volume.has_nulls() || !out.valid.is_empty() {
+                if out.valid.is_empty() {
+                    out.valid.resize(before, true);
+                }
+                out.valid
+                    .extend(rows.clone().map(|i| run.volume.is_valid(i)));
             }
-            self.valid.extend(rows.map(|i| run.volume.is_valid(i)));
         }
+        out
     }
+}
 
-    fn into_frame(self) -> Result<DataFrame> {
-        let validity = (!self.valid.is_empty()).then(|| self.valid.into_iter().collect());
-        let volume = Float64Chunked::from_vec_validity(cols::VOLUME.into(), self.volume, validity);
-        Ok(DataFrame::new_infer_height(vec![
-            UInt32Chunked::from_vec(cols::SID.into(), self.sid).into_column(),
-            Int64Chunked::from_vec(cols::TICK.into(), self.tick).into_column(),
-            Int64Chunked::from_vec(cols::COLLECTED_AT.into(), self.collected).into_column(),
-            Float64Chunked::from_vec(cols::PRICE.into(), self.price).into_column(),
-            volume.into_column(),
-        ])?)
-    }
+fn into_frame(keys: Keys, values: Values) -> Result<DataFrame> {
+    let validity = (!values.valid.is_empty()).then(|| values.valid.into_iter().collect());
+    let volume = Float64Chunked::from_vec_validity(cols::VOLUME.into(), values.volume, validity);
+    Ok(DataFrame::new_infer_height(vec![
+        UInt32Chunked::from_vec(cols::SID.into(), keys.sid).into_column(),
+        Int64Chunked::from_vec(cols::TICK.into(), keys.tick).into_column(),
+        Int64Chunked::from_vec(cols::COLLECTED_AT.into(), keys.collected).into_column(),
+        Float64Chunked::from_vec(cols::PRICE.into(), values.price).into_column(),
+        volume.into_column(),
+    ])?)
 }
 
 #[cfg(test)]
@@ -406,6 +486,102 @@ mod tests {
                 "minutes {minutes:?}"
             );
             assert!(volume.iter().zip(&price).all(|(v, p)| *v == p * 10.0));
+        }
+    }
+
+    /// Enough rows for the copy on two threads (`PARALLEL_ROWS`), with late and newer rows,
+    /// nulls and trimming: the same frame as the slow way.
+    #[test]
+    fn a_large_merge_on_two_threads_gives_what_the_slow_way_does() {
+        let mut base = Vec::new();
+        for s in 0..50u32 {
+            for t in 0..1500i64 {
+                base.push((s, t * 60, 0, 1.0 + f64::from(s) + t as f64));
+            }
+        }
+        // Newer collections of every 7th row, late rows between, new ticks at the end.
+        let mut delta = Vec::new();
+        for s in (0..50u32).step_by(3) {
+            for t in (0..1560i64).step_by(7) {
+                delta.push((s, t * 60 + if t % 2 == 0 { 0 } else { 30 }, 1, -(t as f64)));
+            }
+        }
+        assert!(base.len() + delta.len() >= PARALLEL_ROWS);
+        let from = 90 * 60;
+        let mut runs = vec![run(&base), run(&delta)];
+        // Some volumes unset, in the second run only.
+        if let Volumes::Values { valid, .. } = &mut runs[1].volume {
+            *valid = (0..delta.len()).map(|i| i % 5 != 0).collect();
+        }
+        let frame = merge(runs, from).unwrap();
+        let column = |name: &str| frame.column(name).unwrap().clone();
+        let sid: Vec<u32> = column("sid").u32().unwrap().into_no_null_iter().collect();
+        let tick: Vec<i64> = column("tick").i64().unwrap().into_no_null_iter().collect();
+        let price: Vec<f64> = column("price").f64().unwrap().into_no_null_iter().collect();
+        let got: Vec<(u32, i64, f64)> = (0..sid.len())
+            .map(|i| (sid[i], tick[i], price[i]))
+            .collect();
+        assert_eq!(got, naive(&[&base, &delta], from));
+        // A row's volume is unset exactly when it came from the delta with validity off.
+        let unset: BTreeMap<(u32, i64), ()> = delta
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 5 == 0)
+            .map(|(_, r)| ((r.0, r.1), ()))
+            .collect();
+        let volume = column("volume");
+        let volume = volume.f64().unwrap();
+        for (i, v) in volume.iter().enumerate() {
+            let from_delta_unset = price[i] <= 0.0 && unset.contains_key(&(sid[i], tick[i]));
+            assert_eq!(v.is_none(), from_delta_unset, "row {i}: {:?}", got[i]);
+        }
+    }
+
+    /// Pushed rows enough for the gather on two threads, out of order, with duplicates and
+    /// unset volumes: one row per key, the latest collection (the last pushed on a tie).
+    #[test]
+    fn pushed_rows_sort_and_deduplicate_on_two_threads_as_the_slow_way_does() {
+        let mut rows = Vec::new();
+        for t in (0..1500i64).rev() {
+            for s in 0..50u32 {
+                let (tick, collected) = (t * 60, (t * 7 + i64::from(s)) % 3);
+                rows.push((s, tick, collected, 1.0 + rows.len() as f64));
+                if (t + i64::from(s)) % 11 == 0 {
+                    rows.push((s, tick, collected, 0.5 + rows.len() as f64));
+                }
+            }
+        }
+        assert!(rows.len() >= PARALLEL_ROWS);
+        let pushed = Pushed {
+            sid: rows.iter().map(|r| r.0).collect(),
+            tick: rows.iter().map(|r| r.1).collect(),
+            collected: rows.iter().map(|r| r.2).collect(),
+            price: rows.iter().map(|r| r.3).collect(),
+            volume: (0..rows.len())
+                .map(|i| (i % 4 != 0).then_some(i as f64))
+                .collect(),
+        };
+        let from = 60 * 60;
+        let run = pushed.into_run(from);
+        let got: Vec<(u32, i64, f64)> = (0..run.len())
+            .map(|i| (run.sid[i], run.tick[i], run.price[i]))
+            .collect();
+        // Every row its own run, in push order: later runs win ties, as later pushes do.
+        let singles: Vec<Vec<(u32, i64, i64, f64)>> = rows.iter().map(|r| vec![*r]).collect();
+        let singles: Vec<&[(u32, i64, i64, f64)]> = singles.iter().map(Vec::as_slice).collect();
+        assert_eq!(got, naive(&singles, from));
+        // Each kept row's volume is its own pushed one (unset for every 4th row pushed).
+        for i in 0..run.len() {
+            let pushed_at = (run.price[i]
+                - if run.price[i].fract() == 0.5 {
+                    0.5
+                } else {
+                    1.0
+                }) as usize;
+            assert_eq!(run.volume.is_valid(i), pushed_at % 4 != 0, "row {i}");
+            if pushed_at % 4 != 0 {
+                assert_eq!(run.volume.values()[i], pushed_at as f64);
+            }
         }
     }
 }

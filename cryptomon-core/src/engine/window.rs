@@ -65,6 +65,13 @@ struct Index {
 
 type FastHash = foldhash::fast::FixedState;
 
+/// A column's values as one slice: the window keeps one chunk per column (see
+/// `Window::canonical`) and no nulls in the columns read this way.
+fn contiguous<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> Result<&[T::Native]> {
+    ca.cont_slice()
+        .map_err(|e| Error::Engine(format!("window column {}: {e}", ca.name())))
+}
+
 /// Collects samples, then builds a [`Window`] in one sort.
 #[derive(Debug, Default)]
 pub struct WindowBuilder {
@@ -312,13 +319,13 @@ impl Window {
 
     /// The window with its [`Index`] computed.
     fn indexed(mut self) -> Result<Self> {
-        let mut offsets = vec![0usize; self.series.len() + 1];
-        for s in self.frame.column(cols::SID)?.u32()?.into_no_null_iter() {
-            offsets[s as usize + 1] += 1;
-        }
-        for i in 1..offsets.len() {
-            offsets[i] += offsets[i - 1];
-        }
+        // Rows are sorted by `sid` (every way a window is made sorts or checks them): a
+        // series' rows end where the next `sid` starts, found by bisection, not by a pass.
+        let sid = contiguous(self.frame.column(cols::SID)?.u32()?)?;
+        debug_assert!(sid.is_sorted());
+        let offsets = (0..=self.series.len() as u32)
+            .map(|s| sid.partition_point(|&x| x < s))
+            .collect();
         let tick = self.frame.column(cols::TICK)?.i64()?;
         let ticks = tick.min().zip(tick.max());
         self.index = std::sync::Arc::new(Index { offsets, ticks });
@@ -402,8 +409,20 @@ impl Window {
     fn drop_unused_series(self) -> Result<Window> {
         let sid = self.frame.column(cols::SID)?.u32()?;
         let mut used = vec![false; self.series.len()];
-        for s in sid.into_no_null_iter() {
-            used[s as usize] = true;
+        match sid.cont_slice() {
+            // Sorted (see `indexed`): one bisection per series present, not a pass.
+            Ok(slice) => {
+                let mut at = 0;
+                while let Some(&s) = slice.get(at) {
+                    used[s as usize] = true;
+                    at += slice[at..].partition_point(|&x| x == s);
+                }
+            }
+            Err(_) => {
+                for s in sid.into_no_null_iter() {
+                    used[s as usize] = true;
+                }
+            }
         }
         if used.iter().all(|&u| u) {
             return Ok(self);
@@ -511,10 +530,14 @@ impl Window {
                 return Err(bad(format!("null in column {name}")));
             }
         }
-        let sid = frame.column(cols::SID)?.u32()?;
-        let tick = frame.column(cols::TICK)?.i64()?;
+        // One chunk per column (as the window keeps them anyway), so the checks below run over
+        // plain slices: a cold tick checks a day of rows.
+        let mut frame = frame;
+        frame.rechunk_mut();
+        let sid = contiguous(frame.column(cols::SID)?.u32()?)?;
+        let tick = contiguous(frame.column(cols::TICK)?.i64()?)?;
         let mut prev = (0u32, i64::MIN);
-        for (s, t) in sid.into_no_null_iter().zip(tick.into_no_null_iter()) {
+        for (&s, &t) in sid.iter().zip(tick) {
             if s as usize >= series.len() || (s, t) <= prev {
                 return Err(bad(format!(
                     "rows out of order or out of range at sid {s}, tick {t}"
@@ -522,11 +545,14 @@ impl Window {
             }
             prev = (s, t);
         }
-        let price = frame.column(cols::PRICE)?.f64()?;
-        if price
-            .into_no_null_iter()
-            .any(|p| !p.is_finite() || p <= 0.0)
-        {
+        let price = contiguous(frame.column(cols::PRICE)?.f64()?)?;
+        // `!(p > 0)` is true of NaN too; the sum of the flags has no early exit, so it
+        // vectorizes (a stored window is valid all but never).
+        let bad_prices = price
+            .iter()
+            .map(|&p| usize::from(!(p.is_finite() && p > 0.0)))
+            .sum::<usize>();
+        if bad_prices > 0 {
             return Err(bad("a price is not finite and positive".into()));
         }
         Ok((Window::from_parts(series, frame)?, metadata))
