@@ -323,11 +323,17 @@ impl Window {
         // series' rows end where the next `sid` starts, found by bisection, not by a pass.
         let sid = contiguous(self.frame.column(cols::SID)?.u32()?)?;
         debug_assert!(sid.is_sorted());
-        let offsets = (0..=self.series.len() as u32)
+        let offsets: Vec<usize> = (0..=self.series.len() as u32)
             .map(|s| sid.partition_point(|&x| x < s))
             .collect();
-        let tick = self.frame.column(cols::TICK)?.i64()?;
-        let ticks = tick.min().zip(tick.max());
+        // Sorted by `tick` within each series, too: the bounds are among the series' first
+        // and last rows (polars' min and max over every row were a fifth of a tick's merge).
+        let tick = contiguous(self.frame.column(cols::TICK)?.i64()?)?;
+        let ticks = offsets
+            .windows(2)
+            .filter(|w: &&[usize]| w[1] > w[0])
+            .map(|w| (tick[w[0]], tick[w[1] - 1]))
+            .reduce(|(lo, hi), (first, last)| (lo.min(first), hi.max(last)));
         self.index = std::sync::Arc::new(Index { offsets, ticks });
         Ok(self)
     }
@@ -515,14 +521,29 @@ impl Window {
             series.push(key);
         }
         let df = reader.finish()?;
+        if df.height() == 0 {
+            // No rows (a head right after a new base): polars reads such columns as scalars,
+            // and making one a series the first time fills an 8 MB buffer of zeros, a tenth
+            // of a cold tick. An empty window is all there is to read.
+            return Ok((Window::empty()?, metadata));
+        }
+        // A cast only where the type differs: casting a column to its own type is not free.
+        let column = |name: &str, dtype: DataType| -> Result<Column> {
+            let c = df.column(name)?;
+            Ok(if *c.dtype() == dtype {
+                c.clone()
+            } else {
+                c.cast(&dtype)?
+            })
+        };
         let frame = DataFrame::new(
             df.height(),
             vec![
-                df.column(cols::SID)?.cast(&DataType::UInt32)?,
-                df.column(cols::TICK)?.cast(&DataType::Int64)?,
-                df.column(cols::COLLECTED_AT)?.cast(&DataType::Int64)?,
-                df.column(cols::PRICE)?.cast(&DataType::Float64)?,
-                df.column(cols::VOLUME)?.cast(&DataType::Float64)?,
+                column(cols::SID, DataType::UInt32)?,
+                column(cols::TICK, DataType::Int64)?,
+                column(cols::COLLECTED_AT, DataType::Int64)?,
+                column(cols::PRICE, DataType::Float64)?,
+                column(cols::VOLUME, DataType::Float64)?,
             ],
         )?;
         for name in [cols::SID, cols::TICK, cols::COLLECTED_AT, cols::PRICE] {
@@ -661,5 +682,25 @@ mod tests {
             (Some(105.0), Some(2.0), Some(3.0))
         );
         assert_eq!(kraken.height(), 181);
+    }
+
+    /// A window and an empty one (a head right after a new base) read back as written: rows,
+    /// series, metadata, and the index derived from them.
+    #[test]
+    fn parquet_round_trips_a_window_and_an_empty_one() {
+        for window in [builder().build().unwrap(), Window::empty().unwrap()] {
+            let bytes = window.to_parquet(Some("meta".into())).unwrap();
+            let (read, meta) = Window::from_parquet(&bytes).unwrap();
+            assert_eq!(meta.as_deref(), Some("meta"));
+            assert_eq!(read.series(), window.series());
+            assert!(read.frame().equals_missing(window.frame()));
+            assert_eq!(read.offsets(), window.offsets());
+            assert_eq!(read.latest_tick().unwrap(), window.latest_tick().unwrap());
+            assert_eq!(read.index.ticks, window.index.ticks);
+        }
+        let window = builder().build().unwrap();
+        // Two series: kraken over 3 h, coinbase over the last 30 min.
+        assert_eq!(window.offsets(), &[0, 30, 210]);
+        assert_eq!(window.index.ticks, Some((T0, T0 + 179 * 60)));
     }
 }
