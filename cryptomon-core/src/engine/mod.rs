@@ -16,24 +16,6 @@ pub use window::{SeriesKey, Window, WindowBuilder};
 use crate::error::Result;
 use crate::model::{SUMMARY_SCHEMA, Summary, Tick};
 
-/// Starts making, on a thread of its own, what polars makes on first use and a process's first
-/// transform would otherwise wait for: an 8 MB buffer of zeros (`polars-buffer`'s shared zeros,
-/// made the first time any empty column is, as the Parquet writer does for the state), which a
-/// cold tick paid about 5 ms for on its critical path. A transform starts by reading the state,
-/// so a core is free meanwhile. Once per process; later calls do nothing.
-pub(crate) fn warm_up() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::thread::spawn(|| {
-            let _ = polars::prelude::Series::full_null(
-                polars::prelude::PlSmallStr::EMPTY,
-                0,
-                &polars::prelude::DataType::UInt32,
-            );
-        });
-    });
-}
-
 /// The contract's window: 24 hours.
 pub const WINDOW_MINUTES: u32 = 1440;
 

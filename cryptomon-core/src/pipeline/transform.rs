@@ -165,7 +165,6 @@ pub async fn transform_opts(
     options: &TransformOptions,
 ) -> Result<TransformReport> {
     let started = Instant::now();
-    crate::engine::warm_up();
     let mut attempt = 1;
     loop {
         match run_once(store, aggregator, options).await {
