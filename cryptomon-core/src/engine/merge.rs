@@ -578,8 +578,12 @@ mod tests {
                 } else {
                     1.0
                 }) as usize;
-            assert_eq!(run.volume.is_valid(i), pushed_at % 4 != 0, "row {i}");
-            if pushed_at % 4 != 0 {
+            assert_eq!(
+                run.volume.is_valid(i),
+                !pushed_at.is_multiple_of(4),
+                "row {i}"
+            );
+            if !pushed_at.is_multiple_of(4) {
                 assert_eq!(run.volume.values()[i], pushed_at as f64);
             }
         }
