@@ -48,12 +48,12 @@ const ARENA_VAR: &str = "MALLOC_ARENA_MAX";
 /// variable is read only when a process starts, and setting the arena count from inside would
 /// take `unsafe` code, which this workspace forbids: hence a restart, once, before anything
 /// else has started. Should it fail, this process goes on with glibc's default.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn one_malloc_arena() {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) || std::env::var_os(ARENA_VAR).is_some()
-    {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(ARENA_VAR).is_some() {
         return;
     }
-    use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
     let (Ok(exe), Some(arg0)) = (std::env::current_exe(), args.next()) else {
         return;
