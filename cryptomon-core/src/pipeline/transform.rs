@@ -205,7 +205,7 @@ async fn run_once(
     // each other, and the base (the largest read, and a Parquet decode) no longer waits for
     // ten lists and the new snapshots' reads.
     let gathered = loop {
-        let pending = loaded.pending_base.take();
+        let pending = loaded.unread_base();
         let read_base = async {
             match &pending {
                 Some(base) => state::read_base(store, base).await.map(Some),
@@ -601,11 +601,22 @@ struct Loaded {
     next_slot: usize,
     /// Whether the state came from the cache, the head unchanged on the store.
     warm: bool,
-    /// The base the head names, not read yet: `prior`'s base once it is.
-    pending_base: Option<BaseRef>,
 }
 
 impl Loaded {
+    /// The base the head names, while the state stands on it and it is not read yet (a state
+    /// from the cache holds the whole window already).
+    fn unread_base(&self) -> Option<BaseRef> {
+        match &self.prior {
+            Some(Prior {
+                base: None,
+                whole: false,
+                ..
+            }) => self.manifest.base.clone(),
+            _ => None,
+        }
+    }
+
     /// The state to rebuild from raw, its base found unusable for `reason`.
     fn unusable_base(self, reason: String) -> Loaded {
         tracing::warn!(key = WINDOW_KEY, %reason, "rebuilding the window from raw");
@@ -616,14 +627,13 @@ impl Loaded {
             version: self.version,
             rebuild: Some(format!("window state unusable: {reason}")),
             warm: false,
-            pending_base: None,
         }
     }
 }
 
 /// Reads the state's head. Returns the state (for an incremental run; the base the head names
-/// is left to the caller to read, in `pending_base`), the head's version (for the conditional
-/// write), and why a rebuild is needed if one is.
+/// is left to the caller to read, see `Loaded::unread_base`), the head's version (for the
+/// conditional write), and why a rebuild is needed if one is.
 ///
 /// With `warm` (what this process wrote last), the head is read only if it changed since: when
 /// it did not, the state is `warm`'s and nothing is transferred.
@@ -658,7 +668,6 @@ async fn load_state(
                 version: Some(warm.version),
                 rebuild: None,
                 warm: true,
-                pending_base: None,
             });
         }
     };
@@ -674,7 +683,6 @@ async fn load_state(
             rebuild: reason,
             next_slot: 0,
             warm: false,
-            pending_base: None,
         });
     };
     io.read += 1;
@@ -695,7 +703,6 @@ async fn load_state(
             rebuild: why.map(|reason| format!("window state unusable: {reason}")),
             next_slot: next_slot(head),
             warm: false,
-            pending_base: None,
         }
     };
     let unusable = |reason: String| (mode == TransformMode::Incremental).then_some(reason);
@@ -707,14 +714,13 @@ async fn load_state(
         return Ok(rebuild(None, Some(&manifest)));
     }
     Ok(Loaded {
+        // The base is read by the caller, alongside what is new (`Loaded::unread_base`).
         prior: Some(Prior {
             base: None,
             delta,
             whole: false,
         }),
         next_slot: next_slot(Some(&manifest)),
-        // Read by the caller, alongside what is new.
-        pending_base: manifest.base.clone(),
         manifest,
         version,
         rebuild: None,
