@@ -160,18 +160,8 @@ impl Pushed {
             let volume: Vec<f64> = volume.into_iter().map(|v| v.unwrap_or(0.0)).collect();
             (price, volume, valid)
         };
-        let ((sid, tick, collected), (price, volume, valid)) = if keep.len() >= PARALLEL_ROWS {
-            std::thread::scope(|scope| {
-                let values = scope.spawn(values);
-                let keys = keys();
-                let values = values
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (keys, values)
-            })
-        } else {
-            (keys(), values())
-        };
+        let ((sid, tick, collected), (price, volume, valid)) =
+            both(keep.len() >= PARALLEL_ROWS, keys, values);
         Run {
             sid: sid.into(),
             tick: tick.into(),
@@ -228,22 +218,31 @@ pub(super) fn merge(runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
     }
     let plan = plan(&runs, from);
     let rows = plan.iter().map(|s| s.rows.len()).sum();
-    let (keys, values) = if rows >= PARALLEL_ROWS {
-        std::thread::scope(|scope| {
-            let values = scope.spawn(|| Values::copy(&runs, &plan, rows));
-            let keys = Keys::copy(&runs, &plan, rows);
-            let values = values
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (keys, values)
-        })
-    } else {
-        (
-            Keys::copy(&runs, &plan, rows),
-            Values::copy(&runs, &plan, rows),
-        )
-    };
+    let (keys, values) = both(
+        rows >= PARALLEL_ROWS,
+        || Keys::copy(&runs, &plan, rows),
+        || Values::copy(&runs, &plan, rows),
+    );
     into_frame(keys, values)
+}
+
+/// `a()` and `b()`, `b` on a thread of its own when `parallel` (a panic in it is this thread's).
+fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel {
+        return (a(), b());
+    }
+    std::thread::scope(|scope| {
+        let b = scope.spawn(b);
+        let a = a();
+        let b = b
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
 }
 
 /// Rows of one run that go to the merged frame together.
@@ -523,16 +522,16 @@ mod tests {
             .collect();
         assert_eq!(got, naive(&[&base, &delta], from));
         // A row's volume is unset exactly when it came from the delta with validity off.
-        let unset: BTreeMap<(u32, i64), ()> = delta
+        let unset: std::collections::BTreeSet<(u32, i64)> = delta
             .iter()
             .enumerate()
             .filter(|(i, _)| i % 5 == 0)
-            .map(|(_, r)| ((r.0, r.1), ()))
+            .map(|(_, r)| (r.0, r.1))
             .collect();
         let volume = column("volume");
         let volume = volume.f64().unwrap();
         for (i, v) in volume.iter().enumerate() {
-            let from_delta_unset = price[i] <= 0.0 && unset.contains_key(&(sid[i], tick[i]));
+            let from_delta_unset = price[i] <= 0.0 && unset.contains(&(sid[i], tick[i]));
             assert_eq!(v.is_none(), from_delta_unset, "row {i}: {:?}", got[i]);
         }
     }
