@@ -72,6 +72,16 @@ fn contiguous<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> Result<&[T::Native]
         .map_err(|e| Error::Engine(format!("window column {}: {e}", ca.name())))
 }
 
+/// Where each series' rows start in `sid` (sorted, as in every window), and where the last
+/// ends: `offsets[s]..offsets[s + 1]` are series `s`'s rows. By bisection, not a pass over the
+/// rows.
+fn series_offsets(sid: &[u32], series: usize) -> Vec<usize> {
+    debug_assert!(sid.is_sorted());
+    (0..=series as u32)
+        .map(|s| sid.partition_point(|&x| x < s))
+        .collect()
+}
+
 /// Collects samples, then builds a [`Window`] in one sort.
 #[derive(Debug, Default)]
 pub struct WindowBuilder {
@@ -322,10 +332,7 @@ impl Window {
         // Rows are sorted by `sid` (every way a window is made sorts or checks them): a
         // series' rows end where the next `sid` starts, found by bisection, not by a pass.
         let sid = contiguous(self.frame.column(cols::SID)?.u32()?)?;
-        debug_assert!(sid.is_sorted());
-        let offsets: Vec<usize> = (0..=self.series.len() as u32)
-            .map(|s| sid.partition_point(|&x| x < s))
-            .collect();
+        let offsets = series_offsets(sid, self.series.len());
         // Sorted by `tick` within each series, too: the bounds are among the series' first
         // and last rows (polars' min and max over every row were a fifth of a tick's merge).
         let tick = contiguous(self.frame.column(cols::TICK)?.i64()?)?;
@@ -414,22 +421,21 @@ impl Window {
     /// Renumbers series so that every one has at least one sample.
     fn drop_unused_series(self) -> Result<Window> {
         let sid = self.frame.column(cols::SID)?.u32()?;
-        let mut used = vec![false; self.series.len()];
-        match sid.cont_slice() {
-            // Sorted (see `indexed`): one bisection per series present, not a pass.
-            Ok(slice) => {
-                let mut at = 0;
-                while let Some(&s) = slice.get(at) {
-                    used[s as usize] = true;
-                    at += slice[at..].partition_point(|&x| x == s);
-                }
-            }
+        let used: Vec<bool> = match sid.cont_slice() {
+            // Sorted (see `indexed`): by bisection, not a pass.
+            Ok(slice) => series_offsets(slice, self.series.len())
+                .windows(2)
+                .map(|rows| rows[1] > rows[0])
+                .collect(),
+            // Not one chunk yet (a filtered frame): a pass.
             Err(_) => {
+                let mut used = vec![false; self.series.len()];
                 for s in sid.into_no_null_iter() {
                     used[s as usize] = true;
                 }
+                used
             }
-        }
+        };
         if used.iter().all(|&u| u) {
             return Ok(self);
         }
@@ -521,13 +527,23 @@ impl Window {
             series.push(key);
         }
         let df = reader.finish()?;
+        for name in [
+            cols::SID,
+            cols::TICK,
+            cols::COLLECTED_AT,
+            cols::PRICE,
+            cols::VOLUME,
+        ] {
+            df.column(name)?;
+        }
         if df.height() == 0 {
             // No rows (a head right after a new base): polars reads such columns as scalars,
-            // and making one a series the first time fills an 8 MB buffer of zeros, a tenth
-            // of a cold tick. An empty window is all there is to read.
+            // and casting one made a series of it, which the first time fills polars' shared
+            // 8 MB buffer of zeros: a tenth of a cold tick. An empty window is all there is.
             return Ok((Window::empty()?, metadata));
         }
-        // A cast only where the type differs: casting a column to its own type is not free.
+        // A column of the right type already (every window this code writes) is taken as it
+        // is, not cast, which could make a series of a scalar column as above.
         let column = |name: &str, dtype: DataType| -> Result<Column> {
             let c = df.column(name)?;
             Ok(if *c.dtype() == dtype {
@@ -536,7 +552,7 @@ impl Window {
                 c.cast(&dtype)?
             })
         };
-        let frame = DataFrame::new(
+        let mut frame = DataFrame::new(
             df.height(),
             vec![
                 column(cols::SID, DataType::UInt32)?,
@@ -553,7 +569,6 @@ impl Window {
         }
         // One chunk per column (as the window keeps them anyway), so the checks below run over
         // plain slices: a cold tick checks a day of rows.
-        let mut frame = frame;
         frame.rechunk_mut();
         let sid = contiguous(frame.column(cols::SID)?.u32()?)?;
         let tick = contiguous(frame.column(cols::TICK)?.i64()?)?;
@@ -567,8 +582,8 @@ impl Window {
             prev = (s, t);
         }
         let price = contiguous(frame.column(cols::PRICE)?.f64()?)?;
-        // `!(p > 0)` is true of NaN too; the sum of the flags has no early exit, so it
-        // vectorizes (a stored window is valid all but never).
+        // A sum of flags, not `any`: without an early exit the loop vectorizes, and a stored
+        // window is almost always valid, so an exit would save nothing.
         let bad_prices = price
             .iter()
             .map(|&p| usize::from(!(p.is_finite() && p > 0.0)))
