@@ -55,9 +55,14 @@ fn one_malloc_arena() {
         return;
     }
     let mut args = std::env::args_os();
-    let (Ok(exe), Some(arg0)) = (std::env::current_exe(), args.next()) else {
-        return;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            tracing::warn!(%error, "cannot find this program to restart it with {ARENA_VAR}=1");
+            return;
+        }
     };
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
     // `exec` returns only if it failed; on success this process image is replaced (same PID,
     // same open files), so a supervisor sees no difference.
     let error = std::process::Command::new(exe)
@@ -65,7 +70,7 @@ fn one_malloc_arena() {
         .args(args)
         .env(ARENA_VAR, "1")
         .exec();
-    tracing::debug!(%error, "cannot restart with {ARENA_VAR}=1; going on with glibc's default arenas");
+    tracing::warn!(%error, "cannot restart with {ARENA_VAR}=1; going on with glibc's arenas");
 }
 
 /// Other allocators keep no per-thread arenas to limit.
