@@ -13,6 +13,8 @@ use crate::engine::WindowBuilder;
 use crate::error::Result;
 use crate::model::{Pair, SNAPSHOT_SCHEMA, SourceName, Tick};
 
+mod scan;
+
 /// A snapshot reduced to its samples.
 #[derive(Debug)]
 pub(crate) struct Samples {
@@ -76,18 +78,25 @@ struct LeanQuote<'a> {
     price: f64,
     #[serde(default)]
     volume_24h: Option<f64>,
-    #[serde(default, borrow)]
-    bid: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    ask: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    quote_volume_24h: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    high_24h: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    low_24h: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    bid: Option<&'a str>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    ask: Option<&'a str>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    quote_volume_24h: Option<&'a str>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    high_24h: Option<&'a str>,
+    #[serde(default, borrow, deserialize_with = "raw_text")]
+    low_24h: Option<&'a str>,
     #[serde(default, rename = "exchange_time")]
     _exchange_time: Option<IgnoredAny>,
+}
+
+/// A value's JSON text, unparsed (`None` for `null`).
+fn raw_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<&'de str>, D::Error> {
+    Option::<&'de RawValue>::deserialize(d).map(|raw| raw.map(RawValue::get))
 }
 
 impl LeanQuote<'_> {
@@ -101,8 +110,8 @@ impl LeanQuote<'_> {
             ("low_24h", self.low_24h),
         ];
         for (name, raw) in fields {
-            // serde_json has checked the JSON, and gives `null` as `None`.
-            let Some(raw) = raw.map(RawValue::get) else {
+            // The decoder has checked the JSON, and gives `null` as `None`.
+            let Some(raw) = raw else {
                 continue;
             };
             match raw.as_bytes().first() {
@@ -133,26 +142,13 @@ impl LeanQuote<'_> {
 pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String> {
     // serde_json skips ignored strings (`raw`, `exchange_time`) without checking their UTF-8, so
     // a corrupt body could pass as a snapshot that no JSON reader downstream (Athena, DuckDB)
-    // accepts. So the whole body is checked first.
+    // accepts. So the whole body is checked first (the scanner relies on it too).
     let text = std::str::from_utf8(body)
         .map_err(|e| format!("not valid JSON: invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    // Nor does it check the `\u` escapes of skipped strings: a lone surrogate would pass here
-    // and fail every reader that decodes the whole snapshot.
-    if let Some(at) = unpaired_surrogate(text.as_bytes()) {
-        return Err(format!(
-            "not valid JSON: a \\u escape at byte {at} is an unpaired surrogate"
-        ));
-    }
-    // Nor the range of skipped numbers: `1e999` in an ignored field would pass here and fail
-    // every reader that decodes the whole snapshot ("number out of range").
-    if let Some(at) = out_of_range_number(text.as_bytes()) {
-        return Err(format!(
-            "not valid JSON: the number at byte {at} is out of range"
-        ));
-    }
-    let lean: Lean<'_> = match serde_json::from_str(text) {
-        Ok(l) => l,
-        Err(e) => return Err(explain(body, &e)),
+    // The scanner takes what the collector writes; serde_json the rest, and says what is wrong.
+    let lean = match scan::scan(text) {
+        Some(lean) => lean,
+        None => decode_strictly(body, text)?,
     };
     if lean.schema != SNAPSHOT_SCHEMA {
         return Err(format!("not a snapshot (schema {:?})", lean.schema));
@@ -187,6 +183,25 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
         pairs,
         quotes,
     })
+}
+
+/// `text` decoded by serde_json, with the checks it does not make in the values it skips.
+fn decode_strictly<'a>(body: &[u8], text: &'a str) -> std::result::Result<Lean<'a>, String> {
+    // serde_json does not check the `\u` escapes of skipped strings: a lone surrogate would pass
+    // here and fail every reader that decodes the whole snapshot.
+    if let Some(at) = unpaired_surrogate(text.as_bytes()) {
+        return Err(format!(
+            "not valid JSON: a \\u escape at byte {at} is an unpaired surrogate"
+        ));
+    }
+    // Nor the range of skipped numbers: `1e999` in an ignored field would pass here and fail
+    // every reader that decodes the whole snapshot ("number out of range").
+    if let Some(at) = out_of_range_number(text.as_bytes()) {
+        return Err(format!(
+            "not valid JSON: the number at byte {at} is out of range"
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| explain(body, &e))
 }
 
 /// A quick hasher for the pairs of one snapshot: this set is built per object on the hot path,

@@ -1,0 +1,651 @@
+//! One pass over a snapshot as the collector writes it, taking out what the metrics use.
+//!
+//! serde_json's derived decoder spent most of a full transform's time on the 85 MB of a day's
+//! snapshots: a generic visitor per key and per value. This scanner knows the snapshot's shape
+//! and checks the JSON grammar as it goes (strings, numbers, nesting). It gives up on anything
+//! it does not expect: an escape in a field it keeps, a missing or repeated field, deep nesting,
+//! a syntax error. It then returns `None`, and the caller decodes with serde_json. That path says
+//! precisely what is wrong, and it is the reference this one is tested against: where the scanner
+//! answers, serde_json gives the same values.
+//!
+//! The caller has checked the text is UTF-8. What serde_json does not check in the values it
+//! skips (surrogate escapes, number range) the caller checks before a fallback to it; the scanner
+//! checks them itself, in every value, and gives up on a bad one.
+
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
+
+use super::{Lean, LeanQuote};
+
+/// Nesting deeper than this is left to serde_json, which refuses more than 128 levels.
+const MAX_DEPTH: usize = 100;
+
+/// `text`'s snapshot fields, or `None` where serde_json must decide.
+pub(super) fn scan(text: &str) -> Option<Lean<'_>> {
+    let mut s = Scanner { text, at: 0 };
+    let mut schema = None;
+    let mut source = None;
+    let mut tick = None;
+    let mut collected_at = None;
+    let mut quotes = None;
+    s.object(|s, key| match key {
+        "schema" => set_once(&mut schema, s.plain_string()?),
+        "source" => set_once(&mut source, s.token_of::<crate::model::SourceName>()?),
+        "tick" => set_once(&mut tick, s.token_of::<crate::model::Tick>()?),
+        "collected_at" => set_once(&mut collected_at, s.token_of()?),
+        "quotes" => set_once(&mut quotes, s.quotes()?),
+        _ => s.skip_value(1),
+    })?;
+    s.ws();
+    if s.at != text.len() {
+        return None;
+    }
+    Some(Lean {
+        schema: Cow::Borrowed(schema?),
+        source: source?,
+        tick: tick?,
+        collected_at: collected_at?,
+        quotes: quotes?,
+    })
+}
+
+/// A byte that ends a string's plain run: its closing quote, an escape, or a control
+/// character (which JSON refuses in a string).
+fn special_in_string(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// The length of the plain run of a string's bytes from `at`, `None` if the text ends first.
+fn plain_run(bytes: &[u8], at: usize) -> Option<usize> {
+    bytes[at..].iter().position(|&b| special_in_string(b))
+}
+
+/// The number of ASCII digits from `at` on.
+fn digits(bytes: &[u8], at: usize) -> usize {
+    bytes[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count()
+}
+
+/// Stores a field's value, giving up on a second one (serde_json refuses a duplicate field).
+fn set_once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value);
+    Some(())
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// Skips white space, then takes `byte`.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// Skips white space, then takes `byte` if it is next.
+    fn eat_if(&mut self, byte: u8) -> bool {
+        self.ws();
+        let next = self.peek() == Some(byte);
+        self.at += usize::from(next);
+        next
+    }
+
+    /// An object, each member handed to `member` with its key (which must then consume the
+    /// value). A key with an escape is given up on: it may name a field.
+    fn object(&mut self, member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.members(true, member)
+    }
+
+    /// An object's members; with `named` false, keys are only checked and given as `""`.
+    fn members(
+        &mut self,
+        named: bool,
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat_if(b'}') {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let key = if named {
+                self.plain_string()?
+            } else {
+                (self.peek()? == b'"').then(|| self.skip_string())??;
+                ""
+            };
+            self.eat(b':')?;
+            member(self, key)?;
+            if !self.eat_if(b',') {
+                return self.eat(b'}');
+            }
+        }
+    }
+
+    /// A string without escapes, its content borrowed. Escapes are rare in what a collector
+    /// writes and serde_json decodes them.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.ws();
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let bytes = &self.text.as_bytes()[start..];
+        let len = plain_run(bytes, 0)?;
+        if bytes[len] != b'"' {
+            return None;
+        }
+        self.at = start + len + 1;
+        // On a UTF-8 text, the bytes between two ASCII quotes are whole characters.
+        self.text.get(start..start + len)
+    }
+
+    /// Any string, escapes checked as JSON has them, and as serde_json checks them where it
+    /// decodes (an unpaired surrogate is given up on).
+    fn skip_string(&mut self) -> Option<()> {
+        self.at += 1; // the opening quote, seen by the caller
+        let bytes = self.text.as_bytes();
+        loop {
+            self.at += plain_run(bytes, self.at)?;
+            let b = bytes[self.at];
+            self.at += 1;
+            match b {
+                b'"' => return Some(()),
+                b'\\' => {}
+                _ => return None, // a control character
+            }
+            match *bytes.get(self.at)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                b'u' => match self.hex_escape()? {
+                    0xDC00..=0xDFFF => return None,
+                    0xD800..=0xDBFF => {
+                        if bytes.get(self.at..self.at + 2)? != b"\\u" {
+                            return None;
+                        }
+                        self.at += 1;
+                        if !matches!(self.hex_escape()?, 0xDC00..=0xDFFF) {
+                            return None;
+                        }
+                    }
+                    _ => {}
+                },
+                _ => return None,
+            }
+        }
+    }
+
+    /// The four hex digits after the `u` at `self.at`.
+    fn hex_escape(&mut self) -> Option<u16> {
+        let hex = self.text.get(self.at + 1..self.at + 5)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.at += 5;
+        u16::from_str_radix(hex, 16).ok()
+    }
+
+    /// A number as JSON writes it (`-`, no leading zero, digits after a `.` and in an exponent),
+    /// its text borrowed.
+    fn number(&mut self) -> Option<&'a str> {
+        self.ws();
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let digits = |at: usize| digits(bytes, at);
+        let mut at = start + usize::from(bytes.get(start) == Some(&b'-'));
+        match bytes.get(at)? {
+            b'0' => at += 1,
+            b'1'..=b'9' => at += digits(at),
+            _ => return None,
+        }
+        if bytes.get(at) == Some(&b'.') {
+            let n = digits(at + 1);
+            if n == 0 {
+                return None;
+            }
+            at += 1 + n;
+        }
+        let exponent = matches!(bytes.get(at), Some(b'e' | b'E'));
+        if exponent {
+            at += 1;
+            if let Some(b'+' | b'-') = bytes.get(at) {
+                at += 1;
+            }
+            let n = digits(at);
+            if n == 0 {
+                return None;
+            }
+            at += n;
+        }
+        self.at = at;
+        let number = &self.text[start..at];
+        // Only these can be out of an f64's range, which serde_json refuses wherever it meets
+        // such a number (and a skipped one is checked before its decoding, not by it).
+        if (exponent || number.len() > 300) && number.parse::<f64>().ok()?.is_infinite() {
+            return None;
+        }
+        Some(number)
+    }
+
+    /// A number as an `f64`, as serde_json reads it (both round correctly; see the tests).
+    fn float(&mut self) -> Option<f64> {
+        let value = self.number()?.parse::<f64>().ok()?;
+        value.is_finite().then_some(value)
+    }
+
+    /// `null`, taken if it is next.
+    fn null(&mut self) -> bool {
+        self.ws();
+        let next = self.text.as_bytes()[self.at..].starts_with(b"null");
+        self.at += if next { 4 } else { 0 };
+        next
+    }
+
+    fn optional_float(&mut self) -> Option<Option<f64>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.float().map(Some)
+        }
+    }
+
+    fn optional_number(&mut self) -> Option<Option<&'a str>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.number().map(Some)
+        }
+    }
+
+    /// A string decoded by `T`'s own `Deserialize`, so that a value means here what it means
+    /// to serde_json.
+    fn token_of<T: DeserializeOwned>(&mut self) -> Option<T> {
+        self.ws();
+        let start = self.at;
+        self.plain_string()?;
+        serde_json::from_str(&self.text[start..self.at]).ok()
+    }
+
+    fn quotes(&mut self) -> Option<Vec<LeanQuote<'a>>> {
+        let mut quotes = Vec::new();
+        self.eat(b'[')?;
+        if self.eat_if(b']') {
+            return Some(quotes);
+        }
+        loop {
+            quotes.push(self.quote()?);
+            if !self.eat_if(b',') {
+                self.eat(b']')?;
+                return Some(quotes);
+            }
+        }
+    }
+
+    fn quote(&mut self) -> Option<LeanQuote<'a>> {
+        let (mut pair, mut price, mut volume) = (None, None, None);
+        let mut unused: [Option<Option<&'a str>>; 5] = [None; 5];
+        let mut exchange_time = false;
+        self.object(|s, key| {
+            let slot = match key {
+                "pair" => return set_once(&mut pair, s.plain_string()?),
+                "price" => return set_once(&mut price, s.float()?),
+                "volume_24h" => return set_once(&mut volume, s.optional_float()?),
+                "exchange_time" => {
+                    // serde_json ignores its value but refuses it twice.
+                    if std::mem::replace(&mut exchange_time, true) {
+                        return None;
+                    }
+                    return s.skip_value(2);
+                }
+                "bid" => 0,
+                "ask" => 1,
+                "quote_volume_24h" => 2,
+                "high_24h" => 3,
+                "low_24h" => 4,
+                _ => return s.skip_value(2),
+            };
+            set_once(&mut unused[slot], s.optional_number()?)
+        })?;
+        let [bid, ask, quote_volume_24h, high_24h, low_24h] = unused.map(Option::flatten);
+        Some(LeanQuote {
+            pair: Cow::Borrowed(pair?),
+            price: price?,
+            volume_24h: volume.flatten(),
+            bid,
+            ask,
+            quote_volume_24h,
+            high_24h,
+            low_24h,
+            _exchange_time: None,
+        })
+    }
+
+    /// Any JSON value, checked and skipped, `depth` levels down.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'{' => self.members(false, |s, _| s.skip_value(depth + 1)),
+            b'[' => {
+                self.at += 1;
+                if self.eat_if(b']') {
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if !self.eat_if(b',') {
+                        return self.eat(b']');
+                    }
+                }
+            }
+            b't' => self.word("true"),
+            b'f' => self.word("false"),
+            b'n' => self.null().then_some(()),
+            _ => self.number().map(drop),
+        }
+    }
+
+    fn word(&mut self, word: &str) -> Option<()> {
+        let next = self.text.as_bytes()[self.at..].starts_with(word.as_bytes());
+        next.then(|| self.at += word.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What a decoded snapshot holds, floats as bits (`-0.0` is not `0.0`).
+    type View = (String, String, String, i64, Vec<QuoteView>);
+    type QuoteView = (String, u64, Option<u64>, [Option<String>; 5]);
+
+    fn view(lean: &Lean<'_>) -> View {
+        let quotes = lean.quotes.iter().map(|q| {
+            let unused = [q.bid, q.ask, q.quote_volume_24h, q.high_24h, q.low_24h];
+            (
+                q.pair.to_string(),
+                q.price.to_bits(),
+                q.volume_24h.map(f64::to_bits),
+                unused.map(|u| u.map(str::to_owned)),
+            )
+        });
+        (
+            lean.schema.to_string(),
+            lean.source.to_string(),
+            lean.tick.to_string(),
+            lean.collected_at.timestamp_micros(),
+            quotes.collect(),
+        )
+    }
+
+    /// The reference: serde_json's derived decoder and the checks before it, as
+    /// `decode_samples` falls back to.
+    fn reference(text: &str) -> Option<View> {
+        super::super::decode_strictly(text.as_bytes(), text)
+            .ok()
+            .map(|l| view(&l))
+    }
+
+    fn ws() -> BoxedStrategy<String> {
+        prop_oneof![4 => Just(String::new()), 1 => "[ \t\n\r]{1,3}"].boxed()
+    }
+
+    fn number() -> BoxedStrategy<String> {
+        prop_oneof![
+            "-?(0|[1-9][0-9]{0,8})\\.[0-9]{1,8}",
+            "-?(0|[1-9][0-9]{0,25})(\\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?",
+            Just("-0".to_owned()),
+            Just("0.0".to_owned()),
+            Just("1e-400".to_owned()),
+            // Not JSON: the scanner must give up on them as serde_json refuses them.
+            prop_oneof![
+                Just("01"),
+                Just("1."),
+                Just(".5"),
+                Just("+1"),
+                Just("1e"),
+                Just("-")
+            ]
+            .prop_map(str::to_owned),
+        ]
+        .boxed()
+    }
+
+    fn string() -> BoxedStrategy<String> {
+        // Escapes of every kind, surrogates paired or not, and a few that are not JSON.
+        "\"([a-zA-Z0-9 :.é-]|\\\\[nt\"\\\\/]|\\\\u00[0-9a-fA-F]{2}|\\\\x|\\\\u[dD][89abAB][0-9a-f]{2}(\\\\u[dD][c-fC-F][0-9a-f]{2})?|\\\\u[dD][c-f][0-9a-f]{2})*\""
+            .boxed()
+    }
+
+    /// Any JSON value (and a few near misses), nested a little.
+    fn value() -> BoxedStrategy<String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("nul".to_owned()),
+            number(),
+            string(),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec((ws(), inner.clone()), 0..4).prop_map(|items| {
+                    let items: Vec<_> = items.into_iter().map(|(w, v)| format!("{w}{v}")).collect();
+                    format!("[{}]", items.join(","))
+                }),
+                prop::collection::vec((string(), inner), 0..4).prop_map(|members| {
+                    let members: Vec<_> = members.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    format!("{{{}}}", members.join(", "))
+                }),
+            ]
+        })
+        .boxed()
+    }
+
+    fn optional_number() -> BoxedStrategy<String> {
+        prop_oneof![3 => number(), 1 => Just("null".to_owned())].boxed()
+    }
+
+    /// A quote's members, in any order, some missing, some twice, some unknown; and whether
+    /// the scanner may give up on it where serde_json does not (an escape in the pair, a
+    /// repeated member).
+    fn quote() -> BoxedStrategy<(String, bool)> {
+        let pair = prop_oneof![
+            8 => "\"[A-Z]{2,5}-[A-Z]{3,4}\"".prop_map(|p| (p, false)),
+            1 => Just(("\"BTC\\u002DUSD\"".to_owned(), true)),
+            1 => string().prop_map(|p| { let escaped = p.contains('\\'); (p, escaped) }),
+        ];
+        let price = prop_oneof![6 => number(), 1 => Just("null".to_owned()), 1 => string()];
+        let keys = [
+            "volume_24h",
+            "bid",
+            "ask",
+            "quote_volume_24h",
+            "high_24h",
+            "low_24h",
+        ];
+        let optional =
+            keys.map(|k| prop::option::weighted(0.7, optional_number().prop_map(move |v| (k, v))));
+        let exchange_time = prop::option::weighted(0.6, value());
+        let extra = prop::option::weighted(0.2, ("\"[a-z_]{1,6}\"", value()));
+        let twice = prop::option::weighted(
+            0.05,
+            prop::sample::select(vec!["pair", "price", "bid", "volume_24h", "exchange_time"]),
+        );
+        let pair = prop::option::weighted(0.97, pair);
+        let price = prop::option::weighted(0.97, price);
+        (pair, price, optional, exchange_time, extra, twice, ws())
+            .prop_flat_map(|(pair, price, optional, exchange_time, extra, twice, w)| {
+                let mut may_give_up = pair.as_ref().is_some_and(|p| p.1);
+                let mut members = Vec::new();
+                members.extend(pair.map(|p| format!("\"pair\":{}", p.0)));
+                members.extend(price.map(|p| format!("\"price\":{w}{p}")));
+                let optional = optional.into_iter().flatten();
+                members.extend(optional.map(|(k, v)| format!("\"{k}\": {v}")));
+                members.extend(exchange_time.map(|v| format!("\"exchange_time\":{v}")));
+                members.extend(extra.map(|(k, v)| format!("{k}:{v}")));
+                if let Some(key) = twice
+                    && let Some(m) = members
+                        .iter()
+                        .find(|m| m.starts_with(&format!("\"{key}\"")))
+                {
+                    members.push(m.clone());
+                    may_give_up = true;
+                }
+                Just(members)
+                    .prop_shuffle()
+                    .prop_map(move |m| (format!("{{{}}}", m.join(",")), may_give_up))
+            })
+            .boxed()
+    }
+
+    /// A snapshot as a collector writes it, or nearly; and whether the scanner may give up on
+    /// it where serde_json does not.
+    fn snapshot() -> BoxedStrategy<(String, bool)> {
+        let schema = prop_oneof![9 => Just("\"cryptomon.snapshot/v1\""), 1 => Just("\"other/v1\"")];
+        let source = prop_oneof![
+            9 => Just(("\"kraken\"", false)),
+            1 => Just(("\"Kraken\"", false)),
+            1 => Just(("\"kra\\u006En\"", true)),
+        ];
+        let tick = prop_oneof![
+            9 => Just("\"2026-11-27T06:53:00Z\""),
+            1 => Just("\"2026-11-27T06:53:30Z\""),
+        ];
+        let collected = prop_oneof![
+            9 => Just("\"2026-11-27T06:53:01.417Z\""),
+            1 => Just("\"2026-11-27 06:53\""),
+            1 => Just("\"2026-11-27T07:53:01+01:00\""),
+        ];
+        let quotes = prop::collection::vec((ws(), quote()), 0..4).prop_map(|quotes| {
+            let may_give_up = quotes.iter().any(|(_, (_, g))| *g);
+            let q: Vec<_> = quotes
+                .into_iter()
+                .map(|(w, (q, _))| format!("{w}{q}"))
+                .collect();
+            (format!("[{}]", q.join(",")), may_give_up)
+        });
+        let raw = prop::option::weighted(0.5, value());
+        (schema, source, tick, collected, quotes, raw, ws())
+            .prop_flat_map(|(schema, source, tick, collected, quotes, raw, w)| {
+                let may_give_up = source.1 || quotes.1;
+                let mut members = vec![
+                    format!("\"schema\":{schema}"),
+                    format!("\"source\":{w}{}", source.0),
+                    format!("\"tick\":{tick}"),
+                    format!("\"collected_at\" : {collected}"),
+                    format!("\"quotes\":{}", quotes.0),
+                ];
+                members.extend(raw.map(|r| format!("\"raw\":{r}")));
+                let w = w.clone();
+                Just(members)
+                    .prop_shuffle()
+                    .prop_map(move |m| (format!("{w}{{{}}}{w}", m.join(",")), may_give_up))
+            })
+            .boxed()
+    }
+
+    /// One byte edit at a spot: a deletion, or a JSON-significant byte put in or over one.
+    fn mutated(text: String, at: usize, edit: u8, byte: u8) -> String {
+        let mut bytes = text.into_bytes();
+        let at = at % (bytes.len() + 1);
+        let byte = b"{}[],:\"\\ 0-.e\n"[usize::from(byte) % 14];
+        match edit % 3 {
+            0 if at < bytes.len() => drop(bytes.remove(at)),
+            1 if at < bytes.len() => bytes[at] = byte,
+            _ => bytes.insert(at, byte),
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Where the scanner answers, serde_json gives the same; and it answers whenever
+        /// serde_json accepts, but for an escape in a field it keeps or a repeated member.
+        #[test]
+        fn the_scanner_agrees_with_serde_json((text, may_give_up) in snapshot()) {
+            let fast = scan(&text).map(|l| view(&l));
+            let slow = reference(&text);
+            if fast.is_some() || !may_give_up {
+                prop_assert_eq!(&fast, &slow, "{}", text);
+            }
+        }
+
+        /// Broken snapshots: the scanner never accepts what serde_json refuses, nor reads it
+        /// otherwise.
+        #[test]
+        fn the_scanner_never_accepts_what_serde_json_refuses(
+            (text, _) in snapshot(), at in any::<usize>(), edit in any::<u8>(), byte in any::<u8>()
+        ) {
+            let text = mutated(text, at, edit, byte);
+            if let Some(fast) = scan(&text) {
+                prop_assert_eq!(Some(view(&fast)), reference(&text), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_collector_snapshot_is_scanned() {
+        let text = r#"{"schema":"cryptomon.snapshot/v1","source":"kraken","tick":"2026-11-27T06:53:00Z",
+            "collected_at":"2026-11-27T06:53:01.417Z","quotes":[{"pair":"BTC-USD","price":93316.76697217,
+            "bid":93314.90063683,"ask":null,"volume_24h":5065.0005,"high_24h":95183.10231161,
+            "low_24h":91450.43163273,"exchange_time":"2026-11-27T06:53:00Z"},
+            {"pair":"ETH-USD","price":3076,"volume_24h":null}],"raw":{"note":"synth\u00e9tic","n":[1,2.5e3,{}]}}"#;
+        let fast = scan(text).expect("the scanner reads a collector's snapshot");
+        assert_eq!(Some(view(&fast)), reference(text));
+        assert_eq!(fast.quotes[0].bid, Some("93314.90063683"));
+        assert_eq!(fast.quotes[1].volume_24h, None);
+    }
+
+    #[test]
+    fn the_scanner_gives_up_on_what_it_does_not_expect() {
+        let base = |quote: &str| {
+            format!(
+                r#"{{"schema":"cryptomon.snapshot/v1","source":"kraken","tick":"2026-11-27T06:53:00Z","collected_at":"2026-11-27T06:53:01Z","quotes":[{quote}]}}"#
+            )
+        };
+        for quote in [
+            r#"{"pair":"BTC\u002DUSD","price":1}"#,
+            r#"{"pair":"BTC-USD","price":1,"price":2}"#,
+            r#"{"pair":"BTC-USD"}"#,
+            r#"{"pair":"BTC-USD","price":1e999}"#,
+            r#"{"pair":"BTC-USD","pr\u0069ce":1}"#,
+            r#"{"pair":"BTC-USD","price":1,"exchange_time":"a","exchange_time":"b"}"#,
+            r#"{"pair":"BTC-USD","price":01}"#,
+            r#"{"pair":"BTC-USD","price":1,"x":"tab	in a string"}"#,
+        ] {
+            assert!(scan(&base(quote)).is_none(), "{quote}");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(
+            scan(&base(&format!(
+                r#"{{"pair":"BTC-USD","price":1,"x":{deep}}}"#
+            )))
+            .is_none()
+        );
+        assert!(scan(&format!("{} x", base(r#"{"pair":"BTC-USD","price":1}"#))).is_none());
+    }
+}
