@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::{StreamExt, stream};
 
-use super::decode::decode_samples;
+use super::decode::{Samples, decode_samples};
 use super::state::{self, BASE_KEYS, BaseRef, COMPACT_EVERY, Manifest};
 use super::warm::{TransformCache, Warm};
 use crate::alerting::{AlertConfig, AlertEvent, RuleKind};
@@ -21,7 +21,7 @@ use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
 use crate::keys::{RAW_PREFIX, RawKey, SUMMARY_KEY, WINDOW_KEY, parse_raw_key};
 use crate::model::{SourceName, Summary, Tick};
-use crate::store::{Fetch, PutMode, Store, StoreExt, Version};
+use crate::store::{BlockingGet, Fetch, Object, PutMode, Store, StoreExt, Version};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
 const READ_CONCURRENCY: usize = 16;
@@ -432,30 +432,27 @@ async fn gather_new(
 
     let mut builder = WindowBuilder::new();
     let new_objects = to_read.len();
-    // Decoding is CPU work, done on the blocking pool a batch at a time while the next reads
-    // are in flight, several batches at once so every core decodes. A batch, not an object: a
-    // hand-off to the pool (a thread wake-up) per 20 KB snapshot cost more than its decoding.
-    let fetched = stream::iter(to_read)
-        .map(|(key, raw)| async move {
-            let got = store.get(&key).await;
-            (key, raw, got)
-        })
-        .buffered(READ_CONCURRENCY);
-    let mut batches = fetched
-        .chunks(DECODE_BATCH)
-        .map(|batch| {
-            tokio::task::spawn_blocking(move || {
-                batch
-                    .into_iter()
-                    .map(|(key, raw, got)| {
-                        let got = got.map(|object| {
-                            object.map(|o| (o.body.len() as u64, decode_samples(&o.body)))
-                        });
-                        (key, raw, got)
-                    })
-                    .collect::<Vec<_>>()
+    // Decoding is CPU work, done on the blocking pool a batch at a time, several batches at once
+    // so every core decodes. A batch, not an object: a hand-off to the pool (a thread wake-up)
+    // per 20 KB snapshot cost more than its decoding. A store that reads files is read on the
+    // decoding thread too; another's reads are in flight here meanwhile.
+    let batches = match store.blocking_reader() {
+        Some(reader) => stream::iter(to_read)
+            .chunks(DECODE_BATCH)
+            .map(move |keys| Batch::ToRead(keys, reader.clone()))
+            .boxed(),
+        None => stream::iter(to_read)
+            .map(|(key, raw)| async move {
+                let got = store.get(&key).await;
+                (key, raw, got)
             })
-        })
+            .buffered(READ_CONCURRENCY)
+            .chunks(DECODE_BATCH)
+            .map(Batch::Fetched)
+            .boxed(),
+    };
+    let mut batches = batches
+        .map(|batch| tokio::task::spawn_blocking(move || batch.decode()))
         .buffered(DECODE_BATCHES);
     let mut reserved = false;
     while let Some(batch) = batches.next().await {
@@ -493,6 +490,41 @@ async fn gather_new(
         skipped,
         new_objects,
     })
+}
+
+/// Snapshots to decode on one blocking thread.
+enum Batch {
+    /// Read already.
+    Fetched(Vec<(String, RawKey, Result<Option<Object>>)>),
+    /// To read there first.
+    ToRead(Vec<(String, RawKey)>, Arc<dyn BlockingGet>),
+}
+
+/// A snapshot's decoding: its size and samples (or why it cannot be used), `None` if it was
+/// deleted between list and get.
+type Decoded = (String, RawKey, Result<Option<(u64, DecodeResult)>>);
+type DecodeResult = std::result::Result<Samples, String>;
+
+impl Batch {
+    fn decode(self) -> Vec<Decoded> {
+        let decode = |key, raw, got: Result<Option<Object>>| {
+            let got = got.map(|o| o.map(|o| (o.body.len() as u64, decode_samples(&o.body))));
+            (key, raw, got)
+        };
+        match self {
+            Batch::Fetched(objects) => objects
+                .into_iter()
+                .map(|(key, raw, got)| decode(key, raw, got))
+                .collect(),
+            Batch::ToRead(keys, reader) => keys
+                .into_iter()
+                .map(|(key, raw)| {
+                    let got = reader.get_blocking(&key);
+                    decode(key, raw, got)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Each source's latest tick taken in.

@@ -4,12 +4,13 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Fetch, Object, PutMode, Store, Version};
+use super::{BlockingGet, Fetch, Object, PutMode, Store, Version};
 use crate::error::{Error, Result};
 use crate::keys::{validate_key, validate_prefix};
 
@@ -308,6 +309,16 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::store(op, key, true, e))?
 }
 
+impl BlockingGet for FsStore {
+    fn get_blocking(&self, key: &str) -> Result<Option<Object>> {
+        match read_object(&self.path(key)?, None).map_err(|e| io_err("get", key, e))? {
+            Fetch::Found(object) => Ok(Some(object)),
+            // Without a version to compare with, `read_object` answers found or missing.
+            Fetch::Missing | Fetch::NotModified => Ok(None),
+        }
+    }
+}
+
 #[async_trait]
 impl Store for FsStore {
     async fn get_opts(&self, key: &str, if_none_match: Option<&Version>) -> Result<Fetch> {
@@ -381,5 +392,9 @@ impl Store for FsStore {
             list_blocking(&root, &owned).map_err(|e| io_err("list", &owned, e))
         })
         .await
+    }
+
+    fn blocking_reader(&self) -> Option<Arc<dyn BlockingGet>> {
+        Some(Arc::new(self.clone()))
     }
 }
