@@ -311,11 +311,9 @@ async fn blocking<T: Send + 'static>(
 
 impl BlockingGet for FsStore {
     fn get_blocking(&self, key: &str) -> Result<Option<Object>> {
-        match read_object(&self.path(key)?, None).map_err(|e| io_err("get", key, e))? {
-            Fetch::Found(object) => Ok(Some(object)),
-            // Without a version to compare with, `read_object` answers found or missing.
-            Fetch::Missing | Fetch::NotModified => Ok(None),
-        }
+        read_object(&self.path(key)?, None)
+            .map_err(|e| io_err("get", key, e))?
+            .unconditional(key)
     }
 }
 

@@ -43,6 +43,23 @@ pub enum Fetch {
     Found(Object),
 }
 
+impl Fetch {
+    /// The answer to a read of `key` without a version to compare: the object, `None` if
+    /// missing. A backend cannot answer "not modified" to it, so that answer is an error.
+    pub fn unconditional(self, key: &str) -> Result<Option<Object>> {
+        match self {
+            Fetch::Found(o) => Ok(Some(o)),
+            Fetch::Missing => Ok(None),
+            Fetch::NotModified => Err(Error::store(
+                "get",
+                key,
+                false,
+                crate::error::Message("backend answered 'not modified' to a plain get".into()),
+            )),
+        }
+    }
+}
+
 /// How a put treats an object already under the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutMode {
@@ -126,17 +143,7 @@ pub type DynStore = Arc<dyn Store>;
 pub trait StoreExt: Store {
     /// Reads `key`, `None` if there is no such object.
     async fn get(&self, key: &str) -> Result<Option<Object>> {
-        match self.get_opts(key, None).await? {
-            Fetch::Found(o) => Ok(Some(o)),
-            Fetch::Missing => Ok(None),
-            // Without a version to compare with, a backend cannot answer this.
-            Fetch::NotModified => Err(Error::store(
-                "get",
-                key,
-                false,
-                crate::error::Message("backend answered 'not modified' to a plain get".into()),
-            )),
-        }
+        self.get_opts(key, None).await?.unconditional(key)
     }
 
     /// Writes `body` under `key`, replacing what is there.
