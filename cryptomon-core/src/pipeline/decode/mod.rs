@@ -208,19 +208,33 @@ fn decode_strictly<'a>(body: &[u8], text: &'a str) -> std::result::Result<Lean<'
 /// and needs no defence against crafted collisions (a snapshot holds a few thousand pairs).
 type FastHash = foldhash::fast::FixedState;
 
+/// The four hex digits of a `\u` escape at `at`, as a UTF-16 code unit. Exactly four:
+/// `from_str_radix` alone would also take a sign (`+abc`).
+fn hex4(bytes: &[u8], at: usize) -> Option<u16> {
+    let digits = bytes.get(at..at + 4)?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// Whether a JSON number's text (`has_exponent` if it has an `e` or `E`) is too large for an
+/// `f64`, which serde_json refuses where it decodes the number. Only a number with an exponent
+/// or over 300 digits can be: the others are not parsed.
+fn out_of_range(number: &[u8], has_exponent: bool) -> bool {
+    (has_exponent || number.len() > 300)
+        && std::str::from_utf8(number)
+            .ok()
+            .and_then(|n| n.parse::<f64>().ok())
+            .is_some_and(f64::is_infinite)
+}
+
 /// The offset of the first `\u` escape that is an unpaired UTF-16 surrogate, as serde_json
 /// refuses when it decodes a string: a low surrogate alone, or a high one not followed by an
 /// escaped low one. Backslashes only occur inside strings in JSON, so a scan from one to the next
 /// sees every escape; a body without a backslash costs one pass over its bytes.
 fn unpaired_surrogate(bytes: &[u8]) -> Option<usize> {
-    // Exactly four hex digits: `from_str_radix` alone would also take a sign (`+abc`).
-    let hex = |at: usize| -> Option<u16> {
-        let digits = bytes.get(at..at + 4)?;
-        if !digits.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
-    };
+    let hex = |at: usize| hex4(bytes, at);
     let mut i = 0;
     while let Some(offset) = memchr::memchr(b'\\', &bytes[i..]) {
         let at = i + offset;
@@ -332,13 +346,7 @@ fn out_of_range_number_exact(bytes: &[u8]) -> Option<usize> {
                 i += 1;
             }
             let number = &bytes[start..i];
-            let suspect = number.len() > 300 || number.iter().any(|&c| c == b'e' || c == b'E');
-            if suspect
-                && std::str::from_utf8(number)
-                    .ok()
-                    .and_then(|n| n.parse::<f64>().ok())
-                    .is_some_and(|v| v.is_infinite())
-            {
+            if out_of_range(number, number.iter().any(|&c| c == b'e' || c == b'E')) {
                 return Some(start);
             }
             continue;
