@@ -146,21 +146,46 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
     let text = std::str::from_utf8(body)
         .map_err(|e| format!("not valid JSON: invalid UTF-8 at byte {}", e.valid_up_to()))?;
     // The scanner takes what the collector writes; serde_json the rest, and says what is wrong.
-    let lean = match scan::scan(text) {
-        Some(lean) => lean,
-        None => decode_strictly(body, text)?,
-    };
+    match scan::scan(text) {
+        Some(samples) => Ok(samples),
+        None => decode_slowly(body, text),
+    }
+}
+
+/// [`decode_samples`] by serde_json: the reference the scanner is tested against, and what
+/// explains a refusal.
+fn decode_slowly(body: &[u8], text: &str) -> std::result::Result<Samples, String> {
+    let lean = decode_strictly(body, text)?;
     if lean.schema != SNAPSHOT_SCHEMA {
         return Err(format!("not a snapshot (schema {:?})", lean.schema));
     }
-    if lean.quotes.is_empty() {
-        return Err("no quote".into());
-    }
-    let mut seen = HashSet::with_capacity_and_hasher(lean.quotes.len(), FastHash::default());
-    let mut quotes = Vec::with_capacity(lean.quotes.len());
-    let mut pairs = String::with_capacity(lean.quotes.iter().map(|q| q.pair.len()).sum());
+    let mut taken = Taken::with_capacity(lean.quotes.len());
     for q in &lean.quotes {
-        let pair = &q.pair;
+        taken.take(&q.pair, q)?;
+    }
+    taken.samples(lean.source, lean.tick, lean.collected_at)
+}
+
+/// A snapshot's samples as its quotes are taken in, each checked as it comes.
+struct Taken<'q> {
+    /// The pairs so far, to refuse one seen twice.
+    seen: HashSet<&'q str, FastHash>,
+    pairs: String,
+    quotes: Vec<(u32, f64, Option<f64>)>,
+}
+
+impl<'q> Taken<'q> {
+    /// Room for `quotes` quotes.
+    fn with_capacity(quotes: usize) -> Self {
+        Taken {
+            seen: HashSet::with_capacity_and_hasher(quotes, FastHash::default()),
+            pairs: String::with_capacity(quotes * 8),
+            quotes: Vec::with_capacity(quotes),
+        }
+    }
+
+    /// Checks quote `q` (of pair `pair`) as the contract asks and keeps its sample.
+    fn take(&mut self, pair: &'q str, q: &LeanQuote<'_>) -> std::result::Result<(), String> {
         Pair::check(pair).map_err(|r| format!("invalid pair {pair:?}: {r}"))?;
         if q.price <= 0.0 {
             return Err(format!("{pair}: price {} is not positive", q.price));
@@ -169,20 +194,34 @@ pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String
             return Err(format!("{pair}: a negative volume_24h"));
         }
         q.check_unused()?;
-        if !seen.insert(pair.as_ref()) {
+        if !self.seen.insert(pair) {
             return Err(format!("{pair}: pair appears twice"));
         }
-        pairs.push_str(pair);
-        let end = u32::try_from(pairs.len()).map_err(|_| "pairs longer than 4 GB".to_owned())?;
-        quotes.push((end, q.price, q.volume_24h));
+        self.pairs.push_str(pair);
+        let end =
+            u32::try_from(self.pairs.len()).map_err(|_| "pairs longer than 4 GB".to_owned())?;
+        self.quotes.push((end, q.price, q.volume_24h));
+        Ok(())
     }
-    Ok(Samples {
-        source: lean.source,
-        tick: lean.tick,
-        collected_at_ms: lean.collected_at.timestamp_millis(),
-        pairs,
-        quotes,
-    })
+
+    /// The samples, if there was a quote.
+    fn samples(
+        self,
+        source: SourceName,
+        tick: Tick,
+        collected_at: DateTime<Utc>,
+    ) -> std::result::Result<Samples, String> {
+        if self.quotes.is_empty() {
+            return Err("no quote".into());
+        }
+        Ok(Samples {
+            source,
+            tick,
+            collected_at_ms: collected_at.timestamp_millis(),
+            pairs: self.pairs,
+            quotes: self.quotes,
+        })
+    }
 }
 
 /// `text` decoded by serde_json, with the checks it does not make in the values it skips.
