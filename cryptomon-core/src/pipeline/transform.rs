@@ -291,8 +291,7 @@ async fn run_once(
         }
     }
 
-    let aggregator = aggregator.clone_box();
-    let (window, delta, summary, manifest) = blocking(move || {
+    let (window, delta, manifest, as_of) = blocking(move || {
         let (delta, window) = match prior_window {
             Some(prior) => {
                 // The delta: what the prior head held, and the new rows (newer, so they win a
@@ -325,10 +324,9 @@ async fn run_once(
             prefix: RAW_PREFIX.into(),
         })?;
         let delta = delta.trimmed(as_of, WINDOW_MINUTES)?;
-        let summary = aggregator.aggregate(&window, as_of)?;
         manifest.as_of = Some(as_of);
         manifest.prune(as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60));
-        Ok((window, delta, summary, manifest))
+        Ok((window, delta, manifest, as_of))
     })
     .await?;
     // A new base when there is none to stand on, on a full run, and once the delta holds about
@@ -336,7 +334,27 @@ async fn run_once(
     let compact = mode == TransformMode::Full
         || manifest.base.is_none()
         || delta.len() * COMPACT_EVERY > window.len();
-    let as_of = manifest.as_of.unwrap_or(summary.as_of);
+    // The metrics and a new base's encoding both read the window and nothing else: one on each
+    // core. (Encoded after the metrics, the base was a full rebuild's last fifth, on one core.)
+    let aggregate = {
+        let (aggregator, window) = (aggregator.clone_box(), window.clone());
+        blocking(move || aggregator.aggregate(&window, as_of))
+    };
+    let encode_base = async {
+        if !compact {
+            return Ok(None);
+        }
+        let (window, rows) = (window.clone(), window.len());
+        let generation = state::new_generation(as_of);
+        let meta = generation.clone();
+        let bytes = blocking(move || window.to_parquet(Some(meta))).await?;
+        Ok(Some(NewBase {
+            bytes,
+            generation,
+            rows,
+        }))
+    };
+    let (summary, new_base) = futures::try_join!(aggregate, encode_base)?;
     let mode_run = if rebuild_reason.is_some() {
         TransformMode::Full
     } else {
@@ -348,9 +366,8 @@ async fn run_once(
     };
     let last = last_snapshots(&manifest);
     let state = State {
-        window: &window,
         delta,
-        compact,
+        new_base,
         next_slot: loaded.next_slot,
     };
     let written = write_aggregates(store, state, manifest, put_mode, &summary).await?;
@@ -813,15 +830,20 @@ async fn list_window_partitions(
 }
 
 /// What a run writes of the window state.
-struct State<'a> {
-    /// The whole window, the new base if `compact`.
-    window: &'a Window,
-    /// The rows since the base, written in the head unless `compact`.
+struct State {
+    /// The rows since the base, written in the head unless there is a new base.
     delta: Window,
-    /// Whether to write a new base.
-    compact: bool,
+    /// A new base (the whole window), encoded.
+    new_base: Option<NewBase>,
     /// See [`Loaded::next_slot`].
     next_slot: usize,
+}
+
+/// A new base, encoded, with what the head records of it.
+struct NewBase {
+    bytes: Vec<u8>,
+    generation: String,
+    rows: usize,
 }
 
 /// Writes the summary, then (on a compaction) a new base, then the head (conditionally) with
@@ -835,33 +857,28 @@ struct State<'a> {
 /// rebuilds from raw: slower, never wrong.
 async fn write_aggregates(
     store: &dyn Store,
-    state: State<'_>,
+    state: State,
     mut manifest: Manifest,
     mode: PutMode,
     summary: &Summary,
 ) -> Result<Written> {
     // The summary and a new base do not depend on each other: both are written at once (the
-    // base's encoding and its durable write took a full transform's last tenth when they waited
-    // on the summary's). Only the head, written last, makes the new state current.
+    // base's durable write took a full transform's last tenth when it waited on the summary's).
+    // Only the head, written last, makes the new state current.
     let put_summary = async {
         let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
         store.put(SUMMARY_KEY, Bytes::from(json)).await
     };
     let put_base = async {
-        if !state.compact {
+        let Some(base) = state.new_base else {
             return Ok(None);
-        }
+        };
         let slot = state.next_slot;
-        let window = state.window.clone();
-        let rows = window.len();
-        let generation = state::new_generation(manifest.as_of.unwrap_or(summary.as_of));
-        let meta = generation.clone();
-        let bytes = blocking(move || window.to_parquet(Some(meta))).await?;
-        store.put(BASE_KEYS[slot], Bytes::from(bytes)).await?;
+        store.put(BASE_KEYS[slot], Bytes::from(base.bytes)).await?;
         Ok(Some(BaseRef {
             slot,
-            generation,
-            rows,
+            generation: base.generation,
+            rows: base.rows,
         }))
     };
     let (summary_version, base) = futures::try_join!(put_summary, put_base)?;
