@@ -64,39 +64,58 @@ impl<'a> Columns<'a> {
 
 /// Computes every series' metrics, in the window's (pair, source) order. Ranks are left `None`.
 ///
-/// Series are independent, so they are computed on up to [`threads`] threads, each taking a
-/// contiguous run of series with about the same number of rows; the order is kept by joining
-/// the runs in turn. Each series is computed by the same code whatever the split, so the result
-/// does not depend on the number of threads.
+/// Series are independent, so they are computed on up to [`threads`] threads (this one among
+/// them). The series are cut into [`RUNS_PER_THREAD`] contiguous runs a thread, of about the
+/// same number of rows, handed out one at a time to whichever thread is free: a thread the
+/// system slows down takes fewer. (With one run a thread, a cold tick's metrics often ran on one
+/// core for their second half.) The runs are joined in order, and each series is computed by
+/// the same code whatever the split, so the result does not depend on the threads.
 pub(crate) fn series_metrics(window: &Window) -> Result<Vec<SeriesSummary>> {
+    metrics_on_threads(window, threads(window.len()))
+}
+
+/// [`series_metrics`] on `threads` threads.
+fn metrics_on_threads(window: &Window, threads: usize) -> Result<Vec<SeriesSummary>> {
     if window.is_empty() {
         return Ok(Vec::new());
     }
     let columns = Columns::of(window)?;
     let offsets = window.offsets();
-    let runs = split_rows(offsets, threads(window.len()));
     let one_run = |sids: std::ops::Range<usize>| -> Result<Vec<SeriesSummary>> {
         sids.map(|sid| one_series(window, &columns, sid, offsets[sid]..offsets[sid + 1]))
             .collect()
     };
-    if runs.len() == 1 {
+    if threads <= 1 {
         return one_run(0..window.series().len());
     }
+    let runs = split_rows(offsets, threads * RUNS_PER_THREAD);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<Vec<(usize, Vec<SeriesSummary>)>> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(sids) = runs.get(i) else {
+                return Ok(done);
+            };
+            done.push((i, one_run(sids.clone())?));
+        }
+    };
     std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .into_iter()
-            .map(|sids| scope.spawn(|| one_run(sids)))
-            .collect();
-        let mut out = Vec::with_capacity(window.series().len());
-        for handle in handles {
-            let part = handle
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut parts = work()?;
+        for helper in helpers {
+            let part = helper
                 .join()
                 .map_err(|_| Error::Engine("a series metrics thread panicked".into()))??;
-            out.extend(part);
+            parts.extend(part);
         }
-        Ok(out)
+        parts.sort_unstable_by_key(|(i, _)| *i);
+        Ok(parts.into_iter().flat_map(|(_, part)| part).collect())
     })
 }
+
+/// Runs of series per thread (see [`series_metrics`]).
+const RUNS_PER_THREAD: usize = 4;
 
 /// Rows below which one thread does the work: starting a thread (~20 µs) would cost more than
 /// it saves.
@@ -314,6 +333,38 @@ mod tests {
         assert_eq!(split_rows(&[0, 5], 4), vec![(0..1)]);
         let runs = split_rows(&[0, 1, 2, 3, 4, 5, 6], 3);
         assert_eq!(runs, [0..2, 2..4, 4..6]);
+    }
+
+    /// However many threads compute them, the metrics are the same, in the same order.
+    #[test]
+    fn metrics_do_not_depend_on_the_threads() {
+        let mut b = WindowBuilder::new();
+        let source = SourceName::new("kraken").unwrap();
+        for series in 0..37 {
+            let pair = Pair::new(&format!("A{series}-USD")).unwrap();
+            // Series of unequal lengths, so the runs differ in series.
+            for m in 0..(20 + 13 * series) {
+                let price = 100.0 + f64::from(series) + (f64::from(m) * 0.7).sin();
+                b.push(
+                    &source,
+                    &pair,
+                    Tick::from_unix(T0 + i64::from(m) * 60),
+                    0,
+                    price,
+                    None,
+                );
+            }
+        }
+        let window = b.build().unwrap();
+        let one = metrics_on_threads(&window, 1).unwrap();
+        assert_eq!(one.len(), 37);
+        for threads in [2, 3, 8] {
+            assert_eq!(
+                metrics_on_threads(&window, threads).unwrap(),
+                one,
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]
