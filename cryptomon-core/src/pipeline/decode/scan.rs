@@ -4,9 +4,14 @@
 //! snapshots: a generic visitor per key and per value. This scanner knows the snapshot's shape
 //! and checks the JSON grammar as it goes (strings, numbers, nesting). It gives up on anything
 //! it does not expect: an escape in a field it keeps, a missing or repeated field, deep nesting,
-//! a syntax error. It then returns `None`, and the caller decodes with serde_json. That path says
-//! precisely what is wrong, and it is the reference this one is tested against: where the scanner
-//! answers, serde_json gives the same values.
+//! a syntax error, a snapshot the contract refuses. It then returns `None`, and the caller
+//! decodes with serde_json. That path says precisely what is wrong, and it is the reference this
+//! one is tested against: where the scanner answers, serde_json gives the same samples.
+//!
+//! Two things make it fast. A quote's members are recognised by comparing the text with the key
+//! the collector writes next (`quote_in_order`), not read and looked up; a quote in another order
+//! is read the general way. And a number's digits are read eight at a time, its value with them
+//! where it is exact (`digit_run`, `exact`), not by a second pass in `str::parse`.
 //!
 //! The caller has checked the text is UTF-8. What serde_json does not check in the values it
 //! skips (surrogate escapes, number range) the caller checks before a fallback to it; the scanner
