@@ -206,13 +206,20 @@ impl<'q> Taken<'q> {
 
     /// The samples, if there was a quote.
     fn samples(
-        self,
+        mut self,
         source: SourceName,
         tick: Tick,
         collected_at: DateTime<Utc>,
     ) -> std::result::Result<Samples, String> {
         if self.quotes.is_empty() {
             return Err("no quote".into());
+        }
+        // The scanner's room was a guess from the text's length, and a snapshot whose `raw`
+        // holds an exchange's whole response is mostly not quotes: what a snapshot keeps until
+        // the window takes it in is what it holds, not the guess.
+        if self.quotes.capacity() > 2 * self.quotes.len() {
+            self.quotes.shrink_to_fit();
+            self.pairs.shrink_to_fit();
         }
         Ok(Samples {
             source,
@@ -526,6 +533,20 @@ mod tests {
             let err = decode_samples(quote(bad).as_bytes()).unwrap_err();
             assert!(err.contains(want), "{bad}: {err}");
         }
+    }
+
+    /// The scanner makes room for quotes from the text's length; a snapshot whose `raw` is most
+    /// of it (an exchange's whole response) keeps only what its quotes need.
+    #[test]
+    fn a_large_raw_leaves_no_room_kept() {
+        let text = body(r#"{"pair":"BTC-USD","price":1},{"pair":"ETH-USD","price":2}"#).replace(
+            r#""big":[1,2,3]"#,
+            &format!(r#""big":"{}""#, "x".repeat(200_000)),
+        );
+        let s = decode_samples(text.as_bytes()).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.quotes.capacity() <= 4, "{}", s.quotes.capacity());
+        assert!(s.pairs.capacity() <= 32, "{}", s.pairs.capacity());
     }
 
     #[test]

@@ -24,6 +24,10 @@ use serde::de::DeserializeOwned;
 use super::{LeanQuote, Samples, Taken, hex4, out_of_range};
 use crate::model::SNAPSHOT_SCHEMA;
 
+/// The most quotes room is made for before a snapshot's quotes are read (more still fit: the
+/// room grows).
+const MAX_ROOM: usize = 1 << 14;
+
 /// Nesting deeper than this is left to serde_json, which refuses more than 128 levels.
 const MAX_DEPTH: usize = 100;
 
@@ -419,9 +423,10 @@ impl<'a> Scanner<'a> {
     /// The quotes, each taken in (and checked) as soon as it is read.
     fn quotes(&mut self) -> Option<Taken<'a>> {
         // Room for as many quotes as the rest of the text could hold at 128 bytes each (a
-        // quote with a few numbers is about 200): growing the set of pairs seen as it fills
-        // rehashes it each time.
-        let mut taken = Taken::with_capacity((self.text.len() - self.at) / 128 + 1);
+        // quote with a few numbers is about 200), up to a whole market's (Binance lists about
+        // 2,000 pairs): growing the set of pairs seen as it fills rehashes it each time.
+        let room = ((self.text.len() - self.at) / 128 + 1).min(MAX_ROOM);
+        let mut taken = Taken::with_capacity(room);
         self.array(|s| {
             let quote = s.quote()?;
             // The scanner borrows every pair from the text.
