@@ -335,7 +335,8 @@ async fn run_once(
         || manifest.base.is_none()
         || delta.len() * COMPACT_EVERY > window.len();
     // The metrics and a new base's encoding both read the window and nothing else: one on each
-    // core. (Encoded after the metrics, the base was a full rebuild's last fifth, on one core.)
+    // core. (Encoded after the metrics, the base was the last 40 ms of a full rebuild's 240, on
+    // one core, in a profile.)
     let aggregate = {
         let (aggregator, window) = (aggregator.clone_box(), window.clone());
         blocking(move || aggregator.aggregate(&window, as_of))
