@@ -4,7 +4,7 @@
 //! 2.36 and later). The program is position-independent, so at start the dynamic loader patches
 //! every pointer in its constant data; the classic table says where in 24 bytes a pointer, and
 //! this one had 97,000 of them (2.3 MB, read at every start and counted in the process's RSS).
-//! Packed, the same table is 36 KB. A warm `transform --every` process peaked 5-7 MB lower with
+//! Packed, the same table is 33 KB. A warm `transform --every` process peaked 5-7 MB lower with
 //! it (docs/performance.md), and the binary stays position-independent (ASLR), which linking it
 //! as a fixed-address executable would have given up for the same saving.
 //!

@@ -450,8 +450,8 @@ impl<'a> Scanner<'a> {
 
     /// A quote whose members come in the collector's order (see [`quote_key`]; some may be
     /// missing), each once, a colon right after each key. Keys are recognised by comparing
-    /// the text with each expected one, not read and then looked up: two fifths of the
-    /// scanner's time went to reading keys and matching them. Anything else gives up.
+    /// the text with the one expected, not read byte by byte and then matched against every
+    /// name (a call to `memcmp` each). Anything else gives up.
     fn quote_in_order(&mut self) -> Option<LeanQuote<'a>> {
         let (mut pair, mut price, mut volume) = (None, None, None);
         let mut unused: [Option<&'a str>; 5] = [None; 5];
