@@ -24,9 +24,9 @@ use serde::de::DeserializeOwned;
 use super::{LeanQuote, Samples, Taken, hex4, out_of_range};
 use crate::model::SNAPSHOT_SCHEMA;
 
-/// The most quotes room is made for before a snapshot's quotes are read (more still fit: the
-/// room grows).
-const MAX_ROOM: usize = 1 << 14;
+/// The most quotes room is made for before a snapshot's quotes are read: about twice a whole
+/// market's (Binance lists about 2,000 pairs). More still fit: the room grows.
+const MAX_ROOM: usize = 1 << 12;
 
 /// Nesting deeper than this is left to serde_json, which refuses more than 128 levels.
 const MAX_DEPTH: usize = 100;
@@ -504,8 +504,8 @@ impl<'a> Scanner<'a> {
     /// The quotes, each taken in (and checked) as soon as it is read.
     fn quotes(&mut self) -> Option<Taken<'a>> {
         // Room for as many quotes as the rest of the text could hold at 128 bytes each (a
-        // quote with a few numbers is about 200), up to a whole market's (Binance lists about
-        // 2,000 pairs): growing the set of pairs seen as it fills rehashes it each time.
+        // quote with a few numbers is about 200), up to `MAX_ROOM`: growing the set of pairs
+        // seen as it fills rehashes it each time.
         let room = ((self.text.len() - self.at) / 128 + 1).min(MAX_ROOM);
         let mut taken = Taken::with_capacity(room);
         self.array(|s| {
