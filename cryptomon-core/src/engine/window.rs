@@ -176,12 +176,14 @@ impl WindowBuilder {
     }
 
     /// Adds every sample of an existing window (to merge new snapshots into a state). The
-    /// window's columns are merged whole at [`WindowBuilder::build`], not row by row.
-    pub fn push_window(&mut self, window: &Window) -> Result<()> {
+    /// window's columns are merged whole at [`WindowBuilder::build`], not row by row; the
+    /// largest window taken in is merged into in place when no one else holds its columns (a
+    /// window passed here and dropped by the caller), so pass ownership where you can.
+    pub fn push_window(&mut self, window: Window) -> Result<()> {
         for key in &window.series {
             self.id(&key.source, &key.pair);
         }
-        self.windows.push(window.clone());
+        self.windows.push(window);
         Ok(())
     }
 
@@ -241,18 +243,29 @@ impl WindowBuilder {
         {
             // One window and nothing to add or trim: it is the result as it is (its series are
             // the builder's, in the same order), without a copy.
-            return Ok(window.clone());
+            return Ok(self.windows.into_iter().next().expect("one window"));
         }
-        let mut runs = Vec::with_capacity(self.windows.len() + 1);
-        for window in &self.windows {
-            // The window's own ids, translated to this builder's numbering: a subset of series
-            // in (pair, source) order keeps its order, so the run stays sorted.
-            let table: Vec<u32> = window
+        // The window's own ids, translated to this builder's numbering: a subset of series in
+        // (pair, source) order keeps its order, so a window's run stays sorted.
+        let table = |window: &Window| -> Vec<u32> {
+            window
                 .series
                 .iter()
                 .map(|k| remap[self.ids[k.source.as_str()][k.pair.as_str()] as usize])
-                .collect();
-            runs.push(window.run(&table)?);
+                .collect()
+        };
+        // The largest window is given up to the merge (which makes the new window in its
+        // columns when no one else holds them); the others lend theirs.
+        let mut windows = self.windows;
+        let largest = (0..windows.len()).max_by_key(|&w| windows[w].len());
+        let host = largest.map(|w| windows.remove(w));
+        let mut runs = Vec::with_capacity(windows.len() + 2);
+        for window in &windows {
+            runs.push(window.run(&table(window))?);
+        }
+        if let (Some(at), Some(host)) = (largest, host) {
+            let table = table(&host);
+            runs.insert(at, host.into_run(&table)?);
         }
         if !self.sid.is_empty() {
             let mut sid = self.sid;
@@ -314,6 +327,60 @@ impl Window {
             collected: slice(self.frame.column(cols::COLLECTED_AT)?.i64()?),
             price: slice(self.frame.column(cols::PRICE)?.f64()?),
             volume,
+        })
+    }
+
+    /// The window's rows as a run that owns its columns, its series renumbered by `table`: the
+    /// columns are taken as they are when this window was their only holder, copied otherwise.
+    fn into_run(self, table: &[u32]) -> Result<merge::Run<'static>> {
+        /// A column's values, and which are set (empty when all are).
+        fn owned<T: PolarsNumericType>(
+            frame: &mut DataFrame,
+            name: &str,
+        ) -> Result<(Vec<T::Native>, Vec<bool>)> {
+            let column = frame.drop_in_place(name)?;
+            if column.dtype() != &T::get_static_dtype() {
+                return Err(Error::Engine(format!(
+                    "window column {name} is {}, not {}",
+                    column.dtype(),
+                    T::get_static_dtype()
+                )));
+            }
+            let mut ca = column.take_materialized_series().take_inner::<T>();
+            // One chunk already in a window (see `canonical`): then this does nothing.
+            ca.rechunk_mut();
+            let Some(array) = ca.downcast_into_iter().next() else {
+                return Ok((Vec::new(), Vec::new()));
+            };
+            let (_, values, validity) = array.into_inner();
+            // The buffer itself when this was its only holder, a copy otherwise.
+            let values = values.into_mut().right_or_else(|shared| shared.to_vec());
+            let valid = match validity {
+                Some(v) if v.unset_bits() > 0 => v.iter().collect(),
+                _ => Vec::new(),
+            };
+            Ok((values, valid))
+        }
+        let mut frame = self.frame;
+        let (mut sid, _) = owned::<UInt32Type>(&mut frame, cols::SID)?;
+        if !table.iter().enumerate().all(|(i, &s)| i as u32 == s) {
+            for s in &mut sid {
+                *s = table[*s as usize];
+            }
+        }
+        let (tick, _) = owned::<Int64Type>(&mut frame, cols::TICK)?;
+        let (collected, _) = owned::<Int64Type>(&mut frame, cols::COLLECTED_AT)?;
+        let (price, _) = owned::<Float64Type>(&mut frame, cols::PRICE)?;
+        let (volume, valid) = owned::<Float64Type>(&mut frame, cols::VOLUME)?;
+        Ok(merge::Run {
+            sid: sid.into(),
+            tick: tick.into(),
+            collected: collected.into(),
+            price: price.into(),
+            volume: merge::Volumes::Values {
+                values: volume.into(),
+                valid: valid.into(),
+            },
         })
     }
 
@@ -649,6 +716,68 @@ mod tests {
         w
     }
 
+    /// A window given up to a builder is merged into in place: its columns become the new
+    /// window's, with no copy of the day (when they need not grow: growing may move them).
+    #[test]
+    fn a_window_given_up_is_merged_into_in_place_and_a_shared_one_is_not_touched() {
+        let price_at = |w: &Window| {
+            w.frame()
+                .column(cols::PRICE)
+                .unwrap()
+                .f64()
+                .unwrap()
+                .cont_slice()
+                .unwrap()
+                .as_ptr()
+        };
+        // One new tick for one series, and the first hour trimmed: fewer rows than before.
+        let merge_into = |w: Window| {
+            let mut b = WindowBuilder::new();
+            b.push_window(w).unwrap();
+            let tick = Tick::from_unix(T0 + 180 * 60);
+            b.push(
+                &SourceName::new("kraken").unwrap(),
+                &Pair::new("BTC-USD").unwrap(),
+                tick,
+                0,
+                7.0,
+                None,
+            );
+            b.build_last(120).unwrap()
+        };
+        let given = builder().build().unwrap();
+        let (rows, at) = (given.len(), price_at(&given));
+        let merged = merge_into(given);
+        assert!(merged.len() < rows);
+        assert_eq!(
+            price_at(&merged),
+            at,
+            "merged in the given window's columns"
+        );
+
+        let kept = builder().build().unwrap();
+        let before: Vec<f64> = kept
+            .frame()
+            .column(cols::PRICE)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let merged = merge_into(kept.clone());
+        assert_ne!(price_at(&merged), price_at(&kept));
+        let after: Vec<f64> = kept
+            .frame()
+            .column(cols::PRICE)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(before, after, "a window someone holds is left as it was");
+        assert_eq!(merged.len(), merge_into(builder().build().unwrap()).len());
+    }
+
     #[test]
     fn build_last_is_build_then_trim() {
         let latest = Tick::from_unix(T0 + 179 * 60);
@@ -677,7 +806,7 @@ mod tests {
         assert_eq!(price.get(100), Some(7.0));
         let merged = {
             let mut b = WindowBuilder::new();
-            b.push_window(&w).unwrap();
+            b.push_window(w.clone()).unwrap();
             let pair = Pair::new("BTC-USD").unwrap();
             let kraken = SourceName::new("kraken").unwrap();
             // An older collection of minute 5 loses; a newer one of minute 6 wins; a new tick.

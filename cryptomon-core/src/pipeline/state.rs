@@ -196,8 +196,9 @@ pub(crate) fn new_generation(as_of: Tick) -> String {
 }
 
 /// The window of a base and a delta: both merged, the delta winning a tie, trimmed to the 24 h
-/// before the latest tick.
-pub(crate) fn merged(base: Option<&Window>, delta: &Window) -> Result<Window> {
+/// before the latest tick. The merged window is made in the base's columns when the caller was
+/// their only holder (see [`WindowBuilder::push_window`]).
+pub(crate) fn merged(base: Option<Window>, delta: Window) -> Result<Window> {
     let mut builder = WindowBuilder::new();
     if let Some(base) = base {
         builder.push_window(base)?;
@@ -251,8 +252,9 @@ pub async fn load_window(
             Some((want.clone(), Arc::new(window)))
         }
     };
-    let base_window = base.as_ref().map(|(_, w)| w.clone());
-    let window = super::transform::blocking(move || merged(base_window.as_deref(), &delta)).await?;
+    // The base is kept for the next refresh, so the merge copies its columns.
+    let base_window = base.as_ref().map(|(_, w)| Window::clone(w));
+    let window = super::transform::blocking(move || merged(base_window, delta)).await?;
     Ok(Some(WindowState {
         window: Arc::new(window),
         version: object.version,

@@ -261,7 +261,7 @@ async fn run_once(
                 (Some(window), true) => window.clone(),
                 _ => {
                     let (base, delta) = (prior.base.clone(), prior.delta.clone());
-                    blocking(move || state::merged(base.as_ref(), &delta)).await?
+                    blocking(move || state::merged(base, delta)).await?
                 }
             };
             let (series, samples) = (window.series().len(), window.len());
@@ -298,25 +298,24 @@ async fn run_once(
                 // tie).
                 let new_rows = builder.build()?;
                 let mut delta = WindowBuilder::new();
-                delta.push_window(&prior.delta)?;
-                delta.push_window(&new_rows)?;
+                delta.push_window(prior.delta)?;
+                delta.push_window(new_rows.clone())?;
                 let delta = delta.build()?;
+                // The base is given up to the merge, which makes the window in its columns.
                 let window = if prior.whole {
                     // A warm state's window holds the delta's rows already, each as the merge
                     // decided: only the new rows go in. (Merging the delta again would meet
                     // every one of its rows twice, one key at a time, up to an hour of rows.)
-                    state::merged(prior.base.as_ref(), &new_rows)?
+                    state::merged(prior.base, new_rows)?
                 } else {
-                    state::merged(prior.base.as_ref(), &delta)?
+                    state::merged(prior.base, delta.clone())?
                 };
-                // The base's columns go as soon as the merge has gathered them.
-                drop(prior.base);
                 (delta, window)
             }
             // A rebuild: every row is new (and the memory of a day of rows matters here).
             None => {
                 let delta = builder.build_last(WINDOW_MINUTES)?;
-                let window = state::merged(None, &delta)?;
+                let window = state::merged(None, delta.clone())?;
                 (delta, window)
             }
         };
