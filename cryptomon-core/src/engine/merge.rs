@@ -25,7 +25,7 @@ pub(super) enum Volumes<'a> {
 }
 
 impl Volumes<'_> {
-    fn values(&self) -> &[f64] {
+    pub(super) fn values(&self) -> &[f64] {
         match self {
             Volumes::Array(a) => a.values().as_slice(),
             Volumes::Values { values, .. } => values,
@@ -40,7 +40,7 @@ impl Volumes<'_> {
         }
     }
 
-    fn is_valid(&self, row: usize) -> bool {
+    pub(super) fn is_valid(&self, row: usize) -> bool {
         match self {
             Volumes::Array(a) => a.get(row).is_some(),
             Volumes::Values { valid, .. } => valid.get(row).copied().unwrap_or(true),
@@ -67,117 +67,9 @@ impl Run<'_> {
     }
 }
 
-/// Samples in the order they were pushed, any order, possibly several of one (series, tick).
-pub(super) struct Pushed {
-    pub(super) sid: Vec<u32>,
-    pub(super) tick: Vec<i64>,
-    pub(super) collected: Vec<i64>,
-    pub(super) price: Vec<f64>,
-    pub(super) volume: Vec<Option<f64>>,
-}
-
-impl Pushed {
-    /// Sorts by (`sid`, `tick`) and keeps one sample of each: the latest `collected_at`, and of
-    /// equals the one pushed last; with `from`, only samples with ticks after it.
-    ///
-    /// Memory matters here (a full rebuild pushes a day of every series): the order is sorted
-    /// as 4-byte row numbers, and each column is gathered, then its unsorted copy freed, before
-    /// the next.
-    ///
-    /// Rows are grouped by series first (a counting sort: linear and stable), then each series'
-    /// rows sorted by (`tick`, `collected`, row). Snapshots are pushed in the order the store
-    /// lists them, each source's in tick order, so a series' rows are usually sorted already and
-    /// checking that is all the second step costs: a full sort of a day's rows was 7 % of a
-    /// full transform.
-    pub(super) fn into_run<'a>(self, from: i64) -> Run<'a> {
-        let series = self.sid.iter().max().map_or(0, |&m| m as usize + 1);
-        let mut starts = vec![0usize; series + 1];
-        for (&s, &t) in self.sid.iter().zip(&self.tick) {
-            if t > from {
-                starts[s as usize + 1] += 1;
-            }
-        }
-        for s in 1..starts.len() {
-            starts[s] += starts[s - 1];
-        }
-        let mut order = vec![0u32; starts[series]];
-        let mut next = starts.clone();
-        for (r, (&s, &t)) in self.sid.iter().zip(&self.tick).enumerate() {
-            if t > from {
-                order[next[s as usize]] = r as u32;
-                next[s as usize] += 1;
-            }
-        }
-        drop(next);
-        for bounds in starts.windows(2) {
-            let rows = &mut order[bounds[0]..bounds[1]];
-            let key = |&r: &u32| (self.tick[r as usize], self.collected[r as usize]);
-            // Within a series the rows are in push order, so sorted by (tick, collected) they
-            // are sorted by (tick, collected, row) too. The row number makes every key distinct,
-            // so an unstable sort is deterministic.
-            if !rows.is_sorted_by_key(key) {
-                rows.sort_unstable_by_key(|&r| (key(&r), r));
-            }
-        }
-        // Keep the last row of each (sid, tick): the latest collection, pushed last.
-        let same = |a: u32, b: u32| {
-            let (a, b) = (a as usize, b as usize);
-            self.sid[a] == self.sid[b] && self.tick[a] == self.tick[b]
-        };
-        let mut keep = Vec::with_capacity(order.len());
-        for (i, &r) in order.iter().enumerate() {
-            if order.get(i + 1).is_none_or(|&n| !same(r, n)) {
-                keep.push(r as usize);
-            }
-        }
-        drop(order);
-        fn gather<T: Copy>(column: Vec<T>, keep: &[usize]) -> Vec<T> {
-            keep.iter().map(|&r| column[r]).collect()
-        }
-        let Pushed {
-            sid,
-            tick,
-            collected,
-            price,
-            volume,
-        } = self;
-        // The key columns on this thread, the values on another when there are enough rows
-        // (a full rebuild gathers a day of rows here); each column's unsorted copy is freed as
-        // soon as it is gathered.
-        let keys = || {
-            let sid = gather(sid, &keep);
-            let tick = gather(tick, &keep);
-            (sid, tick, gather(collected, &keep))
-        };
-        let values = || {
-            let price = gather(price, &keep);
-            let volume = gather(volume, &keep);
-            let valid = if volume.iter().all(Option::is_some) {
-                Vec::new()
-            } else {
-                volume.iter().map(Option::is_some).collect()
-            };
-            let volume: Vec<f64> = volume.into_iter().map(|v| v.unwrap_or(0.0)).collect();
-            (price, volume, valid)
-        };
-        let ((sid, tick, collected), (price, volume, valid)) =
-            both(keep.len() >= PARALLEL_ROWS, keys, values);
-        Run {
-            sid: sid.into(),
-            tick: tick.into(),
-            collected: collected.into(),
-            price: price.into(),
-            volume: Volumes::Values {
-                values: volume.into(),
-                valid: valid.into(),
-            },
-        }
-    }
-}
-
 /// Rows merged from this many on are placed on two threads: below it, a thread's start costs
 /// more than it saves.
-const PARALLEL_ROWS: usize = 1 << 16;
+pub(super) const PARALLEL_ROWS: usize = 1 << 16;
 
 /// Merges `runs` into one frame sorted by (`sid`, `tick`), one row per (`sid`, `tick`): the
 /// latest `collected_at`, and of equals the row of the last run; only rows with ticks after
@@ -279,7 +171,7 @@ pub(super) fn merge(mut runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
 }
 
 /// `a()` and `b()`, `b` on a thread of its own when `parallel` (a panic in it is this thread's).
-fn both<A: Send, B: Send>(
+pub(super) fn both<A: Send, B: Send>(
     parallel: bool,
     a: impl FnOnce() -> A + Send,
     b: impl FnOnce() -> B + Send,
@@ -685,58 +577,6 @@ mod tests {
         for (i, v) in volume.iter().enumerate() {
             let from_delta_unset = price[i] <= 0.0 && unset.contains(&(sid[i], tick[i]));
             assert_eq!(v.is_none(), from_delta_unset, "row {i}: {:?}", got[i]);
-        }
-    }
-
-    /// Pushed rows enough for the gather on two threads, out of order, with duplicates and
-    /// unset volumes: one row per key, the latest collection (the last pushed on a tie).
-    #[test]
-    fn pushed_rows_sort_and_deduplicate_on_two_threads_as_the_slow_way_does() {
-        let mut rows = Vec::new();
-        for t in (0..1500i64).rev() {
-            for s in 0..50u32 {
-                let (tick, collected) = (t * 60, (t * 7 + i64::from(s)) % 3);
-                rows.push((s, tick, collected, 1.0 + rows.len() as f64));
-                if (t + i64::from(s)) % 11 == 0 {
-                    rows.push((s, tick, collected, 0.5 + rows.len() as f64));
-                }
-            }
-        }
-        assert!(rows.len() >= PARALLEL_ROWS);
-        let pushed = Pushed {
-            sid: rows.iter().map(|r| r.0).collect(),
-            tick: rows.iter().map(|r| r.1).collect(),
-            collected: rows.iter().map(|r| r.2).collect(),
-            price: rows.iter().map(|r| r.3).collect(),
-            volume: (0..rows.len())
-                .map(|i| (i % 4 != 0).then_some(i as f64))
-                .collect(),
-        };
-        let from = 60 * 60;
-        let run = pushed.into_run(from);
-        let got: Vec<(u32, i64, f64)> = (0..run.len())
-            .map(|i| (run.sid[i], run.tick[i], run.price[i]))
-            .collect();
-        // Every row its own run, in push order: later runs win ties, as later pushes do.
-        let singles: Vec<Vec<(u32, i64, i64, f64)>> = rows.iter().map(|r| vec![*r]).collect();
-        let singles: Vec<&[(u32, i64, i64, f64)]> = singles.iter().map(Vec::as_slice).collect();
-        assert_eq!(got, naive(&singles, from));
-        // Each kept row's volume is its own pushed one (unset for every 4th row pushed).
-        for i in 0..run.len() {
-            let pushed_at = (run.price[i]
-                - if run.price[i].fract() == 0.5 {
-                    0.5
-                } else {
-                    1.0
-                }) as usize;
-            assert_eq!(
-                run.volume.is_valid(i),
-                !pushed_at.is_multiple_of(4),
-                "row {i}"
-            );
-            if !pushed_at.is_multiple_of(4) {
-                assert_eq!(run.volume.values()[i], pushed_at as f64);
-            }
         }
     }
 }

@@ -4,6 +4,7 @@
 mod alerts;
 mod cross;
 mod merge;
+mod pushed;
 pub(crate) mod series;
 mod views;
 mod window;

@@ -6,6 +6,7 @@ use std::io::Cursor;
 use polars::prelude::*;
 
 use super::merge;
+use super::pushed::{self, SeriesRows};
 use crate::error::{Error, Result};
 use crate::model::{Pair, Snapshot, SourceName, Tick};
 
@@ -82,7 +83,7 @@ fn series_offsets(sid: &[u32], series: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Collects samples, then builds a [`Window`] in one sort.
+/// Collects samples, then builds a [`Window`] in one merge.
 #[derive(Debug, Default)]
 pub struct WindowBuilder {
     /// Series ids by source, then pair: looked up by `&str`, so a sample costs no allocation.
@@ -92,11 +93,11 @@ pub struct WindowBuilder {
     keys: Vec<SeriesKey>,
     /// Whole windows taken in, merged column-wise at `build`.
     windows: Vec<Window>,
-    sid: Vec<u32>,
-    tick: Vec<i64>,
-    collected_at: Vec<i64>,
-    price: Vec<f64>,
-    volume: Vec<Option<f64>>,
+    /// The samples pushed, by series id.
+    pushed: Vec<SeriesRows>,
+    /// Room to make for each series of a source on its first sample (see
+    /// [`WindowBuilder::reserve_per_series`]).
+    room: HashMap<SourceName, usize, FastHash>,
 }
 
 impl WindowBuilder {
@@ -105,14 +106,17 @@ impl WindowBuilder {
         Self::default()
     }
 
-    /// Makes room for `additional` more samples, so a builder filled with a known number of
-    /// samples grows once instead of doubling (and holding both copies at each doubling).
-    pub fn reserve(&mut self, additional: usize) {
-        self.sid.reserve(additional);
-        self.tick.reserve(additional);
-        self.collected_at.reserve(additional);
-        self.price.reserve(additional);
-        self.volume.reserve(additional);
+    /// Makes room for `rows` samples in each series of `source` (its series seen so far, and
+    /// each one first seen later), so a builder filled with a known number of samples grows
+    /// once instead of doubling (and holding both copies at each doubling). A transform knows
+    /// how many snapshots of each source it reads: that many samples a series.
+    pub fn reserve_per_series(&mut self, source: &SourceName, rows: usize) {
+        if let Some(pairs) = self.ids.get(source.as_str()) {
+            for &id in pairs.values() {
+                self.pushed[id as usize].reserve(rows);
+            }
+        }
+        self.room.insert(source.clone(), rows);
     }
 
     /// Adds one sample.
@@ -126,11 +130,7 @@ impl WindowBuilder {
         volume: Option<f64>,
     ) {
         let id = self.id(source, pair);
-        self.sid.push(id);
-        self.tick.push(tick.unix());
-        self.collected_at.push(collected_at_ms);
-        self.price.push(price);
-        self.volume.push(volume);
+        self.pushed[id as usize].push(tick.unix(), collected_at_ms, price, volume);
     }
 
     /// Adds one sample of a pair given as text, checked only the first time it is seen.
@@ -152,11 +152,7 @@ impl WindowBuilder {
             Some(id) => id,
             None => self.id(source, &Pair::new(pair)?),
         };
-        self.sid.push(id);
-        self.tick.push(tick.unix());
-        self.collected_at.push(collected_at_ms);
-        self.price.push(price);
-        self.volume.push(volume);
+        self.pushed[id as usize].push(tick.unix(), collected_at_ms, price, volume);
         Ok(())
     }
 
@@ -198,6 +194,11 @@ impl WindowBuilder {
         }
         pairs.insert(pair.clone(), next);
         self.keys.push(SeriesKey::new(source.clone(), pair.clone()));
+        let mut rows = SeriesRows::default();
+        if let Some(&room) = self.room.get(source.as_str()) {
+            rows.reserve(room);
+        }
+        self.pushed.push(rows);
         next
     }
 
@@ -231,14 +232,14 @@ impl WindowBuilder {
             .windows
             .iter()
             .filter_map(|w| w.index.ticks.map(|(_, max)| max))
-            .chain(self.tick.iter().max().copied())
+            .chain(self.pushed.iter().filter_map(SeriesRows::latest))
             .max();
         let from = match (minutes, latest) {
             (Some(m), Some(latest)) => latest - i64::from(m) * 60,
             _ => i64::MIN,
         };
         if let [window] = self.windows.as_slice()
-            && self.sid.is_empty()
+            && self.pushed.iter().all(SeriesRows::is_empty)
             && window.index.ticks.is_none_or(|(min, _)| min > from)
         {
             // One window and nothing to add or trim: it is the result as it is (its series are
@@ -267,19 +268,8 @@ impl WindowBuilder {
             let table = table(&host);
             runs.insert(at, host.into_run(&table)?);
         }
-        if !self.sid.is_empty() {
-            let mut sid = self.sid;
-            for s in &mut sid {
-                *s = remap[*s as usize];
-            }
-            let pushed = merge::Pushed {
-                sid,
-                tick: self.tick,
-                collected: self.collected_at,
-                price: self.price,
-                volume: self.volume,
-            };
-            runs.push(pushed.into_run(from));
+        if !self.pushed.iter().all(SeriesRows::is_empty) {
+            runs.push(pushed::into_run(&self.pushed, &order, from));
         }
         let frame = merge::merge(runs, from)?;
         let series: Vec<SeriesKey> = order

@@ -449,6 +449,15 @@ async fn gather_new(
 
     let mut builder = WindowBuilder::new();
     let new_objects = to_read.len();
+    // A series gets a sample from each snapshot of its source: room for all of them at once,
+    // not a doubling (and both copies) every time one fills.
+    let mut per_source: BTreeMap<&SourceName, usize> = BTreeMap::new();
+    for (_, raw) in &to_read {
+        *per_source.entry(&raw.source).or_default() += 1;
+    }
+    for (source, objects) in per_source {
+        builder.reserve_per_series(source, objects);
+    }
     // Decoding is CPU work, done on the blocking pool a batch at a time, several batches at once
     // so every core decodes. A batch, not an object: a hand-off to the pool (a thread wake-up)
     // per 20 KB snapshot cost more than its decoding. A store that reads files is read on the
@@ -471,7 +480,6 @@ async fn gather_new(
     let mut batches = batches
         .map(|batch| tokio::task::spawn_blocking(move || batch.decode()))
         .buffered(DECODE_BATCHES);
-    let mut reserved = false;
     while let Some(batch) = batches.next().await {
         let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
         for (key, raw, got) in batch {
@@ -482,12 +490,6 @@ async fn gather_new(
             io.bytes_read += len;
             match decoded {
                 Ok(samples) => {
-                    if !reserved {
-                        // Snapshots hold about as many quotes each: room for all of them at
-                        // once, not a doubling (and both copies) every time the builder fills.
-                        builder.reserve(samples.len() * new_objects);
-                        reserved = true;
-                    }
                     samples.push_into(&mut builder)?;
                     manifest.add(&raw.source, raw.tick);
                 }
