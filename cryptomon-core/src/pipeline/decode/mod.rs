@@ -44,17 +44,7 @@ impl Samples {
     }
 
     pub(crate) fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
-        for (pair, price, volume) in self.iter() {
-            builder.push_str(
-                &self.source,
-                pair,
-                self.tick,
-                self.collected_at_ms,
-                price,
-                volume,
-            )?;
-        }
-        Ok(())
+        builder.push_samples(&self.source, self.tick, self.collected_at_ms, self.iter())
     }
 }
 
