@@ -67,17 +67,24 @@ fn plain_run(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// The run of ASCII digits from `at`: its length, and `mantissa` times ten to that length plus
-/// the digits' value (wrapping past 19 digits, where the caller stops using it).
+/// the digits' value (wrapping past 19 digits, where the caller stops using it). With `VALUE`
+/// false only the length is worked out, and `mantissa` is left alone: the numbers of a quote the
+/// metrics do not use (four of a quote's six) need only be checked.
 ///
 /// Eight bytes at a time: which of them are digits and their value come from a few integer
 /// operations on the eight as one `u64`, where a loop over the bytes would end on a branch that
 /// a number's varying length makes the processor guess wrong about once a number.
-fn digit_run(bytes: &[u8], at: usize, mantissa: &mut u64) -> usize {
+fn digit_run<const VALUE: bool>(bytes: &[u8], at: usize, mantissa: &mut u64) -> usize {
     let mut n = 0;
     while let Some(chunk) = bytes.get(at + n..at + n + 8) {
         let chunk = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let (count, value) = leading_digits(chunk);
-        *mantissa = mantissa.wrapping_mul(POW10_U64[count]).wrapping_add(value);
+        let count = if VALUE {
+            let (count, value) = leading_digits(chunk);
+            *mantissa = mantissa.wrapping_mul(POW10_U64[count]).wrapping_add(value);
+            count
+        } else {
+            leading_digit_count(chunk)
+        };
         n += count;
         if count < 8 {
             return n;
@@ -85,7 +92,9 @@ fn digit_run(bytes: &[u8], at: usize, mantissa: &mut u64) -> usize {
     }
     // The text's last few bytes.
     for &b in bytes[at + n..].iter().take_while(|b| b.is_ascii_digit()) {
-        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        if VALUE {
+            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        }
         n += 1;
     }
     n
@@ -104,17 +113,27 @@ const POW10_U64: [u64; 9] = [
     100_000_000,
 ];
 
+/// Each byte of `chunk` less '0' (a digit becomes its value 0-9; anything else becomes 10 or
+/// more, or borrows from the byte after it: a borrow only reaches bytes after the first
+/// non-digit, which are not used), and the top bit of each byte that is not a digit (10 or more:
+/// 0x76 + 10 = 0x80; carries again only reach bytes after the first non-digit).
+fn digit_values(chunk: u64) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let values = chunk.wrapping_sub(ONES * u64::from(b'0'));
+    let not_digit = (values | values.wrapping_add(ONES * 0x76)) & (ONES * 0x80);
+    (values, not_digit)
+}
+
+/// How many of the eight bytes in `chunk` (the first in its low byte) are ASCII digits before
+/// the first that is not.
+fn leading_digit_count(chunk: u64) -> usize {
+    (digit_values(chunk).1.trailing_zeros() / 8) as usize
+}
+
 /// How many of the eight bytes in `chunk` (the first in its low byte) are ASCII digits before
 /// the first that is not, and the value of those digits.
 fn leading_digits(chunk: u64) -> (usize, u64) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // Each byte less '0': a digit becomes its value 0-9; anything else becomes 10 or more, or
-    // borrows from the byte after it. A borrow only reaches bytes after the first non-digit,
-    // which are not used.
-    let values = chunk.wrapping_sub(ONES * u64::from(b'0'));
-    // A byte's top bit set in either term if it is 10 or more (0x76 + 10 = 0x80); carries
-    // again only reach bytes after the first non-digit.
-    let not_digit = (values | values.wrapping_add(ONES * 0x76)) & (ONES * 0x80);
+    let (values, not_digit) = digit_values(chunk);
     let count = (not_digit.trailing_zeros() / 8) as usize;
     // The `count` digits moved to the top bytes, zeros (digit values) before them, then
     // combined pairwise: 8 digits to 4 two-digit values, to 2 four-digit ones, to one.
@@ -389,6 +408,17 @@ impl<'a> Scanner<'a> {
     /// A number as JSON writes it (`-`, no leading zero, digits after a `.` and in an exponent),
     /// its text borrowed, and its value when the digits give it exactly (see [`exact`]).
     fn number(&mut self) -> Option<(&'a str, Option<f64>)> {
+        self.number_of::<true>()
+    }
+
+    /// A number as [`Scanner::number`] checks it, its value not worked out.
+    fn number_text(&mut self) -> Option<&'a str> {
+        self.number_of::<false>().map(|(text, _)| text)
+    }
+
+    /// [`Scanner::number`], its value worked out only with `VALUE`.
+    #[inline(always)]
+    fn number_of<const VALUE: bool>(&mut self) -> Option<(&'a str, Option<f64>)> {
         self.ws();
         let bytes = self.text.as_bytes();
         let start = self.at;
@@ -398,7 +428,7 @@ impl<'a> Scanner<'a> {
         // 19 of them (anything longer is read by `str::parse` instead).
         let mut mantissa = 0u64;
         let mut take_digits = |at: &mut usize| {
-            let n = digit_run(bytes, *at, &mut mantissa);
+            let n = digit_run::<VALUE>(bytes, *at, &mut mantissa);
             *at += n;
             n
         };
@@ -426,7 +456,7 @@ impl<'a> Scanner<'a> {
                 at += 1;
             }
             // Its value is not needed: only a number without one takes the exact path.
-            let n = digit_run(bytes, at, &mut 0);
+            let n = digit_run::<false>(bytes, at, &mut 0);
             if n == 0 {
                 return None;
             }
@@ -439,7 +469,7 @@ impl<'a> Scanner<'a> {
         if out_of_range(number.as_bytes(), exponent) {
             return None;
         }
-        let value = (!exponent && count <= 19)
+        let value = (VALUE && !exponent && count <= 19)
             .then(|| exact(mantissa, fraction, negative))
             .flatten();
         Some((number, value))
@@ -474,7 +504,7 @@ impl<'a> Scanner<'a> {
         if self.null() {
             Some(None)
         } else {
-            self.number().map(|(text, _)| Some(text))
+            self.number_text().map(Some)
         }
     }
 
@@ -568,7 +598,7 @@ impl<'a> Scanner<'a> {
             b't' => self.word("true"),
             b'f' => self.word("false"),
             b'n' => self.null().then_some(()),
-            _ => self.number().map(drop),
+            _ => self.number_text().map(drop),
         }
     }
 
@@ -931,8 +961,12 @@ mod tests {
         fn digit_run_reads_every_digit(prefix in "[0-9a]{0,3}", digits in "[0-9]{0,30}", tail in "[^0-9]{0,9}") {
             let text = format!("{prefix}{digits}{tail}");
             let mut mantissa = 7;
-            let n = digit_run(text.as_bytes(), prefix.len(), &mut mantissa);
+            let n = digit_run::<true>(text.as_bytes(), prefix.len(), &mut mantissa);
             prop_assert_eq!(n, digits.len());
+            // Counting only: the same length, the mantissa untouched.
+            let mut untouched = 7;
+            prop_assert_eq!(digit_run::<false>(text.as_bytes(), prefix.len(), &mut untouched), n);
+            prop_assert_eq!(untouched, 7);
             if digits.len() <= 17 {
                 let want = format!("7{digits}").parse::<u64>().unwrap();
                 prop_assert_eq!(mantissa, want);
