@@ -5,6 +5,9 @@
 #   scripts/bench-transform.sh [SOURCES] [PAIRS] [MINUTES] [TICKS]
 #     defaults: 3 sources x 100 pairs x 1560 minutes (26 h), 11 incremental ticks
 #
+# The full transforms (the peer's and cryptomon's) run FULL_RUNS times each (default 3),
+# alternating, and their medians are compared.
+#
 # Incremental ticks are measured twice: TICKS one-shot `cryptomon transform` processes (cold:
 # each reads the window state from the store), then TICKS more taken in by one
 # `cryptomon transform --every 1` process (warm: it keeps the state in memory between runs, as
@@ -17,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sources=${1:-3} pairs=${2:-100} minutes=${3:-1560} ticks=${4:-11}
+full_runs=${FULL_RUNS:-3}
 peers=${PEERS:-../shared/peers}
 py=${PEER_PYTHON:-/work/.venv-peers/bin/python}
 bin=${CRYPTOMON:-${CARGO_TARGET_DIR:-/var/cache/cryptomon/target}/release/cryptomon}
@@ -42,13 +46,33 @@ cp -r "$base/raw" "$work/peer/raw"
 cp -r "$base/raw" "$work/cm/raw"
 sync
 
-echo "== pandas peer (reference_pandas.py)"
-/usr/bin/time -v "$py" "$peers/reference_pandas.py" "$work/peer" 2>"$work/peer.time" | tail -1
-echo "   wall $(wall "$work/peer.time"), peak RSS $(peak "$work/peer.time")"
-
-echo "== cryptomon transform --full"
-/usr/bin/time -v "$bin" transform --full --store "$work/cm" 2>"$work/cm.time"
-echo "   wall $(wall "$work/cm.time"), peak RSS $(peak "$work/cm.time")"
+# The full transforms run several times each, alternating, and the medians are compared: a
+# run of a quarter of a second can meet a slow spell of this machine that the peer's 10-20 s
+# average out, and the other way round. Wall time is taken around the whole process (with
+# /usr/bin/time's own start, a millisecond or so), to the millisecond.
+echo "== full transforms: pandas peer (reference_pandas.py) and cryptomon transform --full, $full_runs runs each, alternating"
+for r in $(seq 1 "$full_runs"); do
+  t0=$(date +%s.%N)
+  /usr/bin/time -v "$py" "$peers/reference_pandas.py" "$work/peer" 2>"$work/peer.time" >"$work/peer.out"
+  t1=$(date +%s.%N)
+  rm -rf "$work/cm/aggregates"
+  t2=$(date +%s.%N)
+  /usr/bin/time -v "$bin" transform --full --store "$work/cm" 2>"$work/cm.time" >"$work/cm.out"
+  t3=$(date +%s.%N)
+  peer_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+  cm_s=$(awk -v a="$t2" -v b="$t3" 'BEGIN {printf "%.3f", b - a}')
+  echo "   run $r: peer $peer_s s, $(peak "$work/peer.time"); cryptomon $cm_s s, $(peak "$work/cm.time"); $(awk -v p="$peer_s" -v c="$cm_s" 'BEGIN {printf "%.1fx", p / c}')"
+  echo "$peer_s $cm_s $(peak "$work/peer.time" | cut -d' ' -f1) $(peak "$work/cm.time" | cut -d' ' -f1)" >>"$work/full.runs"
+done
+tail -1 "$work/peer.out" | sed 's/^/   peer: /'
+sed 's/^/   cryptomon: /' "$work/cm.out"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+peer_wall=$(cut -d' ' -f1 "$work/full.runs" | median)
+cm_wall=$(cut -d' ' -f2 "$work/full.runs" | median)
+peer_rss=$(cut -d' ' -f3 "$work/full.runs" | sort -n | head -1)
+cm_rss=$(cut -d' ' -f4 "$work/full.runs" | sort -n | tail -1)
+echo "   median wall: peer $peer_wall s, cryptomon $cm_wall s: $(awk -v p="$peer_wall" -v c="$cm_wall" 'BEGIN {printf "%.1fx", p / c}')"
+echo "   peak RSS, cryptomon's largest against the peer's smallest: peer $peer_rss MB, cryptomon $cm_rss MB: $(awk -v p="$peer_rss" -v c="$cm_rss" 'BEGIN {printf "%.2f", c / p}') of the peer's"
 
 echo "== same values?"
 python3 scripts/compare_summaries.py "$work/peer/aggregates/summary.json" "$work/cm/aggregates/summary.json"
