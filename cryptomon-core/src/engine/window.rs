@@ -220,6 +220,11 @@ impl WindowBuilder {
     /// largest window taken in is merged into in place when no one else holds its columns (a
     /// window passed here and dropped by the caller), so pass ownership where you can.
     pub fn push_window(&mut self, window: Window) -> Result<()> {
+        if window.is_empty() {
+            // Nothing to merge (a head just after a new base): left out, a window merged with
+            // it alone is that window as it is, not a copy of it.
+            return Ok(());
+        }
         for key in &window.series {
             self.id(&key.source, &key.pair);
         }
@@ -800,6 +805,11 @@ mod tests {
             .collect();
         let merged = merge_into(kept.clone());
         assert_ne!(price_at(&merged), price_at(&kept));
+        // With an empty window (a head just after a new base), the window itself, uncopied.
+        let mut b = WindowBuilder::new();
+        b.push_window(kept.clone()).unwrap();
+        b.push_window(Window::empty().unwrap()).unwrap();
+        assert_eq!(price_at(&b.build().unwrap()), price_at(&kept));
         let after: Vec<f64> = kept
             .frame()
             .column(cols::PRICE)
