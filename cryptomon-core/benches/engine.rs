@@ -70,7 +70,7 @@ fn candles_5m_one_series(bencher: divan::Bencher<'_, '_>) {
 }
 
 /// What an incremental transform does with one new tick: merge 300 samples into the window,
-/// then drop the minute that left it. The window is given up to the merge, as a transform's is,
+/// dropping the minute that left it. The window is given up to the merge, as a transform's is,
 /// so the merge works in its columns (each sample gets a window of its own, made untimed).
 #[divan::bench(sample_count = 10)]
 fn merge_one_tick_300_series(bencher: divan::Bencher<'_, '_>) {
@@ -84,6 +84,7 @@ fn merge_one_tick_300_series(bencher: divan::Bencher<'_, '_>) {
                 b.push(&key.source, &key.pair, next, 0, 100.0 + i as f64, Some(1.0));
             }
             b.push_window(w).unwrap();
-            b.build().unwrap().trimmed(next, 1440).unwrap()
+            // Trimmed as it is built, as a transform does (`build_last`), not filtered after.
+            b.build_last(1440).unwrap()
         });
 }
