@@ -86,6 +86,8 @@ pub(super) const PARALLEL_ROWS: usize = 1 << 16;
 /// next run's head at once, so merging a few new rows into a day's window moves a few hundred
 /// slices, and only keys found in two runs are compared one by one.
 pub(super) fn merge(mut runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
+    // The largest run, and of equals the first (the builder gives up its largest window, and
+    // puts it before the pushed rows).
     let Some(at) = (0..runs.len()).max_by_key(|&r| (runs[r].len(), std::cmp::Reverse(r))) else {
         return into_frame(Host::default(), 0);
     };

@@ -305,9 +305,10 @@ impl WindowBuilder {
                 .collect()
         };
         // The largest window is given up to the merge (which makes the new window in its
-        // columns when no one else holds them); the others lend theirs.
+        // columns when no one else holds them); the others lend theirs. Of equals, the first,
+        // as the merge picks its host.
         let mut windows = self.windows;
-        let largest = (0..windows.len()).max_by_key(|&w| windows[w].len());
+        let largest = (0..windows.len()).max_by_key(|&w| (windows[w].len(), std::cmp::Reverse(w)));
         let host = largest.map(|w| windows.remove(w));
         let mut runs = Vec::with_capacity(windows.len() + 2);
         for window in &windows {
