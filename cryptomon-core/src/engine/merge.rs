@@ -71,27 +71,20 @@ impl Run<'_> {
 /// more than it saves.
 pub(super) const PARALLEL_ROWS: usize = 1 << 16;
 
-/// Merges `runs` into one frame sorted by (`sid`, `tick`), one row per (`sid`, `tick`): the
-/// latest `collected_at`, and of equals the row of the last run; only rows with ticks after
-/// `from`.
+/// Merges `host` and `runs` into one frame sorted by (`sid`, `tick`), one row per (`sid`,
+/// `tick`): the latest `collected_at`, and of equals the row of the last run, the host counting
+/// as the run at position `at` among `runs`; only rows with ticks after `from`.
 ///
-/// The frame is made in the largest run's own columns (the *host*: a tick's day-long window,
-/// or a rebuild's pushed rows), not in fresh ones. A tick's merge adds a few hundred rows to a
-/// day's and drops as many; copying the day into new columns wrote about 15 MB into fresh
-/// pages (3,700 page faults, the largest cost of a one-shot tick), where moving the host's rows
-/// within its own columns touches pages it already has. A host whose columns are shared (a
-/// window someone else still holds) is copied first, which is what the merge cost before.
+/// The frame is made in the host's own columns (a tick's day-long window, or a rebuild's
+/// pushed rows), not in fresh ones. A tick's merge adds a few hundred rows to a day's and drops
+/// as many; copying the day into new columns wrote about 15 MB into fresh pages (3,700 page
+/// faults, the largest cost of a one-shot tick), where moving the host's rows within its own
+/// columns touches pages it already has.
 ///
 /// Rows are placed in stretches: the run with the smallest head gives every row up to the
 /// next run's head at once, so merging a few new rows into a day's window moves a few hundred
 /// slices, and only keys found in two runs are compared one by one.
-pub(super) fn merge(mut runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
-    // The largest run, and of equals the first (the builder gives up its largest window, and
-    // puts it before the pushed rows).
-    let Some(at) = (0..runs.len()).max_by_key(|&r| (runs[r].len(), std::cmp::Reverse(r))) else {
-        return into_frame(Host::default(), 0);
-    };
-    let host = runs.remove(at).into_host();
+pub(super) fn merge(mut host: Host, at: usize, runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
     let plan = {
         let own = host.run();
         let mut all: Vec<&Run<'_>> = runs.iter().collect();
@@ -108,7 +101,7 @@ pub(super) fn merge(mut runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
                 to,
                 len,
             }),
-            // The other runs, numbered as in `runs`, which no longer holds the host.
+            // The other runs, numbered as in `runs`, which does not hold the host.
             std::cmp::Ordering::Less => fills.push(Fill { run, rows, to }),
             std::cmp::Ordering::Greater => fills.push(Fill {
                 run: run - 1,
@@ -119,41 +112,41 @@ pub(super) fn merge(mut runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
         to += len;
     }
     let rows = to;
-    let Host {
-        mut sid,
-        mut tick,
-        mut collected,
-        mut price,
-        mut volume,
-        mut valid,
-    } = host;
-    let nulls = !valid.is_empty() || runs.iter().any(|r| r.volume.has_nulls());
-    if nulls && valid.is_empty() {
-        valid = vec![true; sid.len()];
+    let nulls = !host.valid.is_empty() || runs.iter().any(|r| r.volume.has_nulls());
+    if nulls && host.valid.is_empty() {
+        host.valid = vec![true; host.sid.len()];
     }
     let (moves, fills, runs) = (&moves, &fills, &runs);
+    let Host {
+        sid,
+        tick,
+        collected,
+        price,
+        volume,
+        valid,
+    } = &mut host;
     both(
         rows >= PARALLEL_ROWS,
         || {
-            place(&mut sid, rows, moves, fills, |out, r, at| {
+            place(sid, rows, moves, fills, |out, r, at| {
                 out.copy_from_slice(&runs[r].sid[at])
             });
-            place(&mut tick, rows, moves, fills, |out, r, at| {
+            place(tick, rows, moves, fills, |out, r, at| {
                 out.copy_from_slice(&runs[r].tick[at])
             });
-            place(&mut collected, rows, moves, fills, |out, r, at| {
+            place(collected, rows, moves, fills, |out, r, at| {
                 out.copy_from_slice(&runs[r].collected[at])
             });
         },
         || {
-            place(&mut price, rows, moves, fills, |out, r, at| {
+            place(price, rows, moves, fills, |out, r, at| {
                 out.copy_from_slice(&runs[r].price[at])
             });
-            place(&mut volume, rows, moves, fills, |out, r, at| {
+            place(volume, rows, moves, fills, |out, r, at| {
                 out.copy_from_slice(&runs[r].volume.values()[at])
             });
             if nulls {
-                place(&mut valid, rows, moves, fills, |out, r, at| {
+                place(valid, rows, moves, fills, |out, r, at| {
                     for (o, i) in out.iter_mut().zip(at) {
                         *o = runs[r].volume.is_valid(i);
                     }
@@ -161,15 +154,7 @@ pub(super) fn merge(mut runs: Vec<Run<'_>>, from: i64) -> Result<DataFrame> {
             }
         },
     );
-    let merged = Host {
-        sid,
-        tick,
-        collected,
-        price,
-        volume,
-        valid,
-    };
-    into_frame(merged, rows)
+    into_frame(host, rows)
 }
 
 /// `a()` and `b()`, `b` on a thread of its own when `parallel` (a panic in it is this thread's).
@@ -265,7 +250,7 @@ fn plan(runs: &[&Run<'_>], from: i64) -> Vec<Stretch> {
 }
 
 /// A run's columns owned: the merge's host, then the merged frame's columns.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct Host {
     pub(super) sid: Vec<u32>,
     pub(super) tick: Vec<i64>,
@@ -277,7 +262,8 @@ pub(super) struct Host {
 }
 
 impl Host {
-    fn run(&self) -> Run<'_> {
+    /// Its rows as a run, borrowed.
+    pub(super) fn run(&self) -> Run<'_> {
         Run {
             sid: self.sid.as_slice().into(),
             tick: self.tick.as_slice().into(),
@@ -287,30 +273,6 @@ impl Host {
                 values: self.volume.as_slice().into(),
                 valid: self.valid.as_slice().into(),
             },
-        }
-    }
-}
-
-impl Run<'_> {
-    /// The run's columns, owned: taken as they are when the run owns them, copied otherwise.
-    fn into_host(self) -> Host {
-        let (volume, valid) = match self.volume {
-            Volumes::Values { values, valid } => (values.into_owned(), valid.into_owned()),
-            Volumes::Array(a) => {
-                let valid = match a.validity() {
-                    Some(v) if v.unset_bits() > 0 => v.iter().collect(),
-                    _ => Vec::new(),
-                };
-                (a.values().as_slice().to_vec(), valid)
-            }
-        };
-        Host {
-            sid: self.sid.into_owned(),
-            tick: self.tick.into_owned(),
-            collected: self.collected.into_owned(),
-            price: self.price.into_owned(),
-            volume,
-            valid,
         }
     }
 }
@@ -416,6 +378,18 @@ mod tests {
         }
     }
 
+    /// Rows (sid, tick, collected, price) as a host, its volumes as in [`run`].
+    fn host(rows: &[(u32, i64, i64, f64)]) -> Host {
+        Host {
+            sid: rows.iter().map(|r| r.0).collect(),
+            tick: rows.iter().map(|r| r.1).collect(),
+            collected: rows.iter().map(|r| r.2).collect(),
+            price: rows.iter().map(|r| r.3).collect(),
+            volume: rows.iter().map(|r| r.3 * 10.0).collect(),
+            valid: Vec::new(),
+        }
+    }
+
     /// What the merge must give, the slow way: every row in a map, later runs and later
     /// collections replacing earlier ones.
     fn naive(runs: &[&[(u32, i64, i64, f64)]], from: i64) -> Vec<(u32, i64, f64)> {
@@ -454,8 +428,7 @@ mod tests {
         // The same collection time as the delta's (0, 180): the last run wins the tie.
         let last: &[(u32, i64, i64, f64)] = &[(0, 180, 5, 11.0), (2, 0, 5, 12.0)];
         for (minutes, from) in [(None, i64::MIN), (Some(2), 60)] {
-            let runs = vec![run(base), run(delta), run(last)];
-            let frame = merge(runs, from).unwrap();
+            let frame = merge(host(base), 0, vec![run(delta), run(last)], from).unwrap();
             let sid: Vec<u32> = frame
                 .column("sid")
                 .unwrap()
@@ -496,15 +469,16 @@ mod tests {
         }
     }
 
-    /// Random runs (rows dropped from, added to and shared with the largest, trimmed or not):
-    /// the host's rows move both ways, and the frame is still what the slow way gives.
+    /// Random runs (rows dropped from, added to and shared with the host, trimmed or not), any
+    /// of them the host: its rows move both ways, and the frame is still what the slow way
+    /// gives.
     #[test]
-    fn merging_in_the_largest_runs_columns_gives_what_the_slow_way_does() {
+    fn merging_in_a_hosts_columns_gives_what_the_slow_way_does() {
         use proptest::prelude::*;
         // A run: for each (sid, tick) of a small grid, whether it has a row and its collection.
         let run_rows = prop::collection::vec(prop::option::weighted(0.6, 0i64..3), 6 * 8);
         let runs = prop::collection::vec(run_rows, 1..4);
-        proptest!(|(runs in runs, from in prop::option::of(-1i64..8))| {
+        proptest!(|(runs in runs, from in prop::option::of(-1i64..8), at in 0usize..4)| {
             let runs: Vec<Vec<(u32, i64, i64, f64)>> = runs
                 .iter()
                 .enumerate()
@@ -520,7 +494,9 @@ mod tests {
                 })
                 .collect();
             let from = from.map_or(i64::MIN, |m| m * 60);
-            let frame = merge(runs.iter().map(|r| run(r)).collect(), from).unwrap();
+            let at = at % runs.len();
+            let others = (0..runs.len()).filter(|&r| r != at).map(|r| run(&runs[r])).collect();
+            let frame = merge(host(&runs[at]), at, others, from).unwrap();
             let column = |name: &str| frame.column(name).unwrap().clone();
             let sid: Vec<u32> = column("sid").u32().unwrap().into_no_null_iter().collect();
             let tick: Vec<i64> = column("tick").i64().unwrap().into_no_null_iter().collect();
@@ -553,12 +529,12 @@ mod tests {
         }
         assert!(base.len() + delta.len() >= PARALLEL_ROWS);
         let from = 90 * 60;
-        let mut runs = vec![run(&base), run(&delta)];
+        let mut delta_run = run(&delta);
         // Some volumes unset, in the second run only.
-        if let Volumes::Values { valid, .. } = &mut runs[1].volume {
+        if let Volumes::Values { valid, .. } = &mut delta_run.volume {
             *valid = (0..delta.len()).map(|i| i % 5 != 0).collect();
         }
-        let frame = merge(runs, from).unwrap();
+        let frame = merge(host(&base), 0, vec![delta_run], from).unwrap();
         let column = |name: &str| frame.column(name).unwrap().clone();
         let sid: Vec<u32> = column("sid").u32().unwrap().into_no_null_iter().collect();
         let tick: Vec<i64> = column("tick").i64().unwrap().into_no_null_iter().collect();

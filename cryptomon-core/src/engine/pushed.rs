@@ -9,7 +9,7 @@
 //! order the store lists them, each source's in tick order), and the run is one sequential
 //! copy. A series whose rows did come out of order (a late snapshot) is sorted on its own.
 
-use super::merge::{self, Run, Volumes};
+use super::merge::{self, Host};
 
 /// One pushed sample of a series.
 #[derive(Debug, Clone, Copy)]
@@ -141,12 +141,13 @@ impl Selection {
     }
 }
 
-/// The pushed samples as one run: series `order[s]` of `series` becomes series `s`, its rows
-/// sorted by tick, one per tick (see [`SeriesRows::selection`]), only ticks after `from`.
+/// The pushed samples as one run's columns: series `order[s]` of `series` becomes series `s`,
+/// its rows sorted by tick, one per tick (see [`SeriesRows::selection`]), only ticks after
+/// `from`.
 ///
 /// The key columns are written on this thread and the value columns on another when there are
 /// enough rows (a full rebuild writes a day of rows here, into fresh pages).
-pub(super) fn into_run(series: &[SeriesRows], order: &[u32], from: i64) -> Run<'static> {
+pub(super) fn into_host(series: &[SeriesRows], order: &[u32], from: i64) -> Host {
     let picked: Vec<(u32, &SeriesRows, Selection)> = order
         .iter()
         .enumerate()
@@ -188,15 +189,13 @@ pub(super) fn into_run(series: &[SeriesRows], order: &[u32], from: i64) -> Run<'
     };
     let ((sid, tick, collected), (price, volume, valid)) =
         merge::both(rows >= merge::PARALLEL_ROWS, keys, values);
-    Run {
-        sid: sid.into(),
-        tick: tick.into(),
-        collected: collected.into(),
-        price: price.into(),
-        volume: Volumes::Values {
-            values: volume.into(),
-            valid: valid.into(),
-        },
+    Host {
+        sid,
+        tick,
+        collected,
+        price,
+        volume,
+        valid,
     }
 }
 
@@ -230,7 +229,8 @@ mod tests {
         // Series numbered backwards in the run.
         let order: Vec<u32> = (0..50).rev().collect();
         let from = 60 * 60;
-        let run = into_run(&series, &order, from);
+        let host = into_host(&series, &order, from);
+        let run = host.run();
 
         let mut slow: BTreeMap<(u32, i64), (i64, usize)> = BTreeMap::new();
         for (i, &(s, tick, collected, _)) in pushed.iter().enumerate() {

@@ -304,24 +304,29 @@ impl WindowBuilder {
                 .map(|k| remap[self.ids[k.source.as_str()][k.pair.as_str()] as usize])
                 .collect()
         };
-        // The largest window is given up to the merge (which makes the new window in its
-        // columns when no one else holds them); the others lend theirs. Of equals, the first,
-        // as the merge picks its host.
+        // The merge makes the new window in one run's own columns (the host): the largest
+        // window's, given up to it (taken as they are when no one else holds them), or with no
+        // window the pushed rows'. The other windows lend theirs; pushed rows come last (the
+        // newest: they win a tie).
         let mut windows = self.windows;
-        let largest = (0..windows.len()).max_by_key(|&w| (windows[w].len(), std::cmp::Reverse(w)));
-        let host = largest.map(|w| windows.remove(w));
-        let mut runs = Vec::with_capacity(windows.len() + 2);
-        for window in &windows {
-            runs.push(window.run(&table(window))?);
-        }
-        if let (Some(at), Some(host)) = (largest, host) {
-            let table = table(&host);
-            runs.insert(at, host.into_run(&table)?);
-        }
-        if !self.pushed.iter().all(SeriesRows::is_empty) {
-            runs.push(pushed::into_run(&self.pushed, &order, from));
-        }
-        let frame = merge::merge(runs, from)?;
+        let pushed = (!self.pushed.iter().all(SeriesRows::is_empty))
+            .then(|| pushed::into_host(&self.pushed, &order, from));
+        let largest = (0..windows.len()).max_by_key(|&w| windows[w].len());
+        let (host, at, runs) = match largest {
+            Some(at) => {
+                let window = windows.remove(at);
+                let renumber = table(&window);
+                let host = window.into_host(&renumber)?;
+                let mut runs = Vec::with_capacity(windows.len() + 1);
+                for window in &windows {
+                    runs.push(window.run(&table(window))?);
+                }
+                runs.extend(pushed.as_ref().map(merge::Host::run));
+                (host, at, runs)
+            }
+            None => (pushed.unwrap_or_default(), 0, Vec::new()),
+        };
+        let frame = merge::merge(host, at, runs, from)?;
         let series: Vec<SeriesKey> = order
             .iter()
             .map(|&old| self.keys[old as usize].clone())
@@ -370,9 +375,10 @@ impl Window {
         })
     }
 
-    /// The window's rows as a run that owns its columns, its series renumbered by `table`: the
-    /// columns are taken as they are when this window was their only holder, copied otherwise.
-    fn into_run(self, table: &[u32]) -> Result<merge::Run<'static>> {
+    /// The window's columns, owned, for [`merge::merge`] to make the merged window in, its
+    /// series renumbered by `table`: taken as they are when this window was their only holder,
+    /// copied otherwise.
+    fn into_host(self, table: &[u32]) -> Result<merge::Host> {
         /// A column's values, and which are set (empty when all are).
         fn owned<T: PolarsNumericType>(
             frame: &mut DataFrame,
@@ -412,15 +418,13 @@ impl Window {
         let (collected, _) = owned::<Int64Type>(&mut frame, cols::COLLECTED_AT)?;
         let (price, _) = owned::<Float64Type>(&mut frame, cols::PRICE)?;
         let (volume, valid) = owned::<Float64Type>(&mut frame, cols::VOLUME)?;
-        Ok(merge::Run {
-            sid: sid.into(),
-            tick: tick.into(),
-            collected: collected.into(),
-            price: price.into(),
-            volume: merge::Volumes::Values {
-                values: volume.into(),
-                valid: valid.into(),
-            },
+        Ok(merge::Host {
+            sid,
+            tick,
+            collected,
+            price,
+            volume,
+            valid,
         })
     }
 
