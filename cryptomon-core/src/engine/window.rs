@@ -764,16 +764,16 @@ mod tests {
     /// window's, with no copy of the day (when they need not grow: growing may move them).
     #[test]
     fn a_window_given_up_is_merged_into_in_place_and_a_shared_one_is_not_touched() {
-        let price_at = |w: &Window| {
+        let prices = |w: &Window| {
             w.frame()
                 .column(cols::PRICE)
                 .unwrap()
                 .f64()
                 .unwrap()
-                .cont_slice()
-                .unwrap()
-                .as_ptr()
+                .clone()
         };
+        let price_at = |w: &Window| prices(w).cont_slice().unwrap().as_ptr();
+        let price_values = |w: &Window| prices(w).into_no_null_iter().collect::<Vec<f64>>();
         // One new tick for one series, and the first hour trimmed: fewer rows than before.
         let merge_into = |w: Window| {
             let mut b = WindowBuilder::new();
@@ -800,14 +800,7 @@ mod tests {
         );
 
         let kept = builder().build().unwrap();
-        let before: Vec<f64> = kept
-            .frame()
-            .column(cols::PRICE)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let before = price_values(&kept);
         let merged = merge_into(kept.clone());
         assert_ne!(price_at(&merged), price_at(&kept));
         // With an empty window (a head just after a new base), the window itself, uncopied.
@@ -815,14 +808,7 @@ mod tests {
         b.push_window(kept.clone()).unwrap();
         b.push_window(Window::empty().unwrap()).unwrap();
         assert_eq!(price_at(&b.build().unwrap()), price_at(&kept));
-        let after: Vec<f64> = kept
-            .frame()
-            .column(cols::PRICE)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
+        let after = price_values(&kept);
         assert_eq!(before, after, "a window someone holds is left as it was");
         assert_eq!(merged.len(), merge_into(builder().build().unwrap()).len());
     }
