@@ -312,11 +312,11 @@ async fn run_once(
                 };
                 (delta, window)
             }
-            // A rebuild: every row is new (and the memory of a day of rows matters here).
+            // A rebuild: every row is new, and the window is what was read, as built (and the
+            // memory of a day of rows matters here).
             None => {
-                let delta = builder.build_last(WINDOW_MINUTES)?;
-                let window = state::merged(None, delta.clone())?;
-                (delta, window)
+                let window = builder.build_last(WINDOW_MINUTES)?;
+                (window.clone(), window)
             }
         };
         let as_of = window.latest_tick()?.ok_or_else(|| Error::NoData {
