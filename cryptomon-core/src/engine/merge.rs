@@ -1,9 +1,10 @@
 //! The merge behind [`super::WindowBuilder::build`]: sorted runs of rows (the windows taken in,
-//! and the pushed samples once sorted) merged into one window in a single linear pass.
+//! and the pushed samples as `super::pushed` sorts them) merged into one window in a single
+//! linear pass, in the columns of one of them (see [`merge`]).
 //!
 //! A tick's work is a merge, not a sort: the day's window is one sorted run already, the new
-//! samples are a few hundred rows, and merging them costs one pass over the window (a gather of
-//! five columns) instead of sorting 432,000 row indices again.
+//! samples are a few hundred rows, and merging them moves stretches of the window's rows within
+//! its own columns instead of sorting 432,000 row indices again.
 
 use polars::datatypes::StaticArray;
 use polars::prelude::*;
