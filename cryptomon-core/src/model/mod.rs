@@ -6,9 +6,11 @@ mod summary;
 mod tick;
 
 pub use pair::{Pair, SourceName};
-pub use snapshot::{Quote, SNAPSHOT_SCHEMA, Snapshot};
+pub use snapshot::{
+    AMOUNT_RANGE, PRICE_RANGE, Quote, SNAPSHOT_SCHEMA, Snapshot, check_amount, check_price,
+};
 pub use summary::{
-    Alert, CANDLES_SCHEMA, Candle, CandleInterval, Candles, Measure, Point, SUMMARY_SCHEMA,
-    SeriesSummary, Spread, Summary,
+    Alert, CANDLES_SCHEMA, Candle, CandleInterval, Candles, Degraded, Measure, Point,
+    SUMMARY_SCHEMA, SeriesSummary, Spread, Summary,
 };
 pub use tick::{MINUTE, Tick};

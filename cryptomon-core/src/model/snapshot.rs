@@ -20,7 +20,7 @@ pub const SNAPSHOT_SCHEMA: &str = "cryptomon.snapshot/v1";
 pub struct Quote {
     /// Canonical pair.
     pub pair: Pair,
-    /// Last trade price; finite and > 0.
+    /// Last trade price, within [`PRICE_RANGE`].
     pub price: f64,
     /// Best bid.
     #[serde(default)]
@@ -61,14 +61,10 @@ impl Quote {
         }
     }
 
-    /// Checks the quote on its own: price finite and > 0, optional numbers finite and >= 0.
+    /// Checks the quote on its own: the price within [`PRICE_RANGE`], each optional number 0 or
+    /// within [`AMOUNT_RANGE`].
     pub fn check(&self) -> std::result::Result<(), String> {
-        if !self.price.is_finite() || self.price <= 0.0 {
-            return Err(format!(
-                "price {} is not a finite positive number",
-                self.price
-            ));
-        }
+        check_price(self.price)?;
         let optional = [
             ("bid", self.bid),
             ("ask", self.ask),
@@ -78,14 +74,46 @@ impl Quote {
             ("low_24h", self.low_24h),
         ];
         for (name, value) in optional {
-            if let Some(v) = value
-                && (!v.is_finite() || v < 0.0)
-            {
-                return Err(format!("{name} {v} is not a finite non-negative number"));
+            if let Some(v) = value {
+                check_amount(name, v)?;
             }
         }
         Ok(())
     }
+}
+
+/// The prices a quote may have. Every metric of a series whose prices lie in it is a finite
+/// `f64` (a change of at most 10^32 %, squares of at most 10^30), and it holds any real market:
+/// the cheapest tokens quoted in BTC are near 10^-11, the dearest quotes (BTC in VND) near 10^10.
+pub const PRICE_RANGE: std::ops::RangeInclusive<f64> = 1e-15..=1e15;
+
+/// The optional numbers (bid, ask, volumes, high, low) a quote may have besides 0: a 24 h
+/// volume of 10^18 units is a thousand times the largest token supply traded, and a mean volume
+/// of at least 10^-15 keeps a volume's ratio to its hour's mean finite.
+pub const AMOUNT_RANGE: std::ops::RangeInclusive<f64> = 1e-15..=1e18;
+
+/// Checks a price against [`PRICE_RANGE`] (a NaN is outside it).
+pub fn check_price(price: f64) -> std::result::Result<(), String> {
+    if PRICE_RANGE.contains(&price) {
+        return Ok(());
+    }
+    Err(format!(
+        "price {price:e} is outside the accepted range [{:e}, {:e}]",
+        PRICE_RANGE.start(),
+        PRICE_RANGE.end()
+    ))
+}
+
+/// Checks the optional number `name`: 0, or within [`AMOUNT_RANGE`].
+pub fn check_amount(name: &str, value: f64) -> std::result::Result<(), String> {
+    if value == 0.0 || AMOUNT_RANGE.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "{name} {value:e} is neither 0 nor within the accepted range [{:e}, {:e}]",
+        AMOUNT_RANGE.start(),
+        AMOUNT_RANGE.end()
+    ))
 }
 
 /// One source's quotes at one tick, plus the exchange's bodies verbatim.
@@ -192,12 +220,43 @@ mod tests {
 
     #[test]
     fn bad_prices_are_refused_with_the_pair() {
-        for price in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        // 1e-320 and 1e300 are finite and positive, but a series holding one has infinite
+        // metrics (issue 20): the range keeps every metric finite.
+        for price in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e-320,
+            1e-16,
+            1e300,
+            1.1e15,
+        ] {
             let err = snap(vec![q("BTC-USD", 1.0), q("ETH-USD", price)])
                 .validate()
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("ETH-USD") && err.contains("coinbase"), "{err}");
+            assert!(err.contains("outside the accepted range"), "{err}");
+        }
+        for price in [*PRICE_RANGE.start(), 3.2e-11, 91_234.5, *PRICE_RANGE.end()] {
+            snap(vec![q("ETH-USD", price)]).validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn optional_numbers_are_zero_or_within_their_range() {
+        for (volume, ok) in [
+            (0.0, true),
+            (1e-15, true),
+            (1e18, true),
+            (1e-320, false),
+            (1e19, false),
+            (-0.5, false),
+        ] {
+            let mut quote = q("BTC-USD", 1.0);
+            quote.volume_24h = Some(volume);
+            assert_eq!(snap(vec![quote]).validate().is_ok(), ok, "{volume:e}");
         }
     }
 

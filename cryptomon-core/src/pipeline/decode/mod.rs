@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::engine::WindowBuilder;
 use crate::error::Result;
-use crate::model::{Pair, SNAPSHOT_SCHEMA, SourceName, Tick};
+use crate::model::{Pair, SNAPSHOT_SCHEMA, SourceName, Tick, check_amount, check_price};
 
 mod scan;
 
@@ -127,7 +127,8 @@ impl LeanQuote<'_> {
 }
 
 /// Decodes a stored object into its samples, refusing what breaks the contract (another schema,
-/// no quote, a malformed pair, a price ≤ 0, a negative optional number, a pair twice). JSON has
+/// no quote, a malformed pair, a price or volume outside the accepted range (`PRICE_RANGE`,
+/// `AMOUNT_RANGE`), a negative optional number, a pair twice). JSON has
 /// no NaN or infinity, so every number that parses is finite. The error says what is wrong.
 pub(crate) fn decode_samples(body: &[u8]) -> std::result::Result<Samples, String> {
     // serde_json skips ignored strings (`raw`, `exchange_time`) without checking their UTF-8, so
@@ -177,11 +178,9 @@ impl<'q> Taken<'q> {
     /// Checks quote `q` (of pair `pair`) as the contract asks and keeps its sample.
     fn take(&mut self, pair: &'q str, q: &LeanQuote<'_>) -> std::result::Result<(), String> {
         Pair::check(pair).map_err(|r| format!("invalid pair {pair:?}: {r}"))?;
-        if q.price <= 0.0 {
-            return Err(format!("{pair}: price {} is not positive", q.price));
-        }
-        if q.volume_24h.is_some_and(|v| v < 0.0) {
-            return Err(format!("{pair}: a negative volume_24h"));
+        check_price(q.price).map_err(|r| format!("{pair}: {r}"))?;
+        if let Some(volume) = q.volume_24h {
+            check_amount("volume_24h", volume).map_err(|r| format!("{pair}: {r}"))?;
         }
         q.check_unused()?;
         if !self.seen.insert(pair) {
@@ -518,7 +517,14 @@ mod tests {
             (r#","ask":"1.0""#, "ask of BTC-USD is \"1.0\", not a number"),
             (r#","high_24h":[1]"#, "not a number"),
             (r#","low_24h":{"a":1}"#, "not a number"),
-            (r#","volume_24h":-1"#, "a negative volume_24h"),
+            (
+                r#","volume_24h":-1"#,
+                "volume_24h -1e0 is neither 0 nor within",
+            ),
+            (
+                r#","volume_24h":1e-320"#,
+                "volume_24h 1e-320 is neither 0 nor within",
+            ),
         ] {
             let err = decode_samples(quote(bad).as_bytes()).unwrap_err();
             assert!(err.contains(want), "{bad}: {err}");
@@ -568,7 +574,19 @@ mod tests {
         let cases = [
             (body(""), "no quote"),
             (body(r#"{"pair":"btc-usd","price":1}"#), "invalid pair"),
-            (body(r#"{"pair":"BTC-USD","price":0}"#), "not positive"),
+            (
+                body(r#"{"pair":"BTC-USD","price":0}"#),
+                "BTC-USD: price 0e0 is outside the accepted range",
+            ),
+            // Finite and positive, but their metrics would not be (issue 20).
+            (
+                body(r#"{"pair":"BTC-USD","price":1e-320}"#),
+                "BTC-USD: price 1e-320 is outside the accepted range [1e-15, 1e15]",
+            ),
+            (
+                body(r#"{"pair":"BTC-USD","price":1e300}"#),
+                "price 1e300 is outside",
+            ),
             (body(r#"{"pair":"BTC-USD","price":1,"bid":-1}"#), "negative"),
             (
                 body(r#"{"pair":"BTC-USD","price":1},{"pair":"BTC-USD","price":2}"#),
