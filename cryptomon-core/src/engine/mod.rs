@@ -60,9 +60,20 @@ impl Aggregator for PolarsAggregator {
     fn aggregate(&self, window: &Window, as_of: Tick) -> Result<Summary> {
         let window = window.trimmed(as_of, WINDOW_MINUTES)?;
         let mut series = series::series_metrics(&window)?;
+        // Validated prices give finite metrics (`PRICE_RANGE`); a window built from unchecked
+        // values may not, and the contract holds no NaN or infinity.
+        series.retain(|s| match s.non_finite_field() {
+            None => true,
+            Some(field) => {
+                tracing::warn!(source = %s.source, pair = %s.pair, field, "series left out: a metric is not finite");
+                false
+            }
+        });
         cross::add_ranks(&mut series);
-        let spreads = cross::spreads(&series, as_of);
-        let alerts = alerts::alerts(&window, as_of, self.alert_factor, self.alert_minutes)?;
+        let mut spreads = cross::spreads(&series, as_of);
+        spreads.retain(|s| s.spread_bps.is_finite());
+        let mut alerts = alerts::alerts(&window, as_of, self.alert_factor, self.alert_minutes)?;
+        alerts.retain(|a| a.ratio.is_finite() && a.mean_1h.is_finite() && a.value.is_finite());
         Ok(Summary {
             schema: SUMMARY_SCHEMA.to_owned(),
             as_of,

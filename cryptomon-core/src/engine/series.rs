@@ -190,18 +190,23 @@ fn one_series(
         high,
         low,
         mean: mean(prices),
-        volatility_pct: sample_std(&returns).map(|sd| sd * MINUTES_PER_YEAR.sqrt() * 100.0),
+        volatility_pct: finite(sample_std(&returns).map(|sd| sd * MINUTES_PER_YEAR.sqrt() * 100.0)),
         max_drawdown_pct: max_drawdown(prices) * 100.0,
-        rsi_14: rsi(prices),
-        sma_60: (n >= MA_LEN).then(|| mean(&prices[n - MA_LEN..])),
+        rsi_14: finite(rsi(prices)),
+        sma_60: finite((n >= MA_LEN).then(|| mean(&prices[n - MA_LEN..]))),
         ema_60: ema(prices, 2.0 / (MA_LEN as f64 + 1.0)),
         gaps: (tn - t1) / 60 + 1 - n as i64,
-        price_std: sample_std(prices),
+        price_std: finite(sample_std(prices)),
         volume_last: volumes.last().copied(),
-        volume_std: sample_std(&volumes),
+        volume_std: finite(sample_std(&volumes)),
         price_rank: None,
         volume_rank: None,
     })
+}
+
+/// `value` if it is a finite number: the contract's optional metrics are a number or `null`.
+fn finite(value: Option<f64>) -> Option<f64> {
+    value.filter(|v| v.is_finite())
 }
 
 /// The mean (`NaN` for no value; callers pass at least one).
@@ -365,6 +370,38 @@ mod tests {
                 "{threads} threads"
             );
         }
+    }
+
+    /// A window built from unchecked values (an embedder's, bypassing validation) still gives
+    /// a summary of finite numbers: a series whose metrics overflow is left out, an optional
+    /// metric that overflows is `None` (issue 20).
+    #[test]
+    fn unchecked_extreme_prices_give_no_non_finite_metric() {
+        let summary = summarise(
+            &[
+                ("kraken", "BTC-USD", 0, 90_000.0, Some(10.0)),
+                ("kraken", "BTC-USD", 1, 90_100.0, Some(11.0)),
+                ("kraken", "DUST-USD", 0, 1e-320, Some(1.0)),
+                ("kraken", "DUST-USD", 1, 1.0, Some(1.0)),
+                ("kraken", "HUGE-USD", 0, 1e300, Some(1e300)),
+                ("kraken", "HUGE-USD", 1, -1e300, Some(-1e300)),
+            ],
+            1,
+        );
+        let pairs: Vec<&str> = summary.series.iter().map(|s| s.pair.as_str()).collect();
+        // DUST's change is infinite: left out. HUGE's std overflows: `None`, the rest stands.
+        assert_eq!(pairs, ["BTC-USD", "HUGE-USD"]);
+        assert_eq!(summary.series[1].price_std, None);
+        assert_eq!(summary.series[1].volume_std, None);
+        assert!(
+            summary
+                .series
+                .iter()
+                .all(|s| s.non_finite_field().is_none())
+        );
+        let json = serde_json::to_string(&summary).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, summary);
     }
 
     #[test]

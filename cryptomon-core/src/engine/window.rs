@@ -8,7 +8,7 @@ use polars::prelude::*;
 use super::merge;
 use super::pushed::{self, SeriesRows};
 use crate::error::{Error, Result};
-use crate::model::{Pair, Snapshot, SourceName, Tick};
+use crate::model::{PRICE_RANGE, Pair, Snapshot, SourceName, Tick};
 
 /// One series: a (source, pair). Ordered by (pair, source), the summary's order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -622,7 +622,8 @@ impl Window {
 
     /// Reads a window written by [`Window::to_parquet`], and its metadata entry. The bytes come
     /// from a store, so everything is checked: valid names in (pair, source) order, every `sid`
-    /// in range, rows sorted by (`sid`, `tick`) without duplicates, finite positive prices.
+    /// in range, rows sorted by (`sid`, `tick`) without duplicates. A row whose price is outside
+    /// [`PRICE_RANGE`] is left out (and logged with its series), not the whole window.
     pub fn from_parquet(bytes: &[u8]) -> Result<(Window, Option<String>)> {
         let bad = |what: String| Error::Engine(format!("window state: {what}"));
         let mut reader = ParquetReader::new(Cursor::new(bytes));
@@ -718,10 +719,35 @@ impl Window {
         // window is almost always valid, so an exit would save nothing.
         let bad_prices = price
             .iter()
-            .map(|&p| usize::from(!(p.is_finite() && p > 0.0)))
+            .map(|&p| usize::from(!PRICE_RANGE.contains(&p)))
             .sum::<usize>();
         if bad_prices > 0 {
-            return Err(bad("a price is not finite and positive".into()));
+            // Rows a writer that broke the contract left (an older one took any positive
+            // price): their series lose those rows, the rest of the window stands.
+            let keep: BooleanChunked = price
+                .iter()
+                .map(|p| PRICE_RANGE.contains(p))
+                .collect_ca(PlSmallStr::from_static("keep"));
+            let mut hit: Vec<u32> = sid
+                .iter()
+                .zip(price)
+                .filter(|(_, p)| !PRICE_RANGE.contains(p))
+                .map(|(&s, _)| s)
+                .collect();
+            hit.dedup();
+            for s in hit {
+                let key = &series[s as usize];
+                tracing::warn!(
+                    source = %key.source,
+                    pair = %key.pair,
+                    "window state: rows with a price outside the accepted range left out"
+                );
+            }
+            frame = frame.filter(&keep)?;
+            if frame.height() == 0 {
+                return Ok((Window::empty()?, metadata));
+            }
+            frame.rechunk_mut();
         }
         Ok((Window::from_parts(series, frame)?, metadata))
     }
@@ -975,6 +1001,39 @@ mod tests {
                 "{what}: {err}"
             );
         }
+    }
+
+    /// A stored window with prices an older writer took (finite and positive, outside the
+    /// accepted range) loses those rows, and a series left with none; the others stand
+    /// (issue 20).
+    #[test]
+    fn a_stored_window_with_extreme_prices_loses_those_rows_only() {
+        let (kraken, coinbase) = (
+            SourceName::new("kraken").unwrap(),
+            SourceName::new("coinbase").unwrap(),
+        );
+        let (btc, dust) = (
+            Pair::new("BTC-USD").unwrap(),
+            Pair::new("DUST-USD").unwrap(),
+        );
+        let mut b = WindowBuilder::new();
+        for m in 0..10 {
+            let t = Tick::from_unix(T0 + m * 60);
+            b.push(&kraken, &btc, t, 0, 100.0 + m as f64, None);
+            // A bad print at minute 3.
+            let price = if m == 3 { 1e300 } else { 200.0 };
+            b.push(&coinbase, &btc, t, 0, price, None);
+            b.push(&kraken, &dust, t, 0, 1e-320, None);
+        }
+        let bytes = b.build().unwrap().to_parquet(None).unwrap();
+        let (read, _) = Window::from_parquet(&bytes).unwrap();
+        let names: Vec<String> = read
+            .series()
+            .iter()
+            .map(|k| format!("{}:{}", k.source, k.pair))
+            .collect();
+        assert_eq!(names, ["coinbase:BTC-USD", "kraken:BTC-USD"]);
+        assert_eq!(read.offsets(), &[0, 9, 19]);
     }
 
     /// A window and an empty one (a head right after a new base) read back as written: rows,

@@ -61,6 +61,38 @@ pub struct SeriesSummary {
     pub volume_rank: Option<f64>,
 }
 
+impl SeriesSummary {
+    /// The first metric that is not a finite number, if any: a required one, or an optional one
+    /// that is not `None`. The contract allows neither, so a series with one is left out.
+    pub fn non_finite_field(&self) -> Option<&'static str> {
+        let required = [
+            ("first", self.first),
+            ("last", self.last),
+            ("change_pct", self.change_pct),
+            ("high", self.high),
+            ("low", self.low),
+            ("mean", self.mean),
+            ("max_drawdown_pct", self.max_drawdown_pct),
+            ("ema_60", self.ema_60),
+        ];
+        let optional = [
+            ("volatility_pct", self.volatility_pct),
+            ("rsi_14", self.rsi_14),
+            ("sma_60", self.sma_60),
+            ("price_std", self.price_std),
+            ("volume_last", self.volume_last),
+            ("volume_std", self.volume_std),
+            ("price_rank", self.price_rank),
+            ("volume_rank", self.volume_rank),
+        ];
+        required
+            .into_iter()
+            .chain(optional.into_iter().filter_map(|(n, v)| Some((n, v?))))
+            .find(|(_, v)| !v.is_finite())
+            .map(|(name, _)| name)
+    }
+}
+
 /// The cross-source spread of one pair at `as_of`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
@@ -154,6 +186,101 @@ pub struct Summary {
     pub spreads: Vec<Spread>,
     /// Sorted by (pair, source, measure).
     pub alerts: Vec<Alert>,
+}
+
+/// A part of a stored summary (a series, a spread or an alert) that [`Summary::from_json`] left
+/// out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Degraded {
+    /// Which part: `series kraken BTC-USD`, `spread 2`, `alert 0`.
+    pub part: String,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for Degraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.part, self.reason)
+    }
+}
+
+/// A summary as stored, its parts not yet read one by one.
+#[derive(Deserialize)]
+struct StoredSummary<'a> {
+    schema: String,
+    as_of: Tick,
+    window_minutes: u32,
+    #[serde(borrow)]
+    series: Vec<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    spreads: Vec<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    alerts: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// What names a series in a message, read leniently.
+#[derive(Deserialize)]
+struct SeriesName {
+    source: Option<String>,
+    pair: Option<String>,
+}
+
+impl Summary {
+    /// Reads a stored summary, leaving out each series, spread or alert that cannot be read (a
+    /// `null` or a string where the contract has a number: what a writer that broke the
+    /// contract, or an older one, left), and saying which: one bad series never blanks the
+    /// others. Only a summary whose frame (`schema`, `as_of`, `window_minutes`, the three lists)
+    /// is unreadable is an error. JSON holds no NaN or infinity, so every number read is finite.
+    pub fn from_json(bytes: &[u8]) -> std::result::Result<(Summary, Vec<Degraded>), String> {
+        let stored: StoredSummary<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if stored.schema != SUMMARY_SCHEMA {
+            return Err(format!(
+                "schema {:?}, expected {SUMMARY_SCHEMA:?}",
+                stored.schema
+            ));
+        }
+        let mut degraded = Vec::new();
+        let series = read_parts(&stored.series, &mut degraded, |raw| {
+            let or_unknown = |n: Option<String>| n.unwrap_or_else(|| "?".to_owned());
+            match serde_json::from_str::<SeriesName>(raw) {
+                Ok(n) => format!("series {} {}", or_unknown(n.source), or_unknown(n.pair)),
+                Err(_) => "series ?".to_owned(),
+            }
+        });
+        let spreads = read_parts(&stored.spreads, &mut degraded, |_| "spread".to_owned());
+        let alerts = read_parts(&stored.alerts, &mut degraded, |_| "alert".to_owned());
+        let summary = Summary {
+            schema: stored.schema,
+            as_of: stored.as_of,
+            window_minutes: stored.window_minutes,
+            series,
+            spreads,
+            alerts,
+        };
+        Ok((summary, degraded))
+    }
+}
+
+/// Reads each of `raws`, recording the ones that fail in `degraded` under the name `name` gives
+/// (from the part's text) and its position.
+fn read_parts<T: serde::de::DeserializeOwned>(
+    raws: &[&serde_json::value::RawValue],
+    degraded: &mut Vec<Degraded>,
+    name: impl Fn(&str) -> String,
+) -> Vec<T> {
+    raws.iter()
+        .enumerate()
+        .filter_map(|(i, raw)| match serde_json::from_str(raw.get()) {
+            Ok(part) => Some(part),
+            Err(e) => {
+                degraded.push(Degraded {
+                    part: format!("{} (#{i})", name(raw.get())),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        })
+        .collect()
 }
 
 /// A candle interval of the contract.
@@ -274,6 +401,75 @@ mod tests {
         }
         let err = "2m".parse::<CandleInterval>().unwrap_err().to_string();
         assert!(err.contains("\"2m\""), "{err}");
+    }
+
+    fn series(source: &str, pair: &str) -> SeriesSummary {
+        SeriesSummary {
+            source: SourceName::new(source).unwrap(),
+            pair: Pair::new(pair).unwrap(),
+            samples: 2,
+            first: 1.0,
+            last: 2.0,
+            last_tick: Tick::from_unix(1_796_040_000),
+            change_pct: 100.0,
+            high: 2.0,
+            low: 1.0,
+            mean: 1.5,
+            volatility_pct: None,
+            max_drawdown_pct: 0.0,
+            rsi_14: None,
+            sma_60: None,
+            ema_60: 1.03,
+            gaps: 0,
+            price_std: Some(0.7),
+            volume_last: None,
+            volume_std: None,
+            price_rank: Some(1.0),
+            volume_rank: None,
+        }
+    }
+
+    /// A summary that an older writer left with `null` in a required metric (it wrote an
+    /// infinite `change_pct` so) loses that series only, and says which (issue 20).
+    #[test]
+    fn a_series_with_a_bad_field_is_left_out_not_the_summary() {
+        let summary = Summary {
+            schema: SUMMARY_SCHEMA.to_owned(),
+            as_of: Tick::from_unix(1_796_040_000),
+            window_minutes: 1440,
+            series: vec![series("kraken", "BTC-USD"), series("kraken", "DUST-USD")],
+            spreads: vec![],
+            alerts: vec![],
+        };
+        let mut json = serde_json::to_value(&summary).unwrap();
+        json["series"][1]["change_pct"] = serde_json::Value::Null;
+        json["spreads"] = serde_json::json!([{"pair": "BTC-USD", "spread_bps": null}]);
+        let (read, degraded) = Summary::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(read.series, vec![series("kraken", "BTC-USD")]);
+        assert!(read.spreads.is_empty());
+        let parts: Vec<String> = degraded.iter().map(ToString::to_string).collect();
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert!(
+            parts[0].starts_with("series kraken DUST-USD (#1): invalid type: null"),
+            "{parts:?}"
+        );
+        assert!(parts[1].starts_with("spread (#0)"), "{parts:?}");
+        // A whole summary reads back as it was written.
+        let whole = serde_json::to_vec(&summary).unwrap();
+        assert_eq!(Summary::from_json(&whole).unwrap(), (summary, vec![]));
+        // Only an unreadable frame is an error.
+        assert!(Summary::from_json(br#"{"schema":"cryptomon.summary/v1"}"#).is_err());
+        assert!(Summary::from_json(b"[]").is_err());
+    }
+
+    #[test]
+    fn a_non_finite_metric_is_named() {
+        let mut s = series("kraken", "BTC-USD");
+        assert_eq!(s.non_finite_field(), None);
+        s.volatility_pct = Some(f64::INFINITY);
+        assert_eq!(s.non_finite_field(), Some("volatility_pct"));
+        s.change_pct = f64::NAN;
+        assert_eq!(s.non_finite_field(), Some("change_pct"));
     }
 
     #[test]

@@ -250,10 +250,20 @@ impl Cache {
             // A summary that disappears is kept: better stale numbers than none.
             Fetch::NotModified | Fetch::Missing => return Ok(false),
         };
-        let summary: Summary = serde_json::from_slice(&object.body).map_err(|e| Error::Decode {
-            key: SUMMARY_KEY.into(),
-            reason: e.to_string(),
-        })?;
+        let (summary, degraded) =
+            Summary::from_json(&object.body).map_err(|reason| Error::Decode {
+                key: SUMMARY_KEY.into(),
+                reason,
+            })?;
+        // A part left out is not served either: the stored text is served only when whole.
+        let summary_json = if degraded.is_empty() {
+            object.body
+        } else {
+            for part in &degraded {
+                tracing::warn!(key = SUMMARY_KEY, %part, "left out of the served summary");
+            }
+            json_bytes(&summary)?
+        };
         // The window state: nothing read if the head is unchanged, only the head if its base is
         // the one held.
         let known = current.as_ref().and_then(|a| a.window_state.as_ref());
@@ -267,7 +277,7 @@ impl Cache {
             // A store that fails now may answer next time: keep what is loaded.
             Err(error) => return Err(error),
         };
-        let aggregates = Aggregates::build(summary, object.body, object.version, window_state)?;
+        let aggregates = Aggregates::build(summary, summary_json, object.version, window_state)?;
         tracing::info!(
             as_of = %aggregates.summary.as_of,
             series = aggregates.summary.series.len(),
