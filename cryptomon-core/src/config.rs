@@ -35,6 +35,10 @@ use crate::model::{Pair, SourceName};
 /// The collection interval when the file does not set one: the contract's one minute.
 pub const DEFAULT_INTERVAL_SECS: u32 = 60;
 
+/// How far ahead of the clock a snapshot's tick may be when the file does not say: five
+/// minutes, as a collector's clock may run a little fast, but not hours.
+pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u32 = 300;
+
 /// The pairs the default configuration watches on every exchange (quoted in USD, or USDT on
 /// Binance, which lists no USD markets).
 pub const DEFAULT_BASES: [&str; 3] = ["BTC", "ETH", "SOL"];
@@ -150,6 +154,9 @@ pub struct SourceConfig {
 pub struct Config {
     /// Seconds between collections (the tick length), 1 to 86 400.
     pub interval_secs: u32,
+    /// How far ahead of the clock a snapshot's tick may be, 0 to 86 400 s: `collect` refuses a
+    /// tick further ahead, and the transform skips (never deletes) such a snapshot.
+    pub max_clock_skew_secs: u32,
     /// The sources, in file order, each name once.
     pub sources: Vec<SourceConfig>,
     /// The `[alerts]` table, kept as written; interpreted by the alerting code, not here.
@@ -184,6 +191,7 @@ impl Default for Config {
             .collect();
         Config {
             interval_secs: DEFAULT_INTERVAL_SECS,
+            max_clock_skew_secs: DEFAULT_MAX_CLOCK_SKEW_SECS,
             sources,
             alerts: None,
         }
@@ -204,6 +212,8 @@ impl FromStr for Config {
 struct RawConfig {
     #[serde(default)]
     interval_secs: Option<i64>,
+    #[serde(default)]
+    max_clock_skew_secs: Option<i64>,
     #[serde(default)]
     sources: Vec<RawSource>,
     #[serde(default)]
@@ -250,6 +260,15 @@ impl Config {
                 )));
             }
         };
+        let max_clock_skew_secs = match raw.max_clock_skew_secs {
+            None => DEFAULT_MAX_CLOCK_SKEW_SECS,
+            Some(s) if (0..=86_400).contains(&s) => s as u32,
+            Some(s) => {
+                return Err(Error::Config(format!(
+                    "max_clock_skew_secs = {s}: must be between 0 and 86400"
+                )));
+            }
+        };
         if raw.sources.is_empty() {
             return Err(Error::Config(
                 "no [[sources]] entry: nothing to collect".to_owned(),
@@ -271,6 +290,7 @@ impl Config {
         }
         Ok(Config {
             interval_secs,
+            max_clock_skew_secs,
             sources,
             alerts: raw.alerts,
         })
@@ -583,6 +603,10 @@ mod tests {
     fn other_invalid_values_are_refused() {
         let base = "[[sources]]\nkind = \"kraken\"\n";
         assert!(err(&format!("interval_secs = 0\n{base}")).contains("interval_secs"));
+        assert!(err(&format!("max_clock_skew_secs = -1\n{base}")).contains("max_clock_skew_secs"));
+        assert!(
+            err(&format!("max_clock_skew_secs = 86401\n{base}")).contains("max_clock_skew_secs")
+        );
         assert!(err(&format!("{base}timeout_secs = 60\n")).contains("timeout_secs"));
         assert!(err(&format!("{base}base_url = \"ftp://x\"\n")).contains("base_url"));
         assert!(err(&format!("{base}api_key_env = \"K\"\n")).contains("coingecko"));

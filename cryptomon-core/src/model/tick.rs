@@ -54,7 +54,7 @@ impl Tick {
 
     /// This tick moved by `secs` seconds.
     pub const fn add_secs(self, secs: i64) -> Self {
-        Tick(self.0 + secs)
+        Tick(self.0.saturating_add(secs))
     }
 
     /// The date partition of the contract (`YYYY-MM-DD`).

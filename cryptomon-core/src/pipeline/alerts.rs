@@ -280,8 +280,7 @@ impl Alerting {
             mode,
             alerts: self.config.clone(),
             sinks: self.notifiers.iter().map(|n| n.sink()).collect(),
-            now: None,
-            cache: None,
+            ..super::TransformOptions::default()
         }
     }
 

@@ -14,8 +14,8 @@ pub use alerts::{
 pub use collect::{CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_within};
 pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{
-    Skipped, TransformMode, TransformOptions, TransformReport, blocking, read_summary, read_window,
-    transform, transform_opts, transform_with,
+    DEFAULT_MAX_CLOCK_SKEW, Skipped, TransformMode, TransformOptions, TransformReport, blocking,
+    read_summary, read_window, transform, transform_opts, transform_with,
 };
 pub use warm::TransformCache;
 

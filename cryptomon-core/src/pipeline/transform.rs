@@ -31,6 +31,9 @@ const DECODE_BATCH: usize = 32;
 const DECODE_BATCHES: usize = 3;
 /// Conditional-write conflicts tolerated before giving up (another transform keeps winning).
 const MAX_ATTEMPTS: u32 = 5;
+/// How far ahead of the clock a snapshot's tick may be, unless the config says otherwise.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration =
+    Duration::from_secs(crate::config::DEFAULT_MAX_CLOCK_SKEW_SECS as u64);
 
 /// How a transform gathers its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +54,13 @@ pub struct TransformOptions {
     pub alerts: Arc<AlertConfig>,
     /// The sinks events are queued for (see [`super::alerts::Notifier::sink`]).
     pub sinks: Vec<String>,
-    /// The clock, for `stale` rules; `None` reads the system clock.
+    /// The clock, for `stale` rules and for what counts as the future; `None` reads the
+    /// system clock.
     pub now: Option<Tick>,
+    /// How far ahead of the clock a snapshot's tick may be ([`DEFAULT_MAX_CLOCK_SKEW`]): one
+    /// further ahead is skipped and reported, never taken in, so the window's `as_of` never
+    /// passes the clock by more than this.
+    pub max_clock_skew: Duration,
     /// What a long-lived process keeps between runs (see [`TransformCache`]); `None` (the
     /// default) reads the state from the store every run.
     pub cache: Option<Arc<TransformCache>>,
@@ -65,6 +73,7 @@ impl Default for TransformOptions {
             alerts: Arc::new(AlertConfig::default()),
             sinks: Vec::new(),
             now: None,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             cache: None,
         }
     }
@@ -98,7 +107,8 @@ pub struct TransformReport {
     pub bytes_read: u64,
     /// Raw objects newly taken in.
     pub new_objects: usize,
-    /// Objects newly found unusable, with their keys (each is reported once).
+    /// Objects newly found unusable, with their keys (each is reported once), and objects
+    /// dated too far ahead of the clock (reported at every run until the clock reaches them).
     pub skipped: Vec<Skipped>,
     /// Series in the summary.
     pub series: usize,
@@ -198,9 +208,10 @@ async fn run_once(
 ) -> Result<TransformReport> {
     let mode = options.mode;
     let mut io = Io::default();
+    let latest_allowed = latest_allowed(options);
     // Taken out for the run: put back only once this run's writes succeed.
     let warm = options.cache.as_deref().and_then(TransformCache::take);
-    let mut loaded = load_state(store, mode, &mut io, warm).await?;
+    let mut loaded = load_state(store, mode, &mut io, warm, latest_allowed).await?;
     // A cold run reads the base while it lists and reads what is new: the two do not depend on
     // each other, and the base (the largest read, and a Parquet decode) no longer waits for
     // ten lists and the new snapshots' reads.
@@ -213,7 +224,13 @@ async fn run_once(
             }
         };
         let has_prior = loaded.prior.is_some();
-        let gather = gather_new(store, has_prior, &mut loaded.manifest, &mut io);
+        let gather = gather_new(
+            store,
+            has_prior,
+            &mut loaded.manifest,
+            &mut io,
+            latest_allowed,
+        );
         let (base, gathered) = futures::join!(read_base, gather);
         match base? {
             Some(Ok((window, len))) => {
@@ -235,17 +252,18 @@ async fn run_once(
     };
     let Gathered {
         builder,
-        skipped,
+        mut skipped,
+        ahead,
         new_objects,
     } = gathered;
     let was_warm = loaded.warm;
     let (prior_window, version, rebuild_reason) = (loaded.prior, loaded.version, loaded.rebuild);
     let mut manifest = loaded.manifest;
 
-    if new_objects == 0
-        && skipped.is_empty()
-        && let (Some(prior), Some(as_of)) = (&prior_window, manifest.as_of)
-    {
+    // Objects dated ahead of the clock are reported at every run, but are not news.
+    let nothing_new = new_objects == 0 && skipped.is_empty();
+    skipped.extend(ahead);
+    if nothing_new && let (Some(prior), Some(as_of)) = (&prior_window, manifest.as_of) {
         // Nothing arrived: if the summary is still the one written with this state, the
         // aggregates on the store are current.
         let written_with_state = manifest.summary_version.clone().map(Version);
@@ -370,7 +388,8 @@ async fn run_once(
         new_base,
         next_slot: loaded.next_slot,
     };
-    let written = write_aggregates(store, state, manifest, put_mode, &summary).await?;
+    let written =
+        write_aggregates(store, state, manifest, put_mode, &summary, latest_allowed).await?;
     let writes = written.writes;
     if let Some(cache) = &options.cache {
         cache.put(Warm {
@@ -406,17 +425,23 @@ struct Gathered {
     builder: WindowBuilder,
     /// Objects newly found unusable (recorded in the manifest too).
     skipped: Vec<Skipped>,
+    /// Objects dated too far ahead of the clock: left for a later run, not recorded.
+    ahead: Vec<Skipped>,
     /// Raw objects read to be taken in.
     new_objects: usize,
 }
 
 /// Lists what `manifest` has not taken in (the window's partitions when standing on a state,
 /// everything under `raw/` for a rebuild), reads and decodes it, and records it in `manifest`.
+///
+/// A key whose tick is after `latest_allowed` is neither read nor recorded: it is reported in
+/// `ahead`, and taken in by the first run whose clock has reached it.
 async fn gather_new(
     store: &dyn Store,
     has_prior: bool,
     manifest: &mut Manifest,
     io: &mut Io,
+    latest_allowed: Tick,
 ) -> Result<Gathered> {
     let keys = match (has_prior, manifest.as_of) {
         (true, Some(as_of)) => list_window_partitions(store, as_of, io).await?,
@@ -425,6 +450,7 @@ async fn gather_new(
 
     // What is new: keys the manifest has not taken in or skipped.
     let mut skipped = Vec::new();
+    let mut ahead = Vec::new();
     let mut to_read: Vec<(String, RawKey)> = Vec::new();
     for key in keys {
         let raw = parse_raw_key(&key);
@@ -432,6 +458,15 @@ async fn gather_new(
             continue;
         }
         match raw {
+            Some(raw) if raw.tick > latest_allowed => {
+                let reason = format!(
+                    "tick {} is ahead of the clock (latest accepted {latest_allowed}): left in \
+                     the store, taken in once the clock reaches it",
+                    raw.tick
+                );
+                tracing::warn!(key, %reason, "skipping a snapshot from the future");
+                ahead.push(Skipped { key, reason });
+            }
             Some(raw) => to_read.push((key, raw)),
             None => skipped.push(Skipped {
                 key,
@@ -507,6 +542,7 @@ async fn gather_new(
     Ok(Gathered {
         builder,
         skipped,
+        ahead,
         new_objects,
     })
 }
@@ -546,6 +582,19 @@ impl Batch {
     }
 }
 
+/// The latest tick a run takes in: the clock plus the tolerated skew.
+fn latest_allowed(options: &TransformOptions) -> Tick {
+    let skew = i64::try_from(options.max_clock_skew.as_secs()).unwrap_or(i64::MAX / 2);
+    now(options).add_secs(skew)
+}
+
+/// The run's clock: the options' or the system's.
+fn now(options: &TransformOptions) -> Tick {
+    options
+        .now
+        .unwrap_or_else(|| Tick::floor(chrono::Utc::now(), 1))
+}
+
 /// Each source's latest tick taken in.
 fn last_snapshots(manifest: &Manifest) -> BTreeMap<SourceName, Tick> {
     manifest
@@ -569,9 +618,7 @@ async fn alert(
     last: &BTreeMap<SourceName, Tick>,
     out: &mut TransformReport,
 ) {
-    let now = options
-        .now
-        .unwrap_or_else(|| Tick::floor(chrono::Utc::now(), 1));
+    let now = now(options);
     match super::alerts::record(
         store,
         &options.alerts,
@@ -693,6 +740,7 @@ async fn load_state(
     mode: TransformMode,
     io: &mut Io,
     warm: Option<Warm>,
+    latest_allowed: Tick,
 ) -> Result<Loaded> {
     let warm = warm.filter(|_| mode == TransformMode::Incremental);
     let object = match store
@@ -763,6 +811,13 @@ async fn load_state(
     };
     if mode == TransformMode::Full {
         return Ok(rebuild(None, Some(&manifest)));
+    }
+    // A state that took in a snapshot from the future (written before ticks were bounded)
+    // would hold every later run's window there: it is rebuilt from what the clock allows.
+    if let Some(as_of) = manifest.as_of.filter(|t| *t > latest_allowed) {
+        let reason =
+            format!("its as_of {as_of} is ahead of the clock (latest accepted {latest_allowed})");
+        return Ok(rebuild(Some(reason), Some(&manifest)));
     }
     Ok(Loaded {
         // The base is read by the caller, alongside what is new (`Loaded::unread_base`).
@@ -848,8 +903,9 @@ struct NewBase {
     rows: usize,
 }
 
-/// Writes the summary, then (on a compaction) a new base, then the head (conditionally) with
-/// the summary's version in its manifest; returns the number of writes.
+/// Writes the summary (never over a newer one, see [`put_summary`]), then (on a compaction) a
+/// new base, then the head (conditionally) with the summary's version in its manifest; returns
+/// the number of writes.
 ///
 /// A new base goes to the slot the head does not name: until the head names it, readers keep
 /// using the other one. The write is unconditional on purpose: a base written by a run that
@@ -863,13 +919,24 @@ async fn write_aggregates(
     mut manifest: Manifest,
     mode: PutMode,
     summary: &Summary,
+    latest_allowed: Tick,
 ) -> Result<Written> {
     // The summary and a new base do not depend on each other: both are written at once (the
     // base's durable write took a full transform's last tenth when it waited on the summary's).
     // Only the head, written last, makes the new state current.
     let put_summary = async {
         let json = serde_json::to_vec(summary).map_err(|e| Error::Engine(e.to_string()))?;
-        store.put(SUMMARY_KEY, Bytes::from(json)).await
+        // The summary written with the state this run stands on: unchanged unless another
+        // transform wrote since, which the condition catches.
+        let expected = manifest.summary_version.clone().map(Version);
+        put_summary(
+            store,
+            Bytes::from(json),
+            summary.as_of,
+            expected,
+            latest_allowed,
+        )
+        .await
     };
     let put_base = async {
         let Some(base) = state.new_base else {
@@ -899,17 +966,83 @@ async fn write_aggregates(
         Ok((head, delta, manifest))
     })
     .await?;
-    match store.put_opts(WINDOW_KEY, Bytes::from(head), mode).await {
-        Ok(version) => Ok(Written {
-            writes: writes + 1,
-            version,
-            manifest,
-            delta,
-        }),
-        // Create lost to another transform's first write: same as a stale update.
-        Err(Error::AlreadyExists { key }) => Err(Error::Precondition { key }),
+    let version = put_conditionally(store, WINDOW_KEY, Bytes::from(head), mode).await?;
+    Ok(Written {
+        writes: writes + 1,
+        version,
+        manifest,
+        delta,
+    })
+}
+
+/// Writes `body` under `key` if the key still has the version `mode` expects (or is absent, for
+/// [`PutMode::Create`]), failing with [`Error::Precondition`] when another writer changed it.
+///
+/// A refusal can also be this very write's: when the answer to a write that succeeded is lost,
+/// the SDK retries it, and the retry finds the version it just made. So a refused write reads
+/// the key back, and an object holding exactly `body` is taken as written: had another writer
+/// made those bytes, the state would be the same.
+async fn put_conditionally(
+    store: &dyn Store,
+    key: &str,
+    body: Bytes,
+    mode: PutMode,
+) -> Result<Version> {
+    match store.put_opts(key, body.clone(), mode).await {
+        Ok(version) => Ok(version),
+        Err(Error::Precondition { .. } | Error::AlreadyExists { .. }) => {
+            match store.get(key).await? {
+                Some(current) if current.body == body => {
+                    tracing::info!(key, "a refused write had landed: its answer was lost");
+                    Ok(current.version)
+                }
+                _ => Err(Error::Precondition { key: key.into() }),
+            }
+        }
         Err(e) => Err(e),
     }
+}
+
+/// Writes the summary `body` (as of `as_of`), never replacing a newer one.
+///
+/// The write is conditional on `expected` (the version written with the state the run stands
+/// on; absent: the key must be). When the summary changed since, it is read: a summary as of a
+/// later tick (within the clock's `latest_allowed`) wins, and the run is refused with
+/// [`Error::Precondition`] to run again on the newer state; an older one, an unreadable one, or
+/// one from the future is replaced, conditionally again. A summary holding exactly `body` is
+/// this write's own, its answer lost.
+async fn put_summary(
+    store: &dyn Store,
+    body: Bytes,
+    as_of: Tick,
+    expected: Option<Version>,
+    latest_allowed: Tick,
+) -> Result<Version> {
+    let mut mode = expected.map_or(PutMode::Create, PutMode::Update);
+    for _ in 0..MAX_ATTEMPTS {
+        match put_conditionally(store, SUMMARY_KEY, body.clone(), mode).await {
+            Err(Error::Precondition { .. }) => {}
+            done => return done,
+        }
+        let Some(current) = store.get(SUMMARY_KEY).await? else {
+            mode = PutMode::Create;
+            continue;
+        };
+        if current.body == body {
+            return Ok(current.version);
+        }
+        let stored_as_of = Summary::from_json(&current.body).ok().map(|(s, _)| s.as_of);
+        if let Some(theirs) = stored_as_of.filter(|t| *t > as_of && *t <= latest_allowed) {
+            tracing::info!(ours = %as_of, %theirs, "a newer summary is stored: running again");
+            return Err(Error::Precondition {
+                key: SUMMARY_KEY.into(),
+            });
+        }
+        mode = PutMode::Update(current.version);
+    }
+    Err(Error::Precondition {
+        key: SUMMARY_KEY.into(),
+    })
 }
 
 /// What [`write_aggregates`] wrote of the state.
@@ -934,17 +1067,20 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Engine(format!("engine task failed: {e}")))?
 }
 
-/// Reads the summary the last transform wrote.
+/// Reads the summary the last transform wrote. A series, spread or alert that cannot be read is
+/// left out and logged (see [`Summary::from_json`]).
 pub async fn read_summary(store: &dyn Store) -> Result<Option<Summary>> {
     let Some(object) = store.get(SUMMARY_KEY).await? else {
         return Ok(None);
     };
-    serde_json::from_slice(&object.body)
-        .map(Some)
-        .map_err(|e| Error::Decode {
-            key: SUMMARY_KEY.into(),
-            reason: e.to_string(),
-        })
+    let (summary, degraded) = Summary::from_json(&object.body).map_err(|reason| Error::Decode {
+        key: SUMMARY_KEY.into(),
+        reason,
+    })?;
+    for part in &degraded {
+        tracing::warn!(key = SUMMARY_KEY, %part, "left out of the summary read");
+    }
+    Ok(Some(summary))
 }
 
 /// Reads the window state the last transform wrote (see [`state::load_window`]).
