@@ -82,6 +82,7 @@ pub struct Fault {
     op: Option<Op>,
     retryable: bool,
     lose_response: bool,
+    conflict: bool,
 }
 
 impl Fault {
@@ -91,6 +92,7 @@ impl Fault {
             op: None,
             retryable: true,
             lose_response: false,
+            conflict: false,
         }
     }
 
@@ -140,6 +142,14 @@ impl Fault {
         self
     }
 
+    /// Fails with [`Error::Precondition`], as a conditional write does when another writer
+    /// changed the key. With [`Fault::lose_response`], it is what the SDK's retry of a
+    /// conditional write sees when the first attempt landed but its answer was lost.
+    pub fn as_conflict(mut self) -> Self {
+        self.conflict = true;
+        self
+    }
+
     fn matches(&self, call: &Call<'_>, successful_writes: u64) -> bool {
         if self.op.is_some_and(|op| op != call.op) {
             return false;
@@ -160,6 +170,11 @@ impl Fault {
     }
 
     fn error(&self, call: &Call<'_>) -> Error {
+        if self.conflict {
+            return Error::Precondition {
+                key: call.key.to_owned(),
+            };
+        }
         Error::Store {
             op: call.op.as_str(),
             key: call.key.to_owned(),

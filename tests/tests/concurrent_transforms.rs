@@ -12,43 +12,50 @@ use cryptomon_core::keys::{WINDOW_KEY, raw_key};
 use cryptomon_core::pipeline;
 use cryptomon_core::{
     FsStore, Pair, PolarsAggregator, PutMode, Quote, Result, Snapshot, SourceName, Store, StoreExt,
-    Tick, Version,
+    Summary, Tick, Version,
 };
 use cryptomon_mock::MemoryStore;
 use tokio::sync::Notify;
 
-/// Holds back the first write of the window state until released.
-struct PausedStateWrite<S> {
+/// Holds back the first write of `key` until released.
+struct PausedWrite<S> {
+    key: &'static str,
     inner: Arc<S>,
     paused: AtomicBool,
     reached: Notify,
     release: Notify,
+    /// The bodies written under `key`, in the order the writes succeeded.
+    written: std::sync::Mutex<Vec<Bytes>>,
 }
 
-impl<S> fmt::Debug for PausedStateWrite<S> {
+impl<S> fmt::Debug for PausedWrite<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PausedStateWrite")
+        f.write_str("PausedWrite")
     }
 }
 
-impl<S> fmt::Display for PausedStateWrite<S> {
+impl<S> fmt::Display for PausedWrite<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("paused store")
     }
 }
 
 #[async_trait]
-impl<S: Store> Store for PausedStateWrite<S> {
+impl<S: Store> Store for PausedWrite<S> {
     async fn get_opts(&self, key: &str, v: Option<&Version>) -> Result<cryptomon_core::Fetch> {
         self.inner.get_opts(key, v).await
     }
 
     async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
-        if key == WINDOW_KEY && !self.paused.swap(true, Ordering::SeqCst) {
+        if key == self.key && !self.paused.swap(true, Ordering::SeqCst) {
             self.reached.notify_one();
             self.release.notified().await;
         }
-        self.inner.put_opts(key, body, mode).await
+        let version = self.inner.put_opts(key, body.clone(), mode).await?;
+        if key == self.key {
+            self.written.lock().unwrap().push(body);
+        }
+        Ok(version)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -78,11 +85,13 @@ async fn race<S: Store>(inner: Arc<S>) {
     // A new snapshot; transform A takes it in, then stalls before writing the state.
     let (k, b) = snapshot("alpha", 5);
     inner.put(&k, b).await.unwrap();
-    let paused = Arc::new(PausedStateWrite {
+    let paused = Arc::new(PausedWrite {
+        key: WINDOW_KEY,
         inner: inner.clone(),
         paused: AtomicBool::new(false),
         reached: Notify::new(),
         release: Notify::new(),
+        written: Default::default(),
     });
     let a = {
         let paused = paused.clone();
@@ -130,6 +139,88 @@ async fn racing_transforms_on_memory_store() {
 async fn racing_transforms_on_fs_store() {
     let dir = tempfile::tempdir().unwrap();
     race(Arc::new(FsStore::open(dir.path()).unwrap())).await;
+}
+
+/// A transform that took in less (as of an earlier tick) and reaches its summary write after a
+/// newer transform wrote its own never replaces the newer summary: its conditional write is
+/// refused, it reads the stored summary, finds it newer and runs again on the newer state
+/// (issue 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_transform_never_replaces_a_newer_summary() {
+    let inner = Arc::new(MemoryStore::new());
+    let aggregator = PolarsAggregator::default();
+    for m in 0..5 {
+        for source in ["alpha", "beta"] {
+            let (k, b) = snapshot(source, m);
+            inner.put(&k, b).await.unwrap();
+        }
+    }
+    pipeline::transform(inner.as_ref(), &aggregator)
+        .await
+        .unwrap();
+
+    // B takes in alpha's minute 5 (as of minute 5), then stalls before its summary write.
+    let (k, b) = snapshot("alpha", 5);
+    inner.put(&k, b).await.unwrap();
+    let paused = Arc::new(PausedWrite {
+        key: cryptomon_core::keys::SUMMARY_KEY,
+        inner: inner.clone(),
+        paused: AtomicBool::new(false),
+        reached: Notify::new(),
+        release: Notify::new(),
+        written: Default::default(),
+    });
+    let older = {
+        let paused = paused.clone();
+        tokio::spawn(async move {
+            pipeline::transform(paused.as_ref(), &PolarsAggregator::default()).await
+        })
+    };
+    paused.reached.notified().await;
+
+    // Meanwhile minutes 5 to 7 land and A writes a summary as of minute 7.
+    for (source, m) in [("beta", 5), ("alpha", 6), ("beta", 6), ("alpha", 7)] {
+        let (k, b) = snapshot(source, m);
+        inner.put(&k, b).await.unwrap();
+    }
+    let newer = pipeline::transform(paused.as_ref(), &aggregator)
+        .await
+        .unwrap();
+    assert_eq!(newer.as_of.unix(), 1_796_040_000 + 7 * 60);
+
+    paused.release.notify_one();
+    let older = older.await.unwrap().unwrap();
+    assert_eq!(
+        older.attempts, 2,
+        "B's summary write is refused and B runs again"
+    );
+    // At no moment was the summary older than one stored before it.
+    let written: Vec<i64> = paused
+        .written
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|body| Summary::from_json(body).unwrap().0.as_of.unix())
+        .collect();
+    assert!(!written.is_empty());
+    assert!(
+        written.windows(2).all(|w| w[0] <= w[1]),
+        "summaries written as of {written:?}"
+    );
+    let summary = pipeline::read_summary(inner.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        summary.as_of.unix(),
+        1_796_040_000 + 7 * 60,
+        "the summary as of minute 7 stands"
+    );
+    let window = pipeline::read_window(inner.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(window.len(), 15, "every snapshot is in the state");
 }
 
 /// A summary replaced behind the transform's back (a raced or half-failed run) is rewritten by

@@ -232,3 +232,65 @@ async fn sources_that_fail_hang_or_answer_garbage_store_nothing_bad() {
     pipeline::collect(&base(), &store, t(2)).await.unwrap();
     transform(&store).await.unwrap();
 }
+
+/// A conditional write whose answer was lost comes back refused on the SDK's retry (412). The
+/// transform reads the key back, finds its own bytes, and takes the write as done: it neither
+/// runs again nor skips the tick's alert rules (issue 20).
+#[tokio::test]
+async fn a_lost_answer_to_a_conditional_write_is_taken_as_the_transforms_own() {
+    use cryptomon_core::alerting::AlertConfig;
+    use cryptomon_core::keys::WINDOW_KEY;
+    use cryptomon_core::pipeline::Alerting;
+
+    let spike: toml::Value = toml::from_str(
+        r#"
+[[alerts.rules]]
+name = "volume-spike"
+kind = "spike"
+measure = "volume"
+factor = 3.0
+window_minutes = 60
+"#,
+    )
+    .unwrap();
+    let alerting = Alerting::new(AlertConfig::from_toml(spike.get("alerts")).unwrap(), vec![]);
+    for key in [WINDOW_KEY, SUMMARY_KEY] {
+        let store = FaultyStore::new(MemoryStore::new());
+        for (k, body) in cryptomon_tests::golden::golden_objects() {
+            store.inner().put(&k, Bytes::from(body)).await.unwrap();
+        }
+        store.add_fault(
+            Fault::key_prefix(key)
+                .on(Op::Put)
+                .lose_response()
+                .as_conflict(),
+        );
+        let report = pipeline::transform_opts(
+            &store,
+            &PolarsAggregator::default(),
+            &alerting.options(TransformMode::Incremental),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(report.attempts, 1, "{key}: not run again");
+        assert_eq!(report.alert_error, None, "{key}");
+        assert_eq!(
+            report.alert_events.len(),
+            2,
+            "{key}: the golden data's two volume spikes fire at this tick"
+        );
+        // What was written is what a clean run writes.
+        let clean = MemoryStore::new();
+        for (k, body) in cryptomon_tests::golden::golden_objects() {
+            clean.put(&k, Bytes::from(body)).await.unwrap();
+        }
+        pipeline::transform(&clean, &PolarsAggregator::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            aggregates(store.inner()).await,
+            aggregates(&clean).await,
+            "{key}"
+        );
+    }
+}
