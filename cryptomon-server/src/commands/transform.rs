@@ -36,24 +36,39 @@ pub(crate) struct TransformArgs {
 
 /// The alert rules and sinks of `path`'s `[alerts]` table; none without a file.
 pub(crate) fn load_alerting(path: Option<&std::path::Path>) -> anyhow::Result<Alerting> {
+    Ok(load_settings(path)?.0)
+}
+
+/// The alert rules and sinks of `path`'s `[alerts]` table and its tolerated clock skew; the
+/// defaults without a file.
+pub(crate) fn load_settings(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<(Alerting, Duration)> {
     let Some(path) = path else {
-        return Ok(Alerting::default());
+        return Ok((Alerting::default(), pipeline::DEFAULT_MAX_CLOCK_SKEW));
     };
     let config = Config::load(path)
         .with_context(|| format!("cannot load the configuration {}", path.display()))?;
-    Alerting::from_config(&config)
-        .with_context(|| format!("invalid [alerts] in {}", path.display()))
+    let alerting = Alerting::from_config(&config)
+        .with_context(|| format!("invalid [alerts] in {}", path.display()))?;
+    Ok((
+        alerting,
+        Duration::from_secs(u64::from(config.max_clock_skew_secs)),
+    ))
 }
 
 pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
-    let alerting = load_alerting(args.config.as_deref())?;
+    let (alerting, max_clock_skew) = load_settings(args.config.as_deref())?;
     let store = args.store.open_existing()?;
     let mode = if args.full {
         TransformMode::Full
     } else {
         TransformMode::Incremental
     };
-    let options = alerting.options(mode);
+    let options = TransformOptions {
+        max_clock_skew,
+        ..alerting.options(mode)
+    };
     let Some(every) = args.every else {
         let report =
             pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
