@@ -559,13 +559,37 @@ mod tests {
     fn retry_after_as_seconds_or_date() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
         let d = parse_retry_after(&soon).unwrap();
         assert!(
             d >= Duration::from_secs(28) && d <= Duration::from_secs(30),
             "{d:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_read_without_overflow() {
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after("18446744073709551615"), max);
+        assert_eq!(parse_retry_after("99999999999999999999999"), max);
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT").unwrap();
+        assert!(far > Duration::from_secs(200 * 365 * 86_400), "{far:?}");
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO),
+            "a past date"
+        );
+        for garbage in [
+            "-5",
+            "1.5",
+            "",
+            "+3",
+            "Fri, 31 Dec 99999 23:59:59 GMT",
+            "\u{0}",
+        ] {
+            assert_eq!(parse_retry_after(garbage), None, "{garbage:?}");
+        }
     }
 
     #[test]
@@ -618,6 +642,16 @@ mod tests {
             timeout: true,
         };
         assert_eq!(next_delay(&timeout, short, deadline), short);
+        assert_eq!(
+            next_delay(&limited(Some(u64::MAX)), short, deadline),
+            None,
+            "an absurd Retry-After gives up, it is not added to the clock"
+        );
+        assert_eq!(
+            next_delay(&timeout, Some(Duration::MAX), deadline),
+            None,
+            "nor is an absurd backoff"
+        );
         tokio::time::advance(Duration::from_secs(45)).await;
         assert_eq!(
             next_delay(&timeout, short, deadline),
