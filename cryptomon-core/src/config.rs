@@ -43,6 +43,12 @@ pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u32 = 300;
 /// Binance, which lists no USD markets).
 pub const DEFAULT_BASES: [&str; 3] = ["BTC", "ETH", "SOL"];
 
+/// The largest response body a source reads unless its entry sets `max_body_bytes`: 16 MiB,
+/// sixteen times Binance's whole market (`/api/v3/ticker/24hr` without symbols, ~1 MB), so a
+/// growing exchange fits while an endless body stops well before it could exhaust a 128 MB
+/// Lambda.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
+
 /// The exchanges cryptomon knows: a closed set, one module each in `exchange`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ExchangeKind {
@@ -141,6 +147,9 @@ pub struct SourceConfig {
     pub base_url: String,
     /// Per-request timeout in seconds, if the entry sets one.
     pub timeout_secs: Option<u64>,
+    /// The largest response body read, in bytes; a longer one fails the fetch
+    /// ([`DEFAULT_MAX_BODY_BYTES`] unless the entry sets one).
+    pub max_body_bytes: u64,
     /// The name of the environment variable holding an API key (CoinGecko only). The key itself
     /// is never part of the configuration.
     pub api_key_env: Option<String>,
@@ -184,6 +193,7 @@ impl Default for Config {
                     pairs: PairSelection::List(pairs),
                     base_url: kind.default_base_url().to_owned(),
                     timeout_secs: None,
+                    max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                     api_key_env: None,
                     ids,
                 }
@@ -232,6 +242,8 @@ struct RawSource {
     base_url: Option<String>,
     #[serde(default)]
     timeout_secs: Option<i64>,
+    #[serde(default)]
+    max_body_bytes: Option<i64>,
     #[serde(default)]
     api_key_env: Option<String>,
     #[serde(default)]
@@ -380,6 +392,16 @@ fn validate_source(index: usize, raw: RawSource, interval_secs: u32) -> Result<S
         }
     };
 
+    let max_body_bytes = match raw.max_body_bytes {
+        None => DEFAULT_MAX_BODY_BYTES,
+        Some(b) if b >= 1 => b as u64,
+        Some(b) => {
+            return Err(at(format!(
+                "max_body_bytes = {b}: must be a positive number of bytes"
+            )));
+        }
+    };
+
     if kind != ExchangeKind::Coingecko {
         if raw.api_key_env.is_some() {
             return Err(at(
@@ -454,6 +476,7 @@ fn validate_source(index: usize, raw: RawSource, interval_secs: u32) -> Result<S
         pairs,
         base_url,
         timeout_secs,
+        max_body_bytes,
         api_key_env: raw.api_key_env,
         ids,
     })
@@ -538,6 +561,7 @@ mod tests {
             pairs = ["BTC-USD", "ETH-USD"]
             base_url = "https://api.kraken.com/"
             timeout_secs = 10
+            max_body_bytes = 8388608
             [[sources]]
             kind = "coingecko"
             pairs = ["BTC-USD", "AKT-USD"]
@@ -551,11 +575,13 @@ mod tests {
         let k = &c.sources[0];
         assert_eq!(k.base_url, "https://api.kraken.com");
         assert_eq!(k.timeout_secs, Some(10));
+        assert_eq!(k.max_body_bytes, 8 << 20);
         let g = &c.sources[1];
         assert_eq!(g.api_key_env.as_deref(), Some("CG_KEY"));
         assert_eq!(g.ids[&Pair::new("AKT-USD").unwrap()], "akash-network");
         assert_eq!(g.ids[&Pair::new("BTC-USD").unwrap()], "bitcoin");
         assert_eq!(g.base_url, "https://api.coingecko.com/api/v3");
+        assert_eq!(g.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(c.alerts.unwrap()["factor"].as_float(), Some(3.0));
     }
 
@@ -608,6 +634,7 @@ mod tests {
             err(&format!("max_clock_skew_secs = 86401\n{base}")).contains("max_clock_skew_secs")
         );
         assert!(err(&format!("{base}timeout_secs = 60\n")).contains("timeout_secs"));
+        assert!(err(&format!("{base}max_body_bytes = 0\n")).contains("max_body_bytes = 0"));
         assert!(err(&format!("{base}base_url = \"ftp://x\"\n")).contains("base_url"));
         assert!(err(&format!("{base}api_key_env = \"K\"\n")).contains("coingecko"));
         assert!(err(&format!("{base}pairs = []\n")).contains("empty"));

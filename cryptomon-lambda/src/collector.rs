@@ -4,17 +4,26 @@
 //! `{"tick": "2026-11-27T23:48:00Z"}` (any RFC 3339 time, floored to the interval), or `{}`
 //! (collect now, for a manual run). Collection is idempotent: a retried or duplicated invocation
 //! for the same tick writes nothing new.
+//!
+//! Collection ends [`DEADLINE_MARGIN`] before the invocation's deadline, so a slow source is
+//! reported as failed alongside the stored ones instead of Lambda ending the invocation with
+//! nothing reported.
+
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use chrono::{DateTime, Utc};
 use cryptomon_core::{DynSource, DynStore, SourceName, Tick, pipeline};
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Context, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::HandlerError;
 
 const HANDLER: &str = "collector";
+
+/// The time kept, before the invocation's deadline, to return the per-source results.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// What the collector needs: where to write and what to collect.
 #[derive(Debug, Clone)]
@@ -70,7 +79,13 @@ impl Collector {
                 "collector: the config names no source",
             ));
         }
-        let results = pipeline::collect_all(&self.sources, self.store.as_ref(), tick).await;
+        let store = self.store.as_ref();
+        let results = match collect_deadline(&event.context) {
+            Some(deadline) => {
+                pipeline::collect_all_until(&self.sources, store, tick, deadline).await
+            }
+            None => pipeline::collect_all(&self.sources, store, tick).await,
+        };
         let mut output = CollectorOutput {
             tick,
             keys: Vec::new(),
@@ -156,6 +171,19 @@ impl Collector {
             ),
         ))
     }
+}
+
+/// When collection must be over: [`DEADLINE_MARGIN`] before the invocation's deadline (at once
+/// if less is left), or `None` for a context that carries no deadline (built by hand).
+fn collect_deadline(context: &Context) -> Option<tokio::time::Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let left = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// A JSON value's kind, for error messages.

@@ -188,3 +188,230 @@ async fn an_api_key_never_reaches_logs_errors_or_stored_bodies() {
     .unwrap();
     assert!(!stored.contains(KEY), "the key was stored: {stored}");
 }
+
+/// Runs `cryptomon collect --once --config CONFIG` into a fresh store, sampling the process's
+/// peak resident memory (`VmHWM`) every 10 ms while it runs.
+fn collect_once(config: &Path, store: &Path) -> (std::process::Output, u64, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+        .args(["collect", "--once", "--config"])
+        .arg(config)
+        .arg("--store")
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let peak_kib = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0;
+            while let Ok(text) = std::fs::read_to_string(&status) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                match hwm {
+                    Some(kib) => peak = peak.max(kib),
+                    // A zombie has no memory left to report.
+                    None => break,
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        });
+        let out = child.wait_with_output().unwrap();
+        (out, sampler.join().unwrap())
+    });
+    let (out, peak) = peak_kib;
+    (out, peak, started.elapsed())
+}
+
+fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let config = dir.join("cryptomon.toml");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+async fn healthy_kraken() -> MockServer {
+    let kraken = MockServer::start().await;
+    Mock::given(path("/0/public/Ticker"))
+        .respond_with(json(200, "kraken/ticker_xbtusd_docs_example.json"))
+        .mount(&kraken)
+        .await;
+    kraken
+}
+
+/// Issue 20: `Retry-After: 18446744073709551615` made `collect` panic (exit 101) adding it to a
+/// clock. Now each absurd value (a u64::MAX of seconds, a date in year 9999, a negative number)
+/// fails its source at once with an error naming it, and the healthy source is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_retry_after_fails_its_source_without_a_panic() {
+    let kraken = healthy_kraken().await;
+    let limited =
+        |file: &str, retry_after: &str| json(429, file).insert_header("Retry-After", retry_after);
+    let binance = MockServer::start().await;
+    Mock::given(path("/api/v3/ticker/24hr"))
+        .respond_with(limited(
+            "binance/error_429_too_much_weight.json",
+            "18446744073709551615",
+        ))
+        .mount(&binance)
+        .await;
+    let coinbase = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(limited(
+            "coinbase/error_429_public_rate_limit.json",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ))
+        .mount(&coinbase)
+        .await;
+    let coingecko = MockServer::start().await;
+    Mock::given(path("/simple/price"))
+        .respond_with(limited("coingecko/error_429_rate_limit.json", "-5"))
+        .mount(&coingecko)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n\
+             [[sources]]\nkind = \"binance\"\npairs = [\"BTC-USDT\"]\nbase_url = \"{}\"\n\
+             [[sources]]\nkind = \"coinbase\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n\
+             [[sources]]\nkind = \"coingecko\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n",
+            kraken.uri(),
+            binance.uri(),
+            coinbase.uri(),
+            coingecko.uri()
+        ),
+    );
+    let store = dir.path().join("store");
+    let (out, _, elapsed) = tokio::task::spawn_blocking(move || collect_once(&config, &store))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "no wait past the budget: {elapsed:?}"
+    );
+    assert!(
+        stdout.contains("kraken: wrote raw/source=kraken/"),
+        "{stdout}"
+    );
+    for (source, wait) in [
+        (
+            "binance",
+            "Retry-After 18446744073709551615 s, taken as 3600 s",
+        ),
+        ("coinbase", "Retry-After "),
+        ("coingecko", "no Retry-After"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{source}: FAILED")))
+            .unwrap_or_else(|| panic!("no failure line for {source}: {stdout}"));
+        assert!(
+            line.contains(&format!("source {source} failed"))
+                && line.contains("rate limited (HTTP 429")
+                && line.contains(wait),
+            "{line}"
+        );
+    }
+    assert!(snapshot(&dir.path().join("store"), "kraken").is_some());
+}
+
+/// A local exchange answering 200 with a chunked body that never ends, counting what it sent.
+fn endless_server(sent: std::sync::Arc<std::sync::atomic::AtomicU64>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let Ok(mut connection) = connection else {
+                return;
+            };
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match connection.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                             Transfer-Encoding: chunked\r\n\r\n5\r\n[{\"a\"\r\n";
+                if connection.write_all(head).is_err() {
+                    return;
+                }
+                let chunk = [b' '; 64 * 1024];
+                let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                while connection.write_all(&frame).is_ok() {
+                    sent.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// Issue 20: a 1 GiB body drove `collect` to 2 GB of RSS. Now a body that never ends is cut at
+/// the entry's `max_body_bytes` (8 MiB here): the source fails at once naming the limit, the
+/// process stays far below 200 MB, and the healthy source is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_is_cut_at_the_cap_with_bounded_memory() {
+    let kraken = healthy_kraken().await;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let endless = endless_server(sent.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n\
+             [[sources]]\nkind = \"binance\"\npairs = \"all\"\nbase_url = \"{endless}\"\n\
+             max_body_bytes = 8388608\n",
+            kraken.uri()
+        ),
+    );
+    let store = dir.path().join("store");
+    let (out, peak_kib, elapsed) =
+        tokio::task::spawn_blocking(move || collect_once(&config, &store))
+            .await
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("binance: FAILED"))
+        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    assert!(
+        line.contains("source binance failed")
+            && line.contains("over the limit of 8 MiB (max_body_bytes = 8388608)"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("kraken: wrote raw/source=kraken/"),
+        "{stdout}"
+    );
+    assert!(snapshot(&dir.path().join("store"), "kraken").is_some());
+    assert!(
+        sent.load(std::sync::atomic::Ordering::Relaxed) >= 8 << 20,
+        "the server streamed past the cap"
+    );
+    assert!(peak_kib > 0, "the peak was sampled");
+    assert!(
+        peak_kib < 200 * 1024,
+        "peak RSS {} MiB for an 8 MiB cap",
+        peak_kib / 1024
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "cut at the cap, not at a timeout: {elapsed:?}"
+    );
+}

@@ -103,7 +103,7 @@ impl BinanceSource {
             name: config.name.clone(),
             url: format!("{}/api/v3/ticker/24hr", config.base_url),
             symbols,
-            http: HttpClient::new(&config.name, policy, gate, None)?,
+            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, None)?,
         })
     }
 
@@ -263,6 +263,7 @@ mod tests {
             },
             base_url: "http://127.0.0.1:9".to_owned(),
             timeout_secs: None,
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
             api_key_env: None,
             ids: Default::default(),
         };

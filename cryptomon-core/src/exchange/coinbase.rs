@@ -81,7 +81,7 @@ impl CoinbaseSource {
             name: config.name.clone(),
             base_url: config.base_url.clone(),
             pairs: pairs.clone(),
-            http: HttpClient::new(&config.name, policy, gate, None)?,
+            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, None)?,
         })
     }
 

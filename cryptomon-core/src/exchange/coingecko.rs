@@ -90,7 +90,7 @@ impl CoingeckoSource {
             name: config.name.clone(),
             url: format!("{}/simple/price", config.base_url),
             pairs,
-            http: HttpClient::new(&config.name, policy, gate, key)?,
+            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, key)?,
         })
     }
 
@@ -223,6 +223,7 @@ mod tests {
             pairs: PairSelection::List(pairs.iter().map(|(p, _)| Pair::new(p).unwrap()).collect()),
             base_url: "http://127.0.0.1:9".to_owned(),
             timeout_secs: None,
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
             api_key_env: None,
             ids: pairs
                 .iter()

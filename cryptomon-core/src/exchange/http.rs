@@ -1,7 +1,11 @@
 //! The HTTP layer every exchange shares: one reqwest client (rustls), per-request timeouts,
 //! retries with exponential backoff and jitter (backon) on timeouts, connection errors and 5xx,
-//! `Retry-After` honoured on 429/418, a per-exchange request rate, and a time budget per fetch
-//! so a source never retries into the next tick.
+//! `Retry-After` honoured on 429/418, a per-exchange request rate, a time budget per fetch so a
+//! source never retries into the next tick, and a cap on the size of a body.
+//!
+//! Every wait is bounded: backoff, `Retry-After` and request timeouts end by the fetch's deadline
+//! (its budget, or the caller's [`fetch_deadline`] if sooner), and a header's value, however
+//! absurd, is clamped rather than added to a clock unchecked.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -10,13 +14,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::time::Instant;
 
 use super::limiter::RequestLimiter;
 use crate::error::{Error, Result};
 use crate::model::SourceName;
+use crate::pipeline::fetch_deadline;
+
+/// The longest an exchange is left alone after a 429/418: a longer `Retry-After` is taken as
+/// this, because one request an hour costs a banning exchange nothing while a garbage header
+/// must not silence a source for days.
+const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
 
 /// How sources talk HTTP: timeouts, retries and the time budget of one fetch.
 ///
@@ -96,7 +106,9 @@ impl Gate {
         (!left.is_zero()).then_some(left)
     }
 
-    fn cool_until(&self, until: Instant) {
+    /// Leaves the exchange alone for `pause`, at most [`MAX_COOLDOWN`].
+    fn cool_for(&self, pause: Duration) {
+        let until = Instant::now() + pause.min(MAX_COOLDOWN);
         let mut slot = self
             .cooldown_until
             .lock()
@@ -129,6 +141,9 @@ enum HttpError {
     CoolingDown(Duration),
     /// The request rate allows the next request only after the fetch's budget.
     OutOfTime,
+    /// The body is longer than the source's cap (`declared`: as its `Content-Length` said,
+    /// before any of it was read).
+    TooLarge { limit: u64, declared: Option<u64> },
 }
 
 impl HttpError {
@@ -147,6 +162,8 @@ pub(crate) struct HttpClient {
     gate: Arc<Gate>,
     policy: HttpPolicy,
     source: SourceName,
+    /// The longest body read; a longer one is refused.
+    max_body_bytes: u64,
     headers: HeaderMap,
     /// The API key sent in `headers`, if any, so it can be cut out of anything recorded.
     secret: Option<String>,
@@ -158,16 +175,19 @@ impl fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("source", &self.source)
             .field("policy", &self.policy)
+            .field("max_body_bytes", &self.max_body_bytes)
             .field("authenticated", &self.secret.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl HttpClient {
-    /// A client for `source`, sharing `gate` with the other sources of its exchange.
+    /// A client for `source`, sharing `gate` with the other sources of its exchange, reading
+    /// bodies of at most `max_body_bytes`.
     pub(crate) fn new(
         source: &SourceName,
         policy: &HttpPolicy,
+        max_body_bytes: u64,
         gate: Arc<Gate>,
         api_key: Option<(&'static str, String)>,
     ) -> Result<Self> {
@@ -199,14 +219,24 @@ impl HttpClient {
             gate,
             policy: policy.clone(),
             source: source.clone(),
+            max_body_bytes,
             headers,
             secret,
         })
     }
 
-    /// When the fetch starting now must be over.
+    /// When the fetch starting now must be over: at the end of its budget, or at the caller's
+    /// deadline if that comes first.
     pub(crate) fn deadline(&self) -> Instant {
-        Instant::now() + self.policy.budget
+        let now = Instant::now();
+        let budget_end = now.checked_add(self.policy.budget);
+        match (budget_end, fetch_deadline()) {
+            (Some(end), Some(caller)) => end.min(caller),
+            (Some(end), None) => end,
+            (None, Some(caller)) => caller,
+            // Both unbounded: a budget of `Duration::MAX`, which only an embedder could set.
+            (None, None) => now + Duration::from_secs(86_400 * 365),
+        }
     }
 
     /// An error of this source.
@@ -279,12 +309,12 @@ impl HttpClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.bytes().await.map_err(transport)?;
+        let body = self.read_body(response).await?;
         let body = self.redact(body);
         match status {
             429 | 418 => {
-                let pause = retry_after.unwrap_or(self.policy.rate_limit_pause);
-                self.gate.cool_until(Instant::now() + pause);
+                self.gate
+                    .cool_for(retry_after.unwrap_or(self.policy.rate_limit_pause));
                 Err(HttpError::RateLimited {
                     status,
                     retry_after,
@@ -297,6 +327,36 @@ impl HttpClient {
             }),
             _ => Ok(Reply { status, body }),
         }
+    }
+
+    /// Reads the body chunk by chunk, never holding more than the cap: a `Content-Length`
+    /// over it is refused before reading, an endless body as soon as it passes it.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+    ) -> std::result::Result<Bytes, HttpError> {
+        let limit = self.max_body_bytes;
+        let declared = response.content_length();
+        if let Some(length) = declared.filter(|&l| l > limit) {
+            return Err(HttpError::TooLarge {
+                limit,
+                declared: Some(length),
+            });
+        }
+        let mut body = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Transport {
+            timeout: e.is_timeout(),
+            detail: error_chain(&e.without_url()),
+        })? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(HttpError::TooLarge {
+                    limit,
+                    declared: None,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn redact(&self, body: Bytes) -> Bytes {
@@ -333,6 +393,11 @@ impl HttpClient {
                 detail,
             } => {
                 let wait = match retry_after {
+                    Some(d) if d > MAX_COOLDOWN => format!(
+                        "Retry-After {} s, taken as {} s",
+                        d.as_secs(),
+                        MAX_COOLDOWN.as_secs()
+                    ),
                     Some(d) => format!("Retry-After {} s", d.as_secs()),
                     None => "no Retry-After".to_owned(),
                 };
@@ -340,6 +405,20 @@ impl HttpClient {
                     "GET {url}: rate limited (HTTP {status}, {wait}) after {tries}; \
                      giving up for this tick: {detail}"
                 )
+            }
+            HttpError::TooLarge { limit, declared } => {
+                let size = match declared {
+                    Some(length) => format!("its Content-Length of {length} bytes is"),
+                    None => "it grew".to_owned(),
+                };
+                return self.error(
+                    format!(
+                        "GET {url}: body refused: {size} over the limit of {} \
+                         (max_body_bytes = {limit})",
+                        byte_size(limit)
+                    ),
+                    false,
+                );
             }
             HttpError::CoolingDown(left) => format!(
                 "not calling {url}: the exchange asked to be left alone for {} s more",
@@ -368,18 +447,33 @@ fn next_delay(e: &HttpError, backoff: Option<Duration>, deadline: Instant) -> Op
         } => return None,
         _ => backoff?,
     };
-    (Instant::now() + delay < deadline).then_some(delay)
+    let left = deadline.saturating_duration_since(Instant::now());
+    (delay < left).then_some(delay)
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
+/// `Retry-After` as seconds or as an HTTP date (a past date is zero); `None` for anything else
+/// (a negative or fractional number, garbage), which is then treated as no `Retry-After`.
 fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits too many for a u64 are still a number of seconds: the longest wait there is.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
-    Some(Duration::from_secs(secs as u64))
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// `16 MiB` for whole mebibytes, else bytes.
+fn byte_size(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// A reqwest error with its causes, which hold the useful part ("connection refused").
@@ -465,13 +559,37 @@ mod tests {
     fn retry_after_as_seconds_or_date() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        let soon = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
         let d = parse_retry_after(&soon).unwrap();
         assert!(
             d >= Duration::from_secs(28) && d <= Duration::from_secs(30),
             "{d:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_read_without_overflow() {
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after("18446744073709551615"), max);
+        assert_eq!(parse_retry_after("99999999999999999999999"), max);
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT").unwrap();
+        assert!(far > Duration::from_secs(200 * 365 * 86_400), "{far:?}");
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO),
+            "a past date"
+        );
+        for garbage in [
+            "-5",
+            "1.5",
+            "",
+            "+3",
+            "Fri, 31 Dec 99999 23:59:59 GMT",
+            "\u{0}",
+        ] {
+            assert_eq!(parse_retry_after(garbage), None, "{garbage:?}");
+        }
     }
 
     #[test]
@@ -524,6 +642,16 @@ mod tests {
             timeout: true,
         };
         assert_eq!(next_delay(&timeout, short, deadline), short);
+        assert_eq!(
+            next_delay(&limited(Some(u64::MAX)), short, deadline),
+            None,
+            "an absurd Retry-After gives up, it is not added to the clock"
+        );
+        assert_eq!(
+            next_delay(&timeout, Some(Duration::MAX), deadline),
+            None,
+            "nor is an absurd backoff"
+        );
         tokio::time::advance(Duration::from_secs(45)).await;
         assert_eq!(
             next_delay(&timeout, short, deadline),

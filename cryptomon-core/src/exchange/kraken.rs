@@ -132,7 +132,7 @@ impl KrakenSource {
             request: pairs.iter().map(request_name).collect::<Vec<_>>().join(","),
             pairs: pairs.clone(),
             names,
-            http: HttpClient::new(&config.name, policy, gate, None)?,
+            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, None)?,
         })
     }
 
@@ -266,6 +266,7 @@ mod tests {
             pairs: PairSelection::List(pairs.iter().map(|p| Pair::new(p).unwrap()).collect()),
             base_url: "http://127.0.0.1:9".to_owned(),
             timeout_secs: None,
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
             api_key_env: None,
             ids: Default::default(),
         };

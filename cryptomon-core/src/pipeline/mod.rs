@@ -11,7 +11,10 @@ pub use alerts::{
     Alerting, DeliveryReport, DynNotifier, Notifier, deliver, list_event_keys, read_event,
     read_events,
 };
-pub use collect::{CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_within};
+pub use collect::{
+    CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,
+    fetch_deadline,
+};
 pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{
     DEFAULT_MAX_CLOCK_SKEW, Skipped, TransformMode, TransformOptions, TransformReport, blocking,

@@ -35,7 +35,7 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open_or_create()?;
     if args.once {
         let tick = Tick::floor(Utc::now(), interval);
-        return Ok(collect_tick(&sources, &store, tick).await);
+        return Ok(collect_tick(&sources, &store, tick, None).await);
     }
     eprintln!(
         "collecting {} sources into {store} every {interval} s; Ctrl-C to stop",
@@ -52,7 +52,9 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             () = tokio::time::sleep(wait) => {}
             _ = tokio::signal::ctrl_c() => break,
         }
-        failed |= collect_tick(&sources, &store, next).await != ExitCode::SUCCESS;
+        // The tick's collection is over before the next one is due.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(interval));
+        failed |= collect_tick(&sources, &store, next, Some(deadline)).await != ExitCode::SUCCESS;
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -77,10 +79,21 @@ pub(crate) fn sources(
     Ok((sources, config.interval_secs))
 }
 
-/// Collects every source for `tick`, prints one line per source, and fails if any failed.
-async fn collect_tick(sources: &[DynSource], store: &DynStore, tick: Tick) -> ExitCode {
+/// Collects every source for `tick`, by `deadline` if given, prints one line per source, and
+/// fails if any failed.
+async fn collect_tick(
+    sources: &[DynSource],
+    store: &DynStore,
+    tick: Tick,
+    deadline: Option<tokio::time::Instant>,
+) -> ExitCode {
     let started = std::time::Instant::now();
-    let results = pipeline::collect_all(sources, store.as_ref(), tick).await;
+    let results = match deadline {
+        Some(deadline) => {
+            pipeline::collect_all_until(sources, store.as_ref(), tick, deadline).await
+        }
+        None => pipeline::collect_all(sources, store.as_ref(), tick).await,
+    };
     let mut failed = 0;
     for (source, result) in &results {
         match result {

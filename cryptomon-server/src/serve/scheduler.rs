@@ -2,14 +2,15 @@
 //!
 //! One loop runs one run at a time; the next boundary is taken after a run ends, so a slow run
 //! makes the schedule skip ticks rather than pile runs up. Shutdown is only looked at between
-//! runs: a write in progress always finishes.
+//! runs: a write in progress always finishes. Collecting gets three quarters of the interval
+//! (every source's retries and timeouts end by then), so the transform still fits in the tick.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use cryptomon_core::pipeline::{self, Alerting, TransformMode};
-use cryptomon_core::{DynSource, PolarsAggregator, Tick, collect_all};
+use cryptomon_core::{DynSource, PolarsAggregator, Tick};
 use tokio::sync::watch;
 
 use super::history::seed_history;
@@ -88,7 +89,11 @@ impl Schedule {
     pub(crate) async fn run_once(&self, tick: Tick) {
         let started = Instant::now();
         let store = self.state.store().as_ref();
-        for (source, result) in collect_all(&self.sources, store, tick).await {
+        // Three quarters of the tick for collecting, so the transform runs before the next one.
+        let collect_by = tokio::time::Instant::from_std(started) + self.interval * 3 / 4;
+        for (source, result) in
+            pipeline::collect_all_until(&self.sources, store, tick, collect_by).await
+        {
             let source = source.to_string();
             match result {
                 Ok(report) => {
