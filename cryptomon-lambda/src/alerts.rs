@@ -1,11 +1,13 @@
 //! Alerts on Lambda: the config's `[alerts]` rules, its webhooks, and an SNS topic.
 //!
 //! The topic comes from the config's `sns_topic_arn` or, as the SAM template wires it, from
-//! `CRYPTOMON_ALERT_TOPIC_ARN`. Each delivery round publishes one message per topic: a subject
-//! line and the events as text, then as JSON (email subscribers read the text; programs
-//! subscribed to the topic parse the JSON after the blank line).
+//! `CRYPTOMON_ALERT_TOPIC_ARN`. A delivery publishes one message: a subject line and the events
+//! as text, then as JSON (email subscribers read the text; programs subscribed to the topic
+//! parse the JSON after the blank line), with the delivery id as the message attribute
+//! `cryptomon_delivery`. More events than one message holds go in several.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cryptomon_core::alerting::{AlertConfig, AlertEvent, webhook_notifiers};
@@ -19,6 +21,14 @@ use crate::error::HandlerError;
 pub const TOPIC_ENV: &str = "CRYPTOMON_ALERT_TOPIC_ARN";
 /// SNS subjects are at most 100 ASCII characters.
 const MAX_SUBJECT: usize = 100;
+/// SNS's limit on a whole message: subject, body and attributes.
+pub const MAX_MESSAGE_BYTES: usize = 262_144;
+/// The message attribute holding the delivery id.
+const DELIVERY_ATTRIBUTE: &str = "cryptomon_delivery";
+/// How long one publish may take.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bytes a delivery id's attribute adds: its name, its type (`String`) and the id.
+const DELIVERY_ATTRIBUTE_BYTES: usize = DELIVERY_ATTRIBUTE.len() + "String".len() + 32;
 
 /// A [`Notifier`] publishing to an SNS topic.
 #[derive(Debug, Clone)]
@@ -65,13 +75,35 @@ impl Notifier for SnsNotifier {
         format!("sns:{}", self.topic_arn)
     }
 
-    async fn notify(&self, events: &[AlertEvent]) -> Result<()> {
+    fn timeout(&self) -> Duration {
+        PUBLISH_TIMEOUT
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        MAX_MESSAGE_BYTES
+    }
+
+    fn message_bytes(&self, events: &[AlertEvent]) -> usize {
         let (subject, message) = Self::message(events);
+        subject.len() + message.len() + DELIVERY_ATTRIBUTE_BYTES
+    }
+
+    async fn notify(&self, delivery: &str, events: &[AlertEvent]) -> Result<()> {
+        let (subject, message) = Self::message(events);
+        let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(delivery)
+            .build()
+            .map_err(|e| Error::Delivery {
+                sink: self.sink(),
+                message: e.to_string(),
+            })?;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject)
             .message(message)
+            .message_attributes(DELIVERY_ATTRIBUTE, attribute)
             .send()
             .await
             .map(|_| ())

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use cryptomon_core::alerting::{SIGNATURE_HEADER, sign};
+use cryptomon_core::alerting::{SIGNATURE_HEADER, signature};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -122,9 +122,16 @@ async fn wait_for_deliveries(receiver: &MockServer) -> Vec<Value> {
     };
     let mut events = Vec::new();
     for r in &requests {
+        let header = r.headers[SIGNATURE_HEADER].to_str().unwrap();
+        let t: i64 = header
+            .strip_prefix("t=")
+            .and_then(|h| h.split(',').next())
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(
-            r.headers[SIGNATURE_HEADER].to_str().unwrap(),
-            sign(SECRET.as_bytes(), &r.body),
+            header,
+            signature(SECRET.as_bytes(), t, &r.body),
             "a bad signature"
         );
         let body: Value = serde_json::from_slice(&r.body).unwrap();

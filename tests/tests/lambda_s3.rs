@@ -329,7 +329,7 @@ async fn transformer_alerts_publish_to_sns_on_moto() {
         6
     );
     // Published: nothing is left queued.
-    let report = pipeline::deliver(store.as_ref(), &[notifier])
+    let report = pipeline::deliver(store.as_ref(), &[notifier], &Default::default())
         .await
         .unwrap();
     assert_eq!((report.delivered, report.pending), (0, 0));
@@ -351,7 +351,9 @@ async fn transformer_alerts_publish_to_sns_on_moto() {
             ..
         }
     ));
-    let report = pipeline::deliver(store2.as_ref(), &[bad]).await.unwrap();
+    let report = pipeline::deliver(store2.as_ref(), &[bad], &Default::default())
+        .await
+        .unwrap();
     assert_eq!(report.pending, 3);
     assert!(
         report.failed[0].0 == format!("sns:{gone}") && !report.failed[0].1.is_empty(),

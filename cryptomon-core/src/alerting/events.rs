@@ -15,8 +15,14 @@ pub const ALERT_EVENT_SCHEMA: &str = "cryptomon.alert/v1";
 pub const ALERTS_PREFIX: &str = "alerts/";
 /// The alert state: what is firing, when each subject last fired, deliveries still owed.
 pub const ALERT_STATE_KEY: &str = "aggregates/alerts.state.json";
-/// The state's format; a state of another format is started afresh.
+/// The state's format; a state of another format is set aside and started afresh.
 const STATE_FORMAT: u32 = 1;
+
+/// Where an unreadable alert state is copied before a fresh one replaces it:
+/// `aggregates/alerts.state.corrupt-{YYYYMMDDTHHMMSSZ}.json`, `at` being when it was found.
+pub fn corrupt_state_key(at: Tick) -> String {
+    format!("aggregates/alerts.state.corrupt-{}.json", at.compact())
+}
 
 /// Whether an event starts or ends an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -148,12 +154,16 @@ pub struct Active {
 pub struct Pending {
     /// The event's store key.
     pub key: String,
-    /// The sink: a webhook's URL, or `sns`.
+    /// The sink's name (see `Notifier::sink`).
     pub sink: String,
     /// Attempts so far.
     pub attempts: u32,
     /// The last failure.
     pub error: String,
+    /// The delivery (one message to the sink) this event was first attempted in; empty until
+    /// then. A retry resends the same events under the same id, so a receiver can drop repeats.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub delivery: String,
 }
 
 /// What alerting remembers between transforms. Stored as JSON at [`ALERT_STATE_KEY`].
@@ -171,9 +181,6 @@ pub struct AlertState {
     pub pending: Vec<Pending>,
 }
 
-/// Deliveries given up after this many attempts (about an hour and a half at one a minute).
-pub const MAX_DELIVERY_ATTEMPTS: u32 = 100;
-
 impl AlertState {
     /// A fresh state.
     pub fn new() -> Self {
@@ -183,12 +190,47 @@ impl AlertState {
         }
     }
 
-    /// Reads a stored state; `None` if it is of another format or unreadable (alerting then
-    /// starts afresh: at worst a firing condition fires once more).
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice::<AlertState>(bytes)
-            .ok()
-            .filter(|s| s.format == STATE_FORMAT)
+    /// Reads a stored state; an error saying why if it is unreadable or of another format.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let state = serde_json::from_slice::<AlertState>(bytes).map_err(|e| e.to_string())?;
+        if state.format != STATE_FORMAT {
+            return Err(format!(
+                "format {} is not {STATE_FORMAT}, the one this version reads",
+                state.format
+            ));
+        }
+        Ok(state)
+    }
+
+    /// A state rebuilt from stored events (in any order): a subject whose latest event fired is
+    /// firing, and each subject's latest firing starts its cooldown. Nothing is owed: which
+    /// deliveries were still owed is not in the events.
+    pub fn from_events(events: &[AlertEvent]) -> Self {
+        let mut sorted: Vec<&AlertEvent> = events.iter().collect();
+        sorted.sort_by_key(|e| (e.tick, e.status));
+        let mut state = AlertState::new();
+        for e in sorted {
+            let id = e.subject().id();
+            match e.status {
+                EventStatus::Fired => {
+                    state.active.insert(
+                        id.clone(),
+                        Active {
+                            subject: e.subject(),
+                            kind: e.kind.clone(),
+                            value: e.value,
+                            reference: e.reference,
+                            fired_at: e.fired_at,
+                        },
+                    );
+                    state.last_fired.insert(id, e.fired_at);
+                }
+                EventStatus::Resolved => {
+                    state.active.remove(&id);
+                }
+            }
+        }
+        state
     }
 
     /// The state as JSON.

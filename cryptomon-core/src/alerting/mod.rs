@@ -4,8 +4,10 @@
 //! - [`rules`]: the `[alerts]` table: rules, webhooks, an SNS topic; checked at start-up.
 //! - [`evaluate`]: which rule conditions hold at a tick. Pure.
 //! - [`events`]: the events and the state that turns conditions into them. Pure.
-//! - `webhook` (feature `webhooks`): delivery to webhooks, HMAC-SHA256 signed.
+//! - [`batches`]: the events owed to a sink split into deliveries within its size limit. Pure.
+//! - `webhook` (feature `webhooks`): delivery to webhooks, signed with a timestamp.
 
+pub mod batches;
 pub mod evaluate;
 pub mod events;
 pub mod rules;
@@ -15,11 +17,16 @@ pub mod webhook;
 pub use evaluate::{Condition, Subject, evaluate};
 pub use events::{
     ALERT_EVENT_SCHEMA, ALERT_STATE_KEY, ALERTS_PREFIX, AlertEvent, AlertState, EventStatus,
-    Pending,
+    Pending, corrupt_state_key,
 };
-pub use rules::{AlertConfig, Pattern, Rule, RuleKind, Webhook, WebhookFormat};
+pub use rules::{
+    AlertConfig, DEFAULT_DELIVERY_ATTEMPTS, DEFAULT_WEBHOOK_MAX_BODY_BYTES, Pattern, Rule,
+    RuleKind, Webhook, WebhookFormat,
+};
 #[cfg(feature = "webhooks")]
-pub use webhook::{SIGNATURE_HEADER, WebhookNotifier, sign, sink_name, webhook_notifiers};
+pub use webhook::{
+    DELIVERY_HEADER, SIGNATURE_HEADER, WebhookNotifier, signature, sink_name, webhook_notifiers,
+};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::Measure;
 
 /// The `[alerts]` table: rules, and where their events are delivered.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertConfig {
     /// The rules, in file order; names are unique.
     pub rules: Vec<Rule>,
@@ -14,7 +14,26 @@ pub struct AlertConfig {
     pub webhooks: Vec<Webhook>,
     /// An SNS topic every event is published to (on AWS).
     pub sns_topic_arn: Option<String>,
+    /// Attempts per (event, sink) before its delivery is given up.
+    pub delivery_attempts: u32,
 }
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            rules: Vec::new(),
+            webhooks: Vec::new(),
+            sns_topic_arn: None,
+            delivery_attempts: DEFAULT_DELIVERY_ATTEMPTS,
+        }
+    }
+}
+
+/// Attempts per (event, sink) when the config does not say: ten rounds, about ten minutes at
+/// one transform a minute.
+pub const DEFAULT_DELIVERY_ATTEMPTS: u32 = 10;
+/// The largest webhook body when the config does not say (1 MiB).
+pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 1 << 20;
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +148,8 @@ pub struct Webhook {
     pub format: WebhookFormat,
     /// How long one attempt may take.
     pub timeout_secs: u64,
+    /// The largest body posted: more events are split into several deliveries.
+    pub max_body_bytes: usize,
 }
 
 /// A webhook body's shape.
@@ -149,6 +170,8 @@ struct RawAlerts {
     webhooks: Vec<RawWebhook>,
     #[serde(default)]
     sns_topic_arn: Option<String>,
+    #[serde(default)]
+    delivery_attempts: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +213,8 @@ struct RawWebhook {
     format: Option<String>,
     #[serde(default)]
     timeout_secs: Option<u64>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
 }
 
 /// The longest window a rule may look back: the window the transform keeps.
@@ -236,10 +261,17 @@ impl AlertConfig {
                 "[alerts] sns_topic_arn {arn:?} is not an SNS topic ARN"
             )));
         }
+        let delivery_attempts = raw.delivery_attempts.unwrap_or(DEFAULT_DELIVERY_ATTEMPTS);
+        if !(1..=10_000).contains(&delivery_attempts) {
+            return Err(Error::Config(format!(
+                "[alerts] delivery_attempts = {delivery_attempts} is outside 1..=10000"
+            )));
+        }
         Ok(AlertConfig {
             rules,
             webhooks,
             sns_topic_arn: raw.sns_topic_arn,
+            delivery_attempts,
         })
     }
 
@@ -412,11 +444,18 @@ impl Webhook {
         if !(1..=60).contains(&timeout_secs) {
             return Err(format!("timeout_secs = {timeout_secs} is outside 1..=60"));
         }
+        let max_body_bytes = w.max_body_bytes.unwrap_or(DEFAULT_WEBHOOK_MAX_BODY_BYTES);
+        if !(1024..=16 << 20).contains(&max_body_bytes) {
+            return Err(format!(
+                "max_body_bytes = {max_body_bytes} is outside 1024..=16777216"
+            ));
+        }
         Ok(Webhook {
             url,
             secret_env: w.secret_env,
             format,
             timeout_secs,
+            max_body_bytes,
         })
     }
 }

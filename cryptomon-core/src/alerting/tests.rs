@@ -110,7 +110,7 @@ fn fire_once_then_resolve_then_cooldown() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].status, EventStatus::Fired);
     // The state survives a round trip.
-    assert_eq!(AlertState::decode(&state.encode()), Some(state.clone()));
+    assert_eq!(AlertState::decode(&state.encode()), Ok(state.clone()));
     // A rule removed from the config: its active alert is forgotten without an event.
     let none = config("[alerts]");
     assert!(state.step(&none, &[], tick(102)).is_empty());

@@ -1,4 +1,4 @@
-//! Alert delivery to a webhook: a JSON POST, optionally signed with HMAC-SHA256.
+//! Alert delivery to a webhook: a JSON POST, signed with a timestamp (the Stripe scheme).
 
 use std::time::Duration;
 
@@ -12,17 +12,20 @@ use super::rules::{Webhook, WebhookFormat};
 use crate::error::{Error, Result};
 use crate::pipeline::Notifier;
 
-/// The header carrying the body's signature: lowercase hex HMAC-SHA256 of the body's bytes.
+/// The header carrying the signature: `t=<unix seconds>,v1=<lowercase hex HMAC-SHA256 of
+/// "<t>.<body>">` (see [`signature`]).
 pub const SIGNATURE_HEADER: &str = "X-Cryptomon-Signature";
-/// Attempts per delivery round (the round itself is retried at the next transform).
-const ATTEMPTS: u32 = 2;
+/// The header naming the delivery: the same on every retry of the same events to this webhook.
+pub const DELIVERY_HEADER: &str = "X-Cryptomon-Delivery";
 
 /// A [`Notifier`] that POSTs events to a URL.
 ///
 /// The body is `{"events": [...]}` (each event as stored, its `key` added so a receiver can
-/// drop repeats), or with [`WebhookFormat::Slack`] `{"text": "..."}`, one line per event. With
-/// a secret, [`SIGNATURE_HEADER`] holds the hex HMAC-SHA256 of the body. A 2xx answer is a
-/// delivery; anything else, or no answer within the timeout, is a failure.
+/// drop repeats), or with [`WebhookFormat::Slack`] `{"text": "..."}`, one line per event.
+/// [`DELIVERY_HEADER`] names the delivery; with a secret, [`SIGNATURE_HEADER`] signs the
+/// send time with the body. One request per attempt: a 2xx answer is a delivery; anything
+/// else (a redirect included: it is never followed, since it would take the body and its
+/// signature elsewhere), or no answer within the timeout, is a failed attempt.
 #[derive(Debug, Clone)]
 pub struct WebhookNotifier {
     url: String,
@@ -30,6 +33,8 @@ pub struct WebhookNotifier {
     sink: String,
     format: WebhookFormat,
     secret: Option<Vec<u8>>,
+    timeout: Duration,
+    max_body_bytes: usize,
     client: reqwest::Client,
 }
 
@@ -55,9 +60,11 @@ impl WebhookNotifier {
 
     /// A notifier with an explicit secret.
     pub fn with_secret(webhook: &Webhook, secret: Option<Vec<u8>>) -> Result<Self> {
+        let timeout = Duration::from_secs(webhook.timeout_secs);
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(webhook.timeout_secs))
-            .connect_timeout(Duration::from_secs(webhook.timeout_secs))
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cryptomon/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("webhook {}: {e}", webhook.url)))?;
@@ -66,6 +73,8 @@ impl WebhookNotifier {
             sink: sink_name(&webhook.url),
             format: webhook.format,
             secret,
+            timeout,
+            max_body_bytes: webhook.max_body_bytes,
             client,
         })
     }
@@ -91,14 +100,28 @@ impl WebhookNotifier {
         };
         serde_json::to_vec(&value).unwrap_or_default()
     }
+
+    fn failed(&self, message: String) -> Error {
+        Error::Delivery {
+            sink: self.sink.clone(),
+            message,
+        }
+    }
 }
 
-/// The hex HMAC-SHA256 of `body` under `secret`.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
+/// The [`SIGNATURE_HEADER`] value for `body` sent at `timestamp` (Unix seconds):
+/// `t=<timestamp>,v1=<lowercase hex HMAC-SHA256 of "<timestamp>.<body>" under secret>`.
+/// Signing the time with the body lets a receiver refuse a captured request replayed later.
+pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     // HMAC takes a key of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
     mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 #[async_trait]
@@ -107,32 +130,48 @@ impl Notifier for WebhookNotifier {
         self.sink.clone()
     }
 
-    async fn notify(&self, events: &[AlertEvent]) -> Result<()> {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    fn message_bytes(&self, events: &[AlertEvent]) -> usize {
+        self.body(events).len()
+    }
+
+    async fn notify(&self, delivery: &str, events: &[AlertEvent]) -> Result<()> {
         let body = self.body(events);
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            let mut request = self
-                .client
-                .post(&self.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-            if let Some(secret) = &self.secret {
-                request = request.header(SIGNATURE_HEADER, sign(secret, &body));
-            }
-            match request.send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("answered {}", r.status()),
-                Err(e) if e.is_timeout() => last = "no answer within the timeout".into(),
-                Err(e) => last = without_url(&e),
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(DELIVERY_HEADER, delivery);
+        if let Some(secret) = &self.secret {
+            let now = chrono::Utc::now().timestamp();
+            request = request.header(SIGNATURE_HEADER, signature(secret, now, &body));
         }
-        Err(Error::Delivery {
-            sink: self.sink.clone(),
-            message: format!("{last} ({ATTEMPTS} attempts)"),
-        })
+        match request.body(body).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) if r.status().is_redirection() => {
+                let location = r
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+                    .unwrap_or_else(|| "none".into());
+                Err(self.failed(format!(
+                    "answered {} to {location:?}; redirects are not followed",
+                    r.status()
+                )))
+            }
+            Ok(r) => Err(self.failed(format!("answered {}", r.status()))),
+            Err(e) if e.is_timeout() => {
+                Err(self.failed(format!("no answer within {} s", self.timeout.as_secs())))
+            }
+            Err(e) => Err(self.failed(without_url(&e))),
+        }
     }
 }
 
@@ -198,11 +237,11 @@ mod tests {
     }
 
     #[test]
-    fn signature_is_rfc_4231_hmac_sha256() {
-        // RFC 4231, test case 2.
+    fn signature_signs_the_time_dot_the_body() {
+        // Python: hmac.new(b"Jefe", b'1700000000.{"events":[]}', hashlib.sha256).hexdigest()
         assert_eq!(
-            sign(b"Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            signature(b"Jefe", 1_700_000_000, br#"{"events":[]}"#),
+            "t=1700000000,v1=a110c986da302c5f37accf36f899e479e3fefc1bf8e4d6b0c91b30f3838ed197"
         );
     }
 }

@@ -2,42 +2,70 @@
 //!
 //! Recording runs inside the transform, after the aggregates are written: it evaluates the
 //! rules, stores each new event create-only under `alerts/` (so a re-run of a tick stores
-//! nothing twice) and queues a delivery per sink in the alert state. Delivery is a separate
-//! step the host runs after the transform ([`deliver`]): a slow or failing receiver never
-//! delays or fails the transform, and what it did not take stays queued for the next run.
+//! nothing twice) and queues a delivery per (event, sink) in the alert state. Delivery is a
+//! separate round the host runs after the transform ([`deliver`]): a slow or failing receiver
+//! never delays or fails the transform, and what it did not take stays queued for the next
+//! round.
+//!
+//! A round serves every sink at once, each bounded by its own timeout and by the round's
+//! budget, and writes the alert state after each attempt: a hung sink costs only its own
+//! attempt, and what the others took is never sent again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::lock::Mutex;
 
+use super::transform::Skipped;
 use crate::alerting::{
-    ALERT_STATE_KEY, ALERTS_PREFIX, AlertConfig, AlertEvent, AlertState, EventStatus, Pending,
-    evaluate, events::MAX_DELIVERY_ATTEMPTS,
+    ALERT_STATE_KEY, ALERTS_PREFIX, AlertConfig, AlertEvent, AlertState, DEFAULT_DELIVERY_ATTEMPTS,
+    EventStatus, Pending, batches, corrupt_state_key, evaluate,
 };
 use crate::engine::Window;
 use crate::error::{Error, Result};
 use crate::model::{SourceName, Summary, Tick};
-use crate::store::{PutMode, Store, StoreExt};
+use crate::store::{PutMode, Store, StoreExt, Version};
 
 /// Somewhere alert events go: a webhook, an SNS topic.
 #[async_trait]
 pub trait Notifier: Send + Sync + Debug {
-    /// The sink's name in the alert state and in logs (a webhook's URL, `sns:<arn>`). Must not
-    /// hold a secret.
+    /// The sink's name in the alert state and in logs (a webhook's scheme, host and digest,
+    /// `sns:<arn>`). Must not hold a secret.
     fn sink(&self) -> String;
 
-    /// Delivers `events` (one or more, oldest first). `Ok` means the receiver took them all.
-    async fn notify(&self, events: &[AlertEvent]) -> Result<()>;
+    /// How long one attempt may take; a round's budget may cut it shorter.
+    fn timeout(&self) -> Duration;
+
+    /// The largest message the sink takes, in bytes.
+    fn max_message_bytes(&self) -> usize;
+
+    /// The size in bytes of the message [`notify`](Self::notify) sends for `events`.
+    fn message_bytes(&self, events: &[AlertEvent]) -> usize;
+
+    /// Delivers `events` (one or more, oldest first) as one message, named `delivery`: the
+    /// same name on every retry of the same events. `Ok` means the receiver took them all.
+    async fn notify(&self, delivery: &str, events: &[AlertEvent]) -> Result<()>;
 }
 
 /// A shared notifier.
 pub type DynNotifier = Arc<dyn Notifier>;
 
+/// What recording did: the new events, and the unreadable state it set aside, if any.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recorded {
+    /// The events fired or resolved.
+    pub events: Vec<AlertEvent>,
+    /// The alert state found unreadable, with where it was copied.
+    pub set_aside: Option<Skipped>,
+}
+
 /// Evaluates `config`'s rules at `as_of` (and the clock `now`, for stale sources), stores the
-/// events they cause and queues them for every sink. Returns the new events.
+/// events they cause and queues them for every sink.
 #[allow(clippy::too_many_arguments)] // the transform's results, passed through once
 pub(crate) async fn record(
     store: &dyn Store,
@@ -48,18 +76,21 @@ pub(crate) async fn record(
     as_of: Tick,
     last_snapshot: &BTreeMap<SourceName, Tick>,
     now: Tick,
-) -> Result<Vec<AlertEvent>> {
+) -> Result<Recorded> {
     let conditions = evaluate(config, window, summary, as_of, last_snapshot, now)?;
     // Evaluated at the later of the data's tick and the clock's minute: stale sources are a
     // matter of the clock, the rest of the data.
     let at = as_of.max(Tick::floor(now.to_datetime(), 60));
+    let mut set_aside = None;
     for _ in 0..MAX_STATE_ATTEMPTS {
-        let (mut state, version) = load(store).await?;
+        let loaded = load(store, now).await?;
+        set_aside = set_aside.or(loaded.set_aside);
+        let (mut state, version) = (loaded.state, loaded.version);
         let events = state.step_at(config, &conditions, at, as_of);
         if events.is_empty() && version.is_some() {
             // Nothing fired or resolved. The state's tick only guards re-runs of this tick,
             // which find no new events anyway: no write needed.
-            return Ok(events);
+            return Ok(Recorded { events, set_aside });
         }
         for event in &events {
             let body = serde_json::to_vec(event).map_err(|e| Error::Engine(e.to_string()))?;
@@ -77,13 +108,14 @@ pub(crate) async fn record(
                     sink: sink.clone(),
                     attempts: 0,
                     error: String::new(),
+                    delivery: String::new(),
                 });
             }
         }
         match save(store, &state, version).await {
-            Ok(()) => {
+            Ok(_) => {
                 events.iter().for_each(log);
-                return Ok(events);
+                return Ok(Recorded { events, set_aside });
             }
             // A delivery round saved the state meanwhile: evaluate against its version.
             Err(Error::Precondition { .. } | Error::AlreadyExists { .. }) => continue,
@@ -95,112 +127,347 @@ pub(crate) async fn record(
     })
 }
 
+/// How a delivery round runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// The round's time: no attempt runs past it, whatever its sink's timeout.
+    pub budget: Duration,
+    /// Attempts per (event, sink) before its delivery is given up.
+    pub max_attempts: u32,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            budget: DEFAULT_DELIVERY_BUDGET,
+            max_attempts: DEFAULT_DELIVERY_ATTEMPTS,
+        }
+    }
+}
+
+/// A round's budget when the host does not say.
+pub const DEFAULT_DELIVERY_BUDGET: Duration = Duration::from_secs(30);
+
 /// What a delivery round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
     /// Events delivered, counted once per sink.
     pub delivered: usize,
-    /// Deliveries that failed this round, with the sink and why (queued again).
+    /// Deliveries that failed this round, with the sink and why (queued again unless given up).
     pub failed: Vec<(String, String)>,
-    /// Deliveries given up after [`MAX_DELIVERY_ATTEMPTS`].
+    /// (event, sink) deliveries given up: out of attempts, too large for the sink, the event
+    /// gone, or the sink no longer configured. Each is logged as a warning.
     pub dropped: usize,
-    /// Deliveries still queued.
+    /// (event, sink) deliveries still queued.
     pub pending: usize,
 }
 
-/// Delivers what the alert state has queued, one batch per sink, and records what failed for
-/// the next round. Never fails on a sink's error: it is reported and retried. Delivery is at
-/// least once: a receiver can tell repeats by each event's `key`.
-pub async fn deliver(store: &dyn Store, notifiers: &[DynNotifier]) -> Result<DeliveryReport> {
-    let mut report = DeliveryReport::default();
-    let (state, _) = load(store).await?;
-    if state.pending.is_empty() {
-        return Ok(report);
+/// Delivers what the alert state has queued, to every sink at once, and writes the state after
+/// each attempt. Events owed to a sink are split into messages within its size limit; a message
+/// that failed is resent as it was, under the same delivery id. Never fails on a sink's error:
+/// it is reported and retried, up to `options.max_attempts`. Delivery is at least once: a
+/// receiver can tell repeats by the delivery id and each event's `key`.
+pub async fn deliver(
+    store: &dyn Store,
+    notifiers: &[DynNotifier],
+    options: &DeliveryOptions,
+) -> Result<DeliveryReport> {
+    let deadline = tokio::time::Instant::now() + options.budget;
+    let state = load(store, Tick::floor(chrono::Utc::now(), 1)).await?.state;
+    let ledger = Ledger {
+        store,
+        max_attempts: options.max_attempts,
+        report: Mutex::new(DeliveryReport {
+            pending: state.pending.len(),
+            ..DeliveryReport::default()
+        }),
+    };
+    let sinks: Vec<String> = notifiers.iter().map(|n| n.sink()).collect();
+    let orphans: Vec<Change> = state
+        .pending
+        .iter()
+        .filter(|p| !sinks.contains(&p.sink))
+        .map(|p| Change::give_up(p, "the sink is no longer configured".into()))
+        .collect();
+    if !orphans.is_empty() {
+        ledger.commit(orphans, None).await?;
     }
-    // What happened to each (key, sink): delivered (None) or failed (Some(reason)).
-    let mut outcome: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    for notifier in notifiers {
-        let sink = notifier.sink();
-        let mine: Vec<&Pending> = state.pending.iter().filter(|p| p.sink == sink).collect();
-        if mine.is_empty() {
-            continue;
+    let rounds = notifiers
+        .iter()
+        .map(|n| deliver_to(&ledger, n.as_ref(), &state.pending, deadline));
+    // Every sink's round runs to its end; a store error in one is returned after all.
+    for result in futures::future::join_all(rounds).await {
+        result?;
+    }
+    Ok(ledger.report.into_inner())
+}
+
+/// One sink's share of a round: its failed messages resent first, then the new events in
+/// messages within its limit, one after the other until one fails or the budget is spent.
+async fn deliver_to(
+    ledger: &Ledger<'_>,
+    notifier: &dyn Notifier,
+    pending: &[Pending],
+    deadline: tokio::time::Instant,
+) -> Result<()> {
+    let sink = notifier.sink();
+    let mut retries: BTreeMap<&str, Vec<(&Pending, AlertEvent)>> = BTreeMap::new();
+    let mut fresh: Vec<(&Pending, AlertEvent)> = Vec::new();
+    let mut lost = Vec::new();
+    for p in pending.iter().filter(|p| p.sink == sink) {
+        match read_event(ledger.store, &p.key).await? {
+            Some(event) if p.delivery.is_empty() => fresh.push((p, event)),
+            Some(event) => retries.entry(&p.delivery).or_default().push((p, event)),
+            None => lost.push(Change::give_up(p, "the event is gone or unreadable".into())),
         }
-        let mut events = Vec::with_capacity(mine.len());
-        for p in &mine {
-            match read_event(store, &p.key).await? {
-                Some(e) => events.push(e),
-                None => tracing::warn!(
-                    key = p.key,
-                    "queued alert event gone or unreadable; not delivered"
-                ),
-            }
-        }
-        events.sort_by_key(|e| (e.tick, e.key()));
-        let result = if events.is_empty() {
-            Ok(())
+    }
+    if !lost.is_empty() {
+        ledger.commit(lost, None).await?;
+    }
+    let limit = notifier.max_message_bytes();
+    let mut messages: Vec<Message<'_>> = Vec::new();
+    for (id, entries) in retries {
+        let message = Message::new(id.to_owned(), entries);
+        if notifier.message_bytes(&message.events) <= limit {
+            messages.push(message);
         } else {
-            notifier.notify(&events).await
-        };
-        let failure = match result {
-            Ok(()) => {
-                tracing::info!(sink, events = events.len(), "alerts delivered");
-                report.delivered += events.len();
-                None
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                tracing::warn!(sink, events = events.len(), %reason, "alert delivery failed; retrying at the next transform");
-                report.failed.push((sink.clone(), reason.clone()));
-                Some(reason)
-            }
-        };
-        for p in mine {
-            outcome.insert((p.key.clone(), sink.clone()), failure.clone());
+            // The sink's limit shrank since the first attempt: split these afresh.
+            fresh.extend(message.entries.into_iter().zip(message.events));
         }
     }
-    // Apply the outcome to the state as it is now (a transform may have queued more
-    // meanwhile), conditionally, re-reading on a conflict.
-    for _ in 0..MAX_STATE_ATTEMPTS {
-        let (mut state, version) = load(store).await?;
-        let (mut kept, mut dropped) = (Vec::new(), 0);
-        for mut p in std::mem::take(&mut state.pending) {
-            let sink_known = notifiers.iter().any(|n| n.sink() == p.sink);
-            match outcome.get(&(p.key.clone(), p.sink.clone())) {
-                Some(None) => {}
-                Some(Some(reason)) => {
-                    p.attempts += 1;
-                    p.error = reason.clone();
-                    if p.attempts >= MAX_DELIVERY_ATTEMPTS {
-                        tracing::error!(
+    messages.sort_by_key(|m| m.events.first().map(|e| (e.tick, e.key())));
+    fresh.sort_by_key(|(_, e)| (e.tick, e.key()));
+    let (entries, events): (Vec<&Pending>, Vec<AlertEvent>) = fresh.into_iter().unzip();
+    let split = batches::split(&events, limit, |batch| notifier.message_bytes(batch));
+    let too_large: Vec<Change> = split
+        .too_large
+        .iter()
+        .map(|&(i, bytes)| {
+            Change::give_up(
+                entries[i],
+                format!("the event alone makes a message of {bytes} bytes, over the sink's limit of {limit}"),
+            )
+        })
+        .collect();
+    if !too_large.is_empty() {
+        ledger.commit(too_large, None).await?;
+    }
+    for range in split.batches {
+        let batch: Vec<(&Pending, AlertEvent)> = entries[range.clone()]
+            .iter()
+            .copied()
+            .zip(events[range].iter().cloned())
+            .collect();
+        messages.push(Message::new(delivery_id(&sink, &batch), batch));
+    }
+
+    for message in messages {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            // Not attempted, so not counted: the next round starts with it.
+            break;
+        }
+        let wait = notifier.timeout().min(deadline - now);
+        let attempt = notifier.notify(&message.id, &message.events);
+        let result = match tokio::time::timeout(wait, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Delivery {
+                sink: sink.clone(),
+                message: format!("no answer within {} ms", wait.as_millis()),
+            }),
+        };
+        let failure = result.err().map(|e| e.to_string());
+        match &failure {
+            None => tracing::info!(
+                sink,
+                delivery = message.id,
+                events = message.events.len(),
+                "alerts delivered"
+            ),
+            Some(error) => tracing::warn!(
+                sink,
+                delivery = message.id,
+                events = message.events.len(),
+                error,
+                "alert delivery failed; retrying at the next round"
+            ),
+        }
+        let changes = message
+            .entries
+            .iter()
+            .map(|p| Change {
+                key: p.key.clone(),
+                sink: sink.clone(),
+                outcome: match &failure {
+                    None => Outcome::Delivered,
+                    Some(error) => Outcome::Failed {
+                        delivery: message.id.clone(),
+                        attempts_before: p.attempts,
+                        error: error.clone(),
+                    },
+                },
+            })
+            .collect();
+        ledger
+            .commit(changes, failure.clone().map(|f| (sink.clone(), f)))
+            .await?;
+        if failure.is_some() {
+            // The sink is failing: the rest waits for the next round rather than fail too.
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One message to a sink: its id, the queue entries it carries, and their events.
+struct Message<'a> {
+    id: String,
+    entries: Vec<&'a Pending>,
+    events: Vec<AlertEvent>,
+}
+
+impl<'a> Message<'a> {
+    fn new(id: String, batch: Vec<(&'a Pending, AlertEvent)>) -> Self {
+        let (entries, events) = batch.into_iter().unzip();
+        Message {
+            id,
+            entries,
+            events,
+        }
+    }
+}
+
+/// A new delivery's id: a digest of the sink and the events' keys. It is stored with each entry
+/// at the first attempt; being derived from what is sent, it is the same again should that
+/// write be lost.
+fn delivery_id(sink: &str, batch: &[(&Pending, AlertEvent)]) -> String {
+    let mut hasher = foldhash::quality::FixedState::with_seed(0x6372_7970_746f_6d6f).build_hasher();
+    sink.hash(&mut hasher);
+    for (p, _) in batch {
+        p.key.hash(&mut hasher);
+    }
+    format!("dlv_{:016x}", hasher.finish())
+}
+
+/// What happened to one (event, sink) delivery.
+#[derive(Debug, Clone)]
+struct Change {
+    key: String,
+    sink: String,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+enum Outcome {
+    Delivered,
+    /// An attempt failed; `attempts_before` is the count it started from, so applying the
+    /// change twice (a conflict, a lost write response) counts it once.
+    Failed {
+        delivery: String,
+        attempts_before: u32,
+        error: String,
+    },
+    /// It can never go.
+    GiveUp {
+        error: String,
+    },
+}
+
+impl Change {
+    fn give_up(p: &Pending, error: String) -> Self {
+        Change {
+            key: p.key.clone(),
+            sink: p.sink.clone(),
+            outcome: Outcome::GiveUp { error },
+        }
+    }
+}
+
+/// Writes a round's changes to the alert state, one attempt at a time.
+struct Ledger<'a> {
+    store: &'a dyn Store,
+    max_attempts: u32,
+    report: Mutex<DeliveryReport>,
+}
+
+impl Ledger<'_> {
+    /// Applies `changes` to the state as it is now (a transform may have queued more, another
+    /// round recorded its own attempts), conditionally, re-reading and applying them again on a
+    /// conflict. `failure` is the failed attempt to report, if that is what they are.
+    async fn commit(&self, changes: Vec<Change>, failure: Option<(String, String)>) -> Result<()> {
+        // Held across the write: this round's sinks write one after the other, not against
+        // each other.
+        let mut report = self.report.lock().await;
+        for _ in 0..MAX_STATE_ATTEMPTS {
+            let now = Tick::floor(chrono::Utc::now(), 1);
+            let Loaded {
+                mut state, version, ..
+            } = load(self.store, now).await?;
+            let given_up = apply(&mut state, &changes, self.max_attempts);
+            match save(self.store, &state, version).await {
+                Ok(_) => {
+                    for (p, why) in &given_up {
+                        tracing::warn!(
+                            event = p.key,
                             sink = p.sink,
-                            key = p.key,
-                            "giving up on an alert delivery"
+                            attempts = p.attempts,
+                            last_error = why,
+                            "alert delivery given up"
                         );
-                        dropped += 1;
-                    } else {
-                        kept.push(p);
                     }
+                    report.delivered += changes
+                        .iter()
+                        .filter(|c| matches!(c.outcome, Outcome::Delivered))
+                        .count();
+                    report.failed.extend(failure);
+                    report.dropped += given_up.len();
+                    report.pending = state.pending.len();
+                    return Ok(());
                 }
-                // Queued after this round started: next round. A sink no longer configured:
-                // nothing will ever deliver it.
-                None if sink_known => kept.push(p),
-                None => dropped += 1,
+                Err(Error::Precondition { .. } | Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e),
             }
         }
-        state.pending = kept;
-        match save(store, &state, version).await {
-            Ok(()) => {
-                report.dropped = dropped;
-                report.pending = state.pending.len();
-                return Ok(report);
-            }
-            Err(Error::Precondition { .. } | Error::AlreadyExists { .. }) => continue,
-            Err(e) => return Err(e),
-        }
+        Err(Error::Precondition {
+            key: ALERT_STATE_KEY.into(),
+        })
     }
-    Err(Error::Precondition {
-        key: ALERT_STATE_KEY.into(),
-    })
+}
+
+/// Applies `changes` to `state`'s queue; returns the entries given up, with the last error.
+/// Entries no longer queued (delivered or given up elsewhere) are left alone.
+fn apply(state: &mut AlertState, changes: &[Change], max_attempts: u32) -> Vec<(Pending, String)> {
+    let by_entry: HashMap<(&str, &str), &Outcome> = changes
+        .iter()
+        .map(|c| ((c.key.as_str(), c.sink.as_str()), &c.outcome))
+        .collect();
+    let mut given_up = Vec::new();
+    state
+        .pending
+        .retain_mut(|p| match by_entry.get(&(p.key.as_str(), p.sink.as_str())) {
+            None => true,
+            Some(Outcome::Delivered) => false,
+            Some(Outcome::GiveUp { error }) => {
+                given_up.push((p.clone(), error.clone()));
+                false
+            }
+            Some(Outcome::Failed {
+                delivery,
+                attempts_before,
+                error,
+            }) => {
+                p.attempts = p.attempts.max(attempts_before + 1);
+                p.delivery.clone_from(delivery);
+                p.error.clone_from(error);
+                if p.attempts >= max_attempts {
+                    given_up.push((p.clone(), error.clone()));
+                    false
+                } else {
+                    true
+                }
+            }
+        });
+    given_up
 }
 
 /// Conditional-write conflicts on the alert state tolerated before giving up.
@@ -214,27 +481,91 @@ fn log(event: &AlertEvent) {
     }
 }
 
-async fn load(store: &dyn Store) -> Result<(AlertState, Option<crate::store::Version>)> {
-    match store.get(ALERT_STATE_KEY).await? {
-        Some(o) => {
-            let state = AlertState::decode(&o.body).unwrap_or_else(|| {
+/// The alert state as read, and the unreadable one it replaced, if any.
+struct Loaded {
+    state: AlertState,
+    version: Option<Version>,
+    set_aside: Option<Skipped>,
+}
+
+/// Reads the alert state. One that cannot be read (not JSON, or of another format) is never
+/// just dropped: its bytes are copied to [`corrupt_state_key`] (`now` naming the copy), and a
+/// state rebuilt from the stored events replaces it, so what fired and has not resolved stays
+/// firing rather than fire again.
+async fn load(store: &dyn Store, now: Tick) -> Result<Loaded> {
+    for _ in 0..MAX_STATE_ATTEMPTS {
+        let Some(object) = store.get(ALERT_STATE_KEY).await? else {
+            return Ok(Loaded {
+                state: AlertState::new(),
+                version: None,
+                set_aside: None,
+            });
+        };
+        let reason = match AlertState::decode(&object.body) {
+            Ok(state) => {
+                return Ok(Loaded {
+                    state,
+                    version: Some(object.version),
+                    set_aside: None,
+                });
+            }
+            Err(reason) => reason,
+        };
+        let copy = corrupt_state_key(now);
+        match store
+            .put_opts(&copy, object.body.clone(), PutMode::Create)
+            .await
+        {
+            Ok(_) | Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let state = AlertState::from_events(&recent_events(store).await?);
+        match save(store, &state, Some(object.version)).await {
+            Ok(version) => {
                 tracing::warn!(
                     key = ALERT_STATE_KEY,
-                    "alert state unreadable; starting afresh"
+                    copy,
+                    reason,
+                    firing = state.active.len(),
+                    "alert state unreadable: copied aside and rebuilt from the stored events; \
+                     deliveries it still owed are not retried"
                 );
-                AlertState::new()
-            });
-            Ok((state, Some(o.version)))
+                return Ok(Loaded {
+                    state,
+                    version: Some(version),
+                    set_aside: Some(Skipped {
+                        key: ALERT_STATE_KEY.into(),
+                        reason: format!(
+                            "unreadable alert state ({reason}): copied to {copy}, rebuilt from \
+                             the stored events"
+                        ),
+                    }),
+                });
+            }
+            // Another run replaced it meanwhile: read that one.
+            Err(Error::Precondition { .. } | Error::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e),
         }
-        None => Ok((AlertState::new(), None)),
+    }
+    Err(Error::Precondition {
+        key: ALERT_STATE_KEY.into(),
+    })
+}
+
+/// The stored events of the 31 days up to the latest date that has any.
+async fn recent_events(store: &dyn Store) -> Result<Vec<AlertEvent>> {
+    let dates = store.list_prefixes(ALERTS_PREFIX).await?;
+    let latest = dates.iter().rev().find_map(|d| {
+        let date = d.strip_prefix(ALERTS_PREFIX)?.strip_prefix("date=")?;
+        chrono::NaiveDate::parse_from_str(date.trim_end_matches('/'), "%Y-%m-%d").ok()
+    });
+    match latest {
+        Some(to) => read_events(store, to - chrono::Days::new(30), to).await,
+        None => Ok(Vec::new()),
     }
 }
 
-async fn save(
-    store: &dyn Store,
-    state: &AlertState,
-    version: Option<crate::store::Version>,
-) -> Result<()> {
+async fn save(store: &dyn Store, state: &AlertState, version: Option<Version>) -> Result<Version> {
     // Conditional, like the window state: a delivery round and a transform never overwrite
     // each other's queue.
     let mode = match version {
@@ -244,7 +575,6 @@ async fn save(
     store
         .put_opts(ALERT_STATE_KEY, Bytes::from(state.encode()), mode)
         .await
-        .map(|_| ())
 }
 
 /// The alert set-up a host runs with: the rules and where their events go.
@@ -284,12 +614,17 @@ impl Alerting {
         }
     }
 
-    /// One delivery round to every notifier ([`deliver`]); nothing to do without notifiers.
-    pub async fn deliver(&self, store: &dyn Store) -> Result<DeliveryReport> {
+    /// One delivery round to every notifier ([`deliver`]) within `budget`, with the config's
+    /// attempts per delivery; nothing to do without notifiers.
+    pub async fn deliver(&self, store: &dyn Store, budget: Duration) -> Result<DeliveryReport> {
         if self.notifiers.is_empty() {
             return Ok(DeliveryReport::default());
         }
-        deliver(store, &self.notifiers).await
+        let options = DeliveryOptions {
+            budget,
+            max_attempts: self.config.delivery_attempts,
+        };
+        deliver(store, &self.notifiers, &options).await
     }
 }
 

@@ -8,8 +8,8 @@ mod transform;
 mod warm;
 
 pub use alerts::{
-    Alerting, DeliveryReport, DynNotifier, Notifier, deliver, list_event_keys, read_event,
-    read_events,
+    Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, DynNotifier, Notifier,
+    deliver, list_event_keys, read_event, read_events,
 };
 pub use collect::{
     CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,

@@ -631,7 +631,10 @@ async fn alert(
     )
     .await
     {
-        Ok(events) => out.alert_events = events,
+        Ok(recorded) => {
+            out.alert_events = recorded.events;
+            out.skipped.extend(recorded.set_aside);
+        }
         Err(e) => {
             tracing::error!(error = %e, "alerting failed; the aggregates are written");
             out.alert_error = Some(e.to_string());

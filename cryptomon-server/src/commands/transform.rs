@@ -158,7 +158,10 @@ fn print_report(report: &TransformReport) {
 /// One delivery round. The aggregates are written: a receiver that fails now only leaves its
 /// events queued.
 async fn deliver(alerting: &Alerting, store: &DynStore) {
-    match alerting.deliver(store.as_ref()).await {
+    match alerting
+        .deliver(store.as_ref(), pipeline::DEFAULT_DELIVERY_BUDGET)
+        .await
+    {
         Ok(d) if d.delivered + d.failed.len() + d.pending + d.dropped > 0 => {
             println!(
                 "  alerts: {} delivered, {} still queued, {} given up",

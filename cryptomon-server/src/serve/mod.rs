@@ -15,7 +15,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use axum::routing::get;
-use cryptomon_core::pipeline::Alerting;
+use cryptomon_core::pipeline::{self, Alerting};
 use cryptomon_core::{DynSource, DynStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -173,7 +173,10 @@ async fn deliver_alerts(
             () = transformed.notified() => {}
             _ = stop.wait_for(|&s| s) => return,
         }
-        match alerting.deliver(state.store().as_ref()).await {
+        match alerting
+            .deliver(state.store().as_ref(), pipeline::DEFAULT_DELIVERY_BUDGET)
+            .await
+        {
             Ok(report) if !report.failed.is_empty() => tracing::warn!(
                 delivered = report.delivered,
                 queued = report.pending,
