@@ -595,6 +595,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not an http(s) URL"), "{err}");
+        let err = parse("[alerts]\ndelivery_attempts = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delivery_attempts = 0 is outside"), "{err}");
+        let err = parse("[[alerts.webhooks]]\nurl = \"http://x\"\nmax_body_bytes = 10")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[[alerts.webhooks]] #1: max_body_bytes = 10 is outside"),
+            "{err}"
+        );
+        let c = parse("[[alerts.webhooks]]\nurl = \"http://x\"").unwrap();
+        assert_eq!(c.delivery_attempts, DEFAULT_DELIVERY_ATTEMPTS);
+        assert_eq!(c.webhooks[0].max_body_bytes, DEFAULT_WEBHOOK_MAX_BODY_BYTES);
     }
 
     #[test]

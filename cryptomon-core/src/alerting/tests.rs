@@ -212,3 +212,46 @@ fn spread_and_stale() {
     let got = evaluate(&c, &w, &summary, tick(10), &last, tick(8)).unwrap();
     assert!(got.iter().all(|c| c.subject.rule != "quiet"));
 }
+
+#[test]
+fn a_state_rebuilt_from_the_events_keeps_what_fired_firing() {
+    let c = config(SPIKE);
+    let mut state = AlertState::new();
+    let spiking = |m: i64, at: &[i64]| {
+        window(
+            &[("kraken", "BTC-USD"), ("coinbase", "BTC-USD")],
+            m,
+            |i, x| {
+                (
+                    100.0,
+                    Some(if at.contains(&(x * 10 + i as i64)) {
+                        50.0
+                    } else {
+                        10.0
+                    }),
+                )
+            },
+        )
+    };
+    let mut stored = Vec::new();
+    // Minute 70: both spike; minute 72: coinbase clears, kraken spikes on.
+    let w = spiking(70, &[700, 701]);
+    stored.extend(state.step(&c, &conditions(&c, &w, 70), tick(70)));
+    let w = spiking(72, &[700, 701, 710, 720]);
+    stored.extend(state.step(&c, &conditions(&c, &w, 72), tick(72)));
+    assert_eq!(stored.len(), 3, "{stored:?}");
+
+    stored.reverse(); // the store's order is not the events' order
+    let rebuilt = AlertState::from_events(&stored);
+    assert_eq!(rebuilt.active, state.active, "kraken alone is firing");
+    assert_eq!(rebuilt.last_fired, state.last_fired);
+    assert!(rebuilt.pending.is_empty());
+    // Kraken still spiking at minute 73: the rebuilt state fires nothing again.
+    let mut rebuilt = rebuilt;
+    let w = spiking(73, &[700, 701, 710, 720, 730]);
+    assert!(
+        rebuilt
+            .step(&c, &conditions(&c, &w, 73), tick(73))
+            .is_empty()
+    );
+}

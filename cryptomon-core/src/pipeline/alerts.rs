@@ -679,3 +679,69 @@ pub async fn read_event(store: &dyn Store, key: &str) -> Result<Option<AlertEven
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(key: &str, sink: &str, attempts: u32) -> Pending {
+        Pending {
+            key: key.into(),
+            sink: sink.into(),
+            attempts,
+            error: String::new(),
+            delivery: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_attempt_applied_twice_counts_once_and_the_last_one_gives_up() {
+        let mut state = AlertState::new();
+        state.pending = vec![
+            pending("a", "hook", 1),
+            pending("b", "hook", 2),
+            pending("a", "sns", 0),
+        ];
+        let failed = |key: &str, before: u32| Change {
+            key: key.into(),
+            sink: "hook".into(),
+            outcome: Outcome::Failed {
+                delivery: "dlv_1".into(),
+                attempts_before: before,
+                error: "answered 500".into(),
+            },
+        };
+        let changes = [failed("a", 1), failed("b", 2)];
+        let given_up = apply(&mut state, &changes, 3);
+        assert_eq!(given_up.len(), 1);
+        assert_eq!(
+            (given_up[0].0.key.as_str(), given_up[0].0.attempts),
+            ("b", 3)
+        );
+        assert_eq!(given_up[0].1, "answered 500");
+        // Applied again after a conflict (or a lost write response): nothing more counted.
+        assert!(apply(&mut state, &changes, 3).is_empty());
+        assert_eq!(state.pending.len(), 2);
+        assert_eq!(
+            (
+                state.pending[0].attempts,
+                state.pending[0].delivery.as_str()
+            ),
+            (2, "dlv_1")
+        );
+        assert_eq!(
+            state.pending[1],
+            pending("a", "sns", 0),
+            "another sink's entry untouched"
+        );
+        // Delivered elsewhere meanwhile: the entry is gone and stays gone.
+        let delivered = Change {
+            key: "a".into(),
+            sink: "hook".into(),
+            outcome: Outcome::Delivered,
+        };
+        apply(&mut state, &[delivered], 3);
+        assert_eq!(state.pending, [pending("a", "sns", 0)]);
+        assert!(apply(&mut state, &changes, 3).is_empty());
+    }
+}
