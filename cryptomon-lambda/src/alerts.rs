@@ -186,6 +186,32 @@ mod tests {
         assert_eq!(subject.len(), MAX_SUBJECT);
     }
 
+    #[test]
+    fn many_events_split_into_messages_within_the_sns_limit() {
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("eu-west-1"))
+            .build();
+        let sns = SnsNotifier::new(aws_sdk_sns::Client::from_conf(config), "arn:aws:sns:x");
+        // About 1.5 MB of events as text and JSON.
+        let events: Vec<AlertEvent> = (0..4000).map(|i| event(&format!("rule-{i}"))).collect();
+        assert!(sns.message_bytes(&events) > 3 * MAX_MESSAGE_BYTES);
+        let split = cryptomon_core::alerting::batches::split(&events, MAX_MESSAGE_BYTES, |b| {
+            sns.message_bytes(b)
+        });
+        assert!(split.too_large.is_empty());
+        assert!(split.batches.len() >= 4, "{}", split.batches.len());
+        let mut covered = 0;
+        for range in &split.batches {
+            assert_eq!(range.start, covered);
+            let (subject, message) = SnsNotifier::message(&events[range.clone()]);
+            let whole = subject.len() + message.len() + DELIVERY_ATTRIBUTE_BYTES;
+            assert!(whole <= MAX_MESSAGE_BYTES, "{range:?}: {whole} bytes");
+            covered = range.end;
+        }
+        assert_eq!(covered, events.len());
+    }
+
     #[tokio::test]
     async fn an_invalid_rule_is_refused_naming_it() {
         let text = r#"

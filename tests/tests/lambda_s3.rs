@@ -361,3 +361,79 @@ async fn transformer_alerts_publish_to_sns_on_moto() {
         report.failed
     );
 }
+
+/// More events than one SNS message holds (256 KiB, which moto enforces as SNS does): they go in
+/// several messages, every one accepted, none given up.
+#[tokio::test]
+async fn many_alert_events_are_split_to_fit_sns_on_moto() {
+    use cryptomon_core::alerting::{ALERT_STATE_KEY, AlertEvent, AlertState, EventStatus, Pending};
+    let endpoint = moto_endpoint!("many_alert_events_are_split_to_fit_sns_on_moto");
+    let sns = aws_sdk_sns::Client::new(&moto::sdk_config(&endpoint).await);
+    let topic = sns
+        .create_topic()
+        .name(moto::unique_bucket("alerts-many"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let notifier = Arc::new(SnsNotifier::new(sns, topic)) as DynNotifier;
+    let store = cryptomon_mock::MemoryStore::new();
+    let tick = Tick::parse("2026-11-27T12:00:00Z").unwrap();
+    let mut state = AlertState::new();
+    let mut events = Vec::new();
+    for i in 0..1200 {
+        let event = AlertEvent {
+            schema: "cryptomon.alert/v1".into(),
+            status: EventStatus::Fired,
+            rule: "any-price".into(),
+            kind: "threshold".into(),
+            source: Some(SourceName::new("kraken").unwrap()),
+            pair: Some(Pair::new(&format!("C{i}-USD")).unwrap()),
+            measure: Some(cryptomon_core::Measure::Price),
+            value: 2.0,
+            reference: 1.0,
+            ratio: 2.0,
+            tick,
+            fired_at: tick,
+        };
+        store
+            .put_opts(
+                &event.key(),
+                Bytes::from(serde_json::to_vec(&event).unwrap()),
+                PutMode::Create,
+            )
+            .await
+            .unwrap();
+        state.pending.push(Pending {
+            key: event.key(),
+            sink: notifier.sink(),
+            attempts: 0,
+            error: String::new(),
+            delivery: String::new(),
+        });
+        events.push(event);
+    }
+    store
+        .put_opts(
+            ALERT_STATE_KEY,
+            Bytes::from(state.encode()),
+            PutMode::Create,
+        )
+        .await
+        .unwrap();
+    let (subject, whole) = SnsNotifier::message(&events);
+    assert!(
+        subject.len() + whole.len() > 262_144,
+        "one message would be refused"
+    );
+
+    let report = pipeline::deliver(&store, &[notifier], &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, [], "{report:?}");
+    assert_eq!(
+        (report.delivered, report.pending, report.dropped),
+        (1200, 0, 0)
+    );
+}
