@@ -540,7 +540,7 @@ async fn an_event_too_large_for_its_sink_is_given_up_at_once() {
     let store = MemoryStore::new();
     let events = queue_events(&store, &notifier.sink(), 2).await;
     let (lines, _guard) = capture_logs();
-    let report = pipeline::deliver(&store, &[notifier.clone()], &Default::default())
+    let report = pipeline::deliver(&store, std::slice::from_ref(&notifier), &Default::default())
         .await
         .unwrap();
     assert_eq!((report.dropped, report.pending), (2, 0), "{report:?}");
