@@ -289,7 +289,7 @@ async fn deliver_to(
                 delivery = message.id,
                 events = message.events.len(),
                 error,
-                "alert delivery failed; retrying at the next round"
+                "alert delivery attempt failed"
             ),
         }
         let changes = message
