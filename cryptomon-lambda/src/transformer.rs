@@ -89,6 +89,13 @@ impl Transformer {
         self
     }
 
+    /// The same transformer, waiting at most `budget` on alert receivers per invocation
+    /// (20 s by default).
+    pub fn with_delivery_budget(mut self, budget: Duration) -> Self {
+        self.delivery_budget = budget;
+        self
+    }
+
     /// Handles one invocation.
     pub async fn handle(
         &self,

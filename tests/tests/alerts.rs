@@ -687,3 +687,56 @@ minutes = 10
     );
     assert_eq!(report.alert_events[0].tick, as_of.add_secs(360));
 }
+
+/// The transformer Lambda with a webhook that hangs past the invocation's delivery budget
+/// beside a healthy one: the budget ends only the hung attempt, every attempt is recorded, so
+/// the healthy receiver gets the events once however many invocations follow, and the hung
+/// one's attempts add up.
+#[tokio::test]
+async fn the_transformer_lambda_never_resends_what_a_healthy_webhook_took() {
+    use cryptomon_lambda::{Transformer, TransformerOutput};
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&healthy)
+        .await;
+    let hung = HungServer::start().await;
+    let hung_sink = sink_name(&hung.url);
+    let store = Arc::new(MemoryStore::new());
+    load(store.as_ref(), |_| true).await;
+    let alerting = Alerting::new(
+        rules(SPIKE),
+        vec![webhook(&healthy, 5), webhook_to(&hung.url, 60)],
+    );
+    let budget = Duration::from_secs(2);
+    let transformer = Transformer::new(store.clone(), None)
+        .with_alerting(alerting)
+        .with_delivery_budget(budget);
+    for invocation in 1..=3u32 {
+        let started = Instant::now();
+        let out = transformer
+            .handle(lambda_http::LambdaEvent::new(
+                serde_json::json!({}),
+                lambda_http::Context::default(),
+            ))
+            .await
+            .unwrap();
+        assert!(
+            matches!(out, TransformerOutput::Transformed { .. }),
+            "{out:?}"
+        );
+        assert!(started.elapsed() < budget + Duration::from_secs(5));
+        let state = alert_state(store.as_ref()).await;
+        assert_eq!(state.pending.len(), 2, "{:?}", state.pending);
+        assert!(
+            state
+                .pending
+                .iter()
+                .all(|p| p.sink == hung_sink && p.attempts == invocation),
+            "invocation {invocation}: {:?}",
+            state.pending
+        );
+    }
+    assert_eq!(healthy.received_requests().await.unwrap().len(), 1);
+    assert_eq!(hung.connections.load(Ordering::SeqCst), 3);
+}
