@@ -19,6 +19,8 @@ use crate::collector::kind_of;
 use crate::error::HandlerError;
 
 const HANDLER: &str = "transformer";
+/// Time kept after alert delivery for the invocation to log and return before its deadline.
+const RETURN_MARGIN: Duration = Duration::from_secs(2);
 
 /// What the transformer needs: the store, and where in the bucket it sits (to tell its own
 /// objects in S3 notifications).
@@ -96,6 +98,19 @@ impl Transformer {
         self
     }
 
+    /// The delivery budget of an invocation: the configured one, cut to the time the
+    /// invocation has left less [`RETURN_MARGIN`] when the runtime gives a deadline.
+    fn delivery_budget_left(&self, context: &lambda_runtime::Context) -> Duration {
+        if context.deadline == 0 {
+            return self.delivery_budget;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let left = Duration::from_millis(context.deadline).saturating_sub(now);
+        self.delivery_budget.min(left.saturating_sub(RETURN_MARGIN))
+    }
+
     /// Handles one invocation.
     pub async fn handle(
         &self,
@@ -118,11 +133,8 @@ impl Transformer {
         // The aggregates are written; delivery failures stay queued for the next invocation
         // and never fail this one. Each attempt is bounded by the budget and recorded as it
         // ends, so a hung receiver costs only its own attempt.
-        if let Err(error) = self
-            .alerting
-            .deliver(self.store.as_ref(), self.delivery_budget)
-            .await
-        {
+        let budget = self.delivery_budget_left(&event.context);
+        if let Err(error) = self.alerting.deliver(self.store.as_ref(), budget).await {
             tracing::warn!(%error, "alert delivery round failed");
         }
         for s in &report.skipped {

@@ -740,3 +740,45 @@ async fn the_transformer_lambda_never_resends_what_a_healthy_webhook_took() {
     assert_eq!(healthy.received_requests().await.unwrap().len(), 1);
     assert_eq!(hung.connections.load(Ordering::SeqCst), 3);
 }
+
+/// On Lambda, the delivery budget is also cut to the invocation's deadline: with 6 s left, a
+/// hung webhook's attempt ends in time for the invocation to return, and is counted.
+#[tokio::test]
+async fn the_transformer_lambda_delivers_within_the_invocation_deadline() {
+    use cryptomon_lambda::Transformer;
+    let hung = HungServer::start().await;
+    let store = Arc::new(MemoryStore::new());
+    load(store.as_ref(), |_| true).await;
+    let alerting = Alerting::new(rules(SPIKE), vec![webhook_to(&hung.url, 60)]);
+    // The default budget (20 s) is longer than the invocation has left.
+    let transformer = Transformer::new(store.clone(), None).with_alerting(alerting);
+    let mut context = lambda_http::Context::default();
+    let left = Duration::from_secs(6);
+    context.deadline = u64::try_from(
+        (std::time::SystemTime::now() + left)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    transformer
+        .handle(lambda_http::LambdaEvent::new(
+            serde_json::json!({}),
+            context,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < left,
+        "returned after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(hung.connections.load(Ordering::SeqCst), 1);
+    let state = alert_state(store.as_ref()).await;
+    assert!(
+        state.pending.iter().all(|p| p.attempts == 1),
+        "{:?}",
+        state.pending
+    );
+}
