@@ -782,3 +782,42 @@ async fn the_transformer_lambda_delivers_within_the_invocation_deadline() {
         state.pending
     );
 }
+
+/// A delivery round's write of the alert state that lands but whose answer is lost (the SDK's
+/// retry then meets its own write as a 412): the round re-reads, applies its attempt again, and
+/// the attempt is counted once.
+#[tokio::test]
+async fn a_lost_answer_to_the_state_write_counts_the_attempt_once() {
+    use cryptomon_mock::{Fault, FaultyStore, Op};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&receiver)
+        .await;
+    let notifier = webhook(&receiver, 5);
+    let store = FaultyStore::new(MemoryStore::new());
+    queue_events(&store, &notifier.sink(), 3).await;
+    store.reset_counters();
+    store.add_fault(Fault::nth_call(1).on(Op::Put).lose_response().as_conflict());
+    let report = pipeline::deliver(&store, &[notifier], &Default::default())
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.pending), (0, 3), "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    let state = alert_state(&store).await;
+    assert!(
+        state
+            .pending
+            .iter()
+            .all(|p| p.attempts == 1 && p.error.contains("503")),
+        "{:?}",
+        state.pending
+    );
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+    let counters = store.counters();
+    assert_eq!(
+        (counters.writes, counters.injected),
+        (2, 1),
+        "the lost answer, then the write again"
+    );
+}
