@@ -7,7 +7,7 @@ use chrono::TimeZone;
 use cryptomon_core::keys::raw_key;
 use cryptomon_core::pipeline::{self, TransformMode, TransformOptions};
 use cryptomon_core::{
-    Pair, PolarsAggregator, Quote, Snapshot, SourceName, Store, StoreExt, Tick, TransformReport,
+    Pair, PolarsAggregator, Quote, Snapshot, SourceName, StoreExt, Tick, TransformReport,
 };
 use cryptomon_mock::MemoryStore;
 

@@ -469,7 +469,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 /// `16 MiB` for whole mebibytes, else bytes.
 fn byte_size(bytes: u64) -> String {
     const MIB: u64 = 1 << 20;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")
