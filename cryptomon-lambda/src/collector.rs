@@ -31,6 +31,8 @@ pub struct Collector {
     store: DynStore,
     sources: Vec<DynSource>,
     interval_secs: u32,
+    /// How far ahead of the clock an event's tick may be.
+    max_clock_skew: Duration,
 }
 
 /// The collector's answer, which the state machine hands to the transformer.
@@ -64,7 +66,15 @@ impl Collector {
             store,
             sources,
             interval_secs: interval_secs.max(1),
+            max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
         }
+    }
+
+    /// The same collector, refusing events whose tick is more than `skew` ahead of the clock
+    /// (the config's `max_clock_skew_secs`).
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
     }
 
     /// Handles one invocation.
@@ -132,8 +142,17 @@ impl Collector {
         Ok(output)
     }
 
-    /// The tick an event asks for.
+    /// The tick an event asks for, refused if it is further ahead of the clock than the config
+    /// allows: nothing is collected for it.
     fn tick_of(&self, payload: &Value) -> Result<Tick, HandlerError> {
+        let tick = self.requested_tick(payload)?;
+        tick.check_not_ahead(Tick::floor(Utc::now(), 1), self.max_clock_skew.as_secs())
+            .map_err(|reason| HandlerError::bad_event(HANDLER, reason))?;
+        Ok(tick)
+    }
+
+    /// The tick an event names.
+    fn requested_tick(&self, payload: &Value) -> Result<Tick, HandlerError> {
         let Some(object) = payload.as_object() else {
             return Err(HandlerError::bad_event(
                 HANDLER,

@@ -22,6 +22,28 @@ pub struct Settings {
     pub config: ConfigSource,
 }
 
+/// How far ahead of the clock a snapshot's tick may be under the config `text`: its
+/// `max_clock_skew_secs`, or the default for no config and for the demo market.
+pub fn max_clock_skew(text: Option<&str>) -> Result<std::time::Duration, HandlerError> {
+    let Some(text) = text else {
+        return Ok(cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW);
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        HandlerError::non_retryable(format!(
+            "CRYPTOMON_CONFIG is not valid TOML: {}",
+            e.message()
+        ))
+    })?;
+    if table.contains_key("demo") {
+        return Ok(cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW);
+    }
+    let config = cryptomon_core::config::Config::from_toml_str(text)
+        .map_err(|e| HandlerError::non_retryable(format!("CRYPTOMON_CONFIG: {e}")))?;
+    Ok(std::time::Duration::from_secs(u64::from(
+        config.max_clock_skew_secs,
+    )))
+}
+
 /// Where the config text comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {

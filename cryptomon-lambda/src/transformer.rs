@@ -37,6 +37,8 @@ pub struct Transformer {
     /// The window state the last invocation wrote: a warm container's next invocation reads
     /// neither head nor base (6.6 MB at 300 series) unless another one wrote meanwhile.
     cache: Arc<pipeline::TransformCache>,
+    /// How far ahead of the clock a snapshot's tick may be to be taken in.
+    max_clock_skew: Duration,
 }
 
 /// The transformer's answer.
@@ -82,7 +84,15 @@ impl Transformer {
             alerting: Alerting::default(),
             delivery_budget: Duration::from_secs(20),
             cache: Arc::new(pipeline::TransformCache::new()),
+            max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
         }
+    }
+
+    /// The same transformer, skipping snapshots dated more than `skew` ahead of the clock (the
+    /// config's `max_clock_skew_secs`).
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
     }
 
     /// The same transformer, evaluating `alerting`'s rules and delivering their events.
@@ -122,6 +132,7 @@ impl Transformer {
         }
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
+            max_clock_skew: self.max_clock_skew,
             ..self.alerting.options(pipeline::TransformMode::Incremental)
         };
         let report =

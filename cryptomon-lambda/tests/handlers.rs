@@ -165,6 +165,33 @@ async fn collector_refuses_other_events_as_non_retryable() {
     assert!(store.is_empty(), "a refused event writes nothing");
 }
 
+/// An event naming a tick far in the future (a forged or skewed invocation) is refused, naming
+/// the tick and the tolerance, and writes nothing: that tick would become the window's `as_of`
+/// (issue 20). Within the tolerance, the collection goes ahead.
+#[tokio::test]
+async fn collector_refuses_a_tick_ahead_of_the_clock() {
+    let store = Arc::new(MemoryStore::new());
+    let c = collector(&store, vec![TestSource::ok("alpha")])
+        .with_max_clock_skew(std::time::Duration::from_secs(120));
+    let err = c
+        .handle(invoke(json!({"tick": "2099-12-31T00:00:00Z"})))
+        .await
+        .unwrap_err();
+    assert_non_retryable(&err, "tick 2099-12-31T00:00:00Z is ");
+    assert!(
+        err.message().contains("s ahead of the clock") && err.message().contains("at most 120 s"),
+        "{err}"
+    );
+    assert!(store.is_empty(), "a refused event writes nothing");
+
+    let soon = Tick::floor(chrono::Utc::now(), 60).add_secs(60);
+    let out = c
+        .handle(invoke(json!({"tick": soon.to_string()})))
+        .await
+        .unwrap();
+    assert_eq!((out.tick, out.written), (soon, 1));
+}
+
 #[tokio::test]
 async fn collector_keeps_what_it_can_and_fails_only_when_nothing_was_collected() {
     let store = Arc::new(MemoryStore::new());

@@ -57,6 +57,23 @@ impl Tick {
         Tick(self.0.saturating_add(secs))
     }
 
+    /// Refuses a tick more than `max_ahead_secs` after `now`, saying by how much: a tick from
+    /// a skewed clock or a forged event would otherwise become the window's `as_of`.
+    pub fn check_not_ahead(
+        self,
+        now: Tick,
+        max_ahead_secs: u64,
+    ) -> std::result::Result<(), String> {
+        let ahead = self.0.saturating_sub(now.0);
+        if ahead <= i64::try_from(max_ahead_secs).unwrap_or(i64::MAX) {
+            return Ok(());
+        }
+        Err(format!(
+            "tick {self} is {ahead} s ahead of the clock ({now}); at most {max_ahead_secs} s \
+             (max_clock_skew_secs) is accepted"
+        ))
+    }
+
     /// The date partition of the contract (`YYYY-MM-DD`).
     pub fn date(self) -> String {
         self.to_datetime().format("%Y-%m-%d").to_string()

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use cryptomon_lambda::{Settings, Transformer, alerts};
+use cryptomon_lambda::{Settings, Transformer, alerts, settings};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[tokio::main]
@@ -16,7 +16,9 @@ async fn main() -> Result<(), Error> {
     let config = settings.config.load(store.as_ref()).await?;
     let alerting =
         alerts::from_config(config.as_deref(), std::env::var(alerts::TOPIC_ENV).ok()).await?;
-    let transformer =
-        Transformer::new(store, Some(settings.bucket_and_prefix())).with_alerting(alerting);
+    let max_clock_skew = settings::max_clock_skew(config.as_deref())?;
+    let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()))
+        .with_alerting(alerting)
+        .with_max_clock_skew(max_clock_skew);
     run(service_fn(|event| transformer.handle(event))).await
 }

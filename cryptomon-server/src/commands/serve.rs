@@ -100,10 +100,13 @@ async fn shutdown_signal() {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let alerting = if args.read_only {
-        cryptomon_core::pipeline::Alerting::default()
+    let (alerting, max_clock_skew) = if args.read_only {
+        (
+            cryptomon_core::pipeline::Alerting::default(),
+            cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW,
+        )
     } else {
-        super::transform::load_alerting(args.config.as_deref())?
+        super::transform::load_settings(args.config.as_deref())?
     };
     if !alerting.config.rules.is_empty() {
         tracing::info!(
@@ -130,6 +133,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         seed_history: args.demo,
         interval,
         alerting,
+        max_clock_skew,
         ..ServeOptions::default()
     };
     serve(listener, store, sources, options, shutdown_signal())

@@ -34,11 +34,6 @@ pub(crate) struct TransformArgs {
     pub(crate) every: Option<u64>,
 }
 
-/// The alert rules and sinks of `path`'s `[alerts]` table; none without a file.
-pub(crate) fn load_alerting(path: Option<&std::path::Path>) -> anyhow::Result<Alerting> {
-    Ok(load_settings(path)?.0)
-}
-
 /// The alert rules and sinks of `path`'s `[alerts]` table and its tolerated clock skew; the
 /// defaults without a file.
 pub(crate) fn load_settings(

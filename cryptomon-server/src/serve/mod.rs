@@ -46,6 +46,8 @@ pub struct ServeOptions {
     pub api: ApiOptions,
     /// The alert rules evaluated at every transform, and where their events are delivered.
     pub alerting: Alerting,
+    /// How far ahead of the clock a snapshot's tick may be to be taken in.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for ServeOptions {
@@ -58,6 +60,7 @@ impl Default for ServeOptions {
             grace: Duration::from_secs(10),
             api: ApiOptions::default(),
             alerting: Alerting::default(),
+            max_clock_skew: cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 }
@@ -118,6 +121,7 @@ pub async fn serve(
             interval: options.interval,
             seed_history: options.seed_history,
             alerting: options.alerting.clone(),
+            max_clock_skew: options.max_clock_skew,
             transformed,
             cache: Arc::new(cryptomon_core::pipeline::TransformCache::new()),
         };

@@ -28,6 +28,8 @@ pub(crate) struct Schedule {
     pub(crate) seed_history: bool,
     /// The alert rules evaluated at each transform.
     pub(crate) alerting: Alerting,
+    /// How far ahead of the clock a snapshot's tick may be to be taken in.
+    pub(crate) max_clock_skew: Duration,
     /// Woken after each transform: the alert delivery task runs a round.
     pub(crate) transformed: Arc<tokio::sync::Notify>,
     /// The window state the last transform wrote, so the next one reads neither head nor base
@@ -114,6 +116,7 @@ impl Schedule {
         }
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
+            max_clock_skew: self.max_clock_skew,
             ..self.alerting.options(TransformMode::Incremental)
         };
         match pipeline::transform_opts(store, &PolarsAggregator::default(), &options).await {
