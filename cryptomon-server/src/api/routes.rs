@@ -132,8 +132,8 @@ pub(crate) struct AlertsQuery {
 #[utoipa::path(get, path = "/api/alerts", tag = "aggregates",
     params(
         ("since" = Option<TimeParam>, Query, description = "Earliest tick; default 24 h before \
-            the latest aggregates. One more than 31 days before them counts from 31 days before \
-            them (the answer's `since` says from when)"),
+            the latest aggregates. The look-back is at most 31 days: an earlier time counts from \
+            that bound, which the answer's `since` gives"),
         ("rule" = Option<RuleNameParam>, Query, description = "Only this rule's events"),
         ("pair" = Option<PairParam>, Query, description = "Only this pair's events"),
     ),
