@@ -619,6 +619,17 @@ async fn openapi_responses_are_described_and_parameters_constrained() {
             );
         }
     }
+    // Every 503 but health's carries Retry-After (an_empty_store_is_healthy_but_has_no_data).
+    for path in [
+        "/api/summary",
+        "/api/metrics",
+        "/api/metrics/{id}",
+        "/api/candles",
+        "/api/alerts",
+    ] {
+        let headers = &doc["paths"][path]["get"]["responses"]["503"]["headers"];
+        assert!(headers.get("Retry-After").is_some(), "{path}");
+    }
     // 400 and 404 are documented wherever a parameter can be refused or name nothing.
     for (path, codes) in [
         ("/api/candles", ["400", "404"]),

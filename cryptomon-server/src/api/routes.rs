@@ -93,7 +93,8 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     responses(
         (status = 200, description = "The summary", body = super::model::SummaryDoc),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
         LimitErrors,
     ))]
 pub(crate) async fn summary(
@@ -109,7 +110,8 @@ pub(crate) async fn summary(
     responses(
         (status = 200, description = "Every metric", body = Vec<MetricInfo>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
         LimitErrors,
     ))]
 pub(crate) async fn metrics(
@@ -142,7 +144,8 @@ pub(crate) struct AlertsQuery {
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "A malformed or repeated parameter", body = ErrorBody),
         (status = 500, description = "A bug (logged)", body = ErrorBody),
-        (status = 503, description = "The store cannot be read", body = ErrorBody),
+        (status = 503, description = "The store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
         LimitErrors,
     ))]
 pub(crate) async fn alerts(
@@ -225,7 +228,8 @@ pub(crate) fn alert_event_json(event: &AlertEvent) -> serde_json::Value {
         (status = 400, description = "A malformed id", body = ErrorBody),
         (status = 404, description = "No such metric", body = ErrorBody),
         (status = 500, description = "A bug (logged)", body = ErrorBody),
-        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
         LimitErrors,
     ))]
 pub(crate) async fn metric(
@@ -340,7 +344,8 @@ pub(crate) struct CandlesQuery {
         (status = 400, description = "A missing, malformed or repeated parameter", body = ErrorBody),
         (status = 404, description = "No such series", body = ErrorBody),
         (status = 500, description = "A bug (logged)", body = ErrorBody),
-        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
         LimitErrors,
     ))]
 pub(crate) async fn candles(
