@@ -462,6 +462,10 @@ async fn alert_query_errors() {
         ("/api/alerts?rule=a&rule=b", "malformed query string"),
         // The document's patterns: an empty value is malformed, not absent.
         ("/api/alerts?since=", "invalid since \"\""),
+        (
+            "/api/alerts?since=2026-11-27%2011:59:00Z",
+            "invalid since \"2026-11-27 11:59:00Z\"",
+        ),
         ("/api/alerts?pair=", "invalid pair \"\""),
         ("/api/alerts?rule=", "invalid rule \"\""),
         (

@@ -166,12 +166,17 @@ pub(crate) async fn alerts(
     let since = match q.since.as_deref() {
         None => anchor.add_secs(-86_400),
         Some(s) => {
-            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+            let invalid = || {
                 ApiError::BadRequest(format!(
                     "invalid since {:?}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z",
                     s.chars().take(40).collect::<String>()
                 ))
-            })?;
+            };
+            // chrono also takes a space for the `T`; the document's `date-time` does not.
+            if s.as_bytes().get(10) == Some(&b' ') {
+                return Err(invalid());
+            }
+            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid())?;
             Tick::floor(t.with_timezone(&Utc), 1)
         }
     };
