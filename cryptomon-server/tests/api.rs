@@ -349,6 +349,12 @@ async fn candle_errors() {
             StatusCode::BAD_REQUEST,
             "invalid interval",
         ),
+        // The document says an interval is one of four: an empty one is not the default.
+        (
+            "/api/candles?source=kraken&pair=BTC-USD&interval=",
+            StatusCode::BAD_REQUEST,
+            "invalid interval \"\"",
+        ),
         (
             "/api/candles?source=kraken&pair=btcusd",
             StatusCode::BAD_REQUEST,
@@ -452,14 +458,193 @@ async fn alert_query_errors() {
     let state = state(market_with_alerts().await);
     for (uri, message) in [
         ("/api/alerts?since=yesterday", "invalid since \"yesterday\""),
-        (
-            "/api/alerts?since=2026-09-01T00:00:00Z",
-            "more than 31 days",
-        ),
         ("/api/alerts?pair=BTC%2F..%2Fx", "pair"),
         ("/api/alerts?rule=a&rule=b", "malformed query string"),
+        // The document's patterns: an empty value is malformed, not absent.
+        ("/api/alerts?since=", "invalid since \"\""),
+        (
+            "/api/alerts?since=2026-11-27%2011:59:00Z",
+            "invalid since \"2026-11-27 11:59:00Z\"",
+        ),
+        ("/api/alerts?pair=", "invalid pair \"\""),
+        ("/api/alerts?rule=", "invalid rule \"\""),
+        (
+            "/api/alerts?rule=Volume%20Spike",
+            "invalid rule \"Volume Spike\"",
+        ),
     ] {
         assert_error(&state, uri, StatusCode::BAD_REQUEST, message).await;
+    }
+}
+
+/// Found by Schemathesis: a valid RFC 3339 `since` more than 31 days back was answered 400,
+/// which no schema can state. It is answered from the bound, which the answer names.
+#[tokio::test]
+async fn schemathesis_a_since_before_the_look_back_counts_from_its_bound() {
+    let state = state(market_with_alerts().await);
+    for (since, events) in [
+        ("2026-09-01T00:00:00Z", 1),
+        ("0001-01-01T00:00:00Z", 1),
+        ("1970-01-01T00:00:00%2B14:00", 1),
+    ] {
+        let uri = format!("/api/alerts?since={since}");
+        let response = get(&state, &uri).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let body = json(response).await;
+        // 31 days before the aggregates' as_of, 2026-11-27T11:59:00Z.
+        assert_eq!(body["since"], "2026-10-27T11:59:00Z", "{uri}");
+        assert_eq!(body["events"].as_array().unwrap().len(), events, "{uri}");
+    }
+    let future = json(get(&state, "/api/alerts?since=9999-12-31T23:59:59Z").await).await;
+    assert_eq!(future["since"], "9999-12-31T23:59:59Z");
+    assert_eq!(future["events"], Value::Array(Vec::new()));
+}
+
+/// The served document's patterns and enums decide, through the real routes, what is a 400:
+/// a value they accept is answered 200 or 404, one they refuse 400.
+#[tokio::test]
+async fn schemathesis_documented_patterns_decide_what_the_routes_refuse() {
+    let state = state(market_with_alerts().await);
+    let doc = json(get(&state, "/openapi.json").await).await;
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let accepts = |name: &str, value: &str| -> bool {
+        let s = schema(name);
+        if let Some(pattern) = s["pattern"].as_str() {
+            regex::Regex::new(pattern).unwrap().is_match(value)
+        } else {
+            s["enum"].as_array().unwrap().iter().any(|v| v == value)
+        }
+    };
+    let names = [
+        "kraken",
+        "coinbase",
+        "okx_2",
+        "Kraken",
+        "1x",
+        "_a",
+        "a-b",
+        "",
+        "ETH-USD",
+        "BTC-USD",
+        "btc-usd",
+        "BTC-",
+        "-USD",
+        "BTC-USD-X",
+        "BTC_USD",
+        "5m",
+        "1h",
+        "2m",
+        "5M",
+        "price",
+        "volume",
+        "temp",
+        "price-spike",
+        "volume-spike",
+        "Spike",
+    ];
+    let long = "a".repeat(33);
+    let cases = names.iter().copied().chain([long.as_str()]);
+    for value in cases {
+        for (name, uri) in [
+            (
+                "SourceName",
+                format!("/api/candles?source={value}&pair=ETH-USD"),
+            ),
+            ("Pair", format!("/api/candles?source=kraken&pair={value}")),
+            (
+                "CandleInterval",
+                format!("/api/candles?source=kraken&pair=ETH-USD&interval={value}"),
+            ),
+            ("Pair", format!("/api/alerts?pair={value}")),
+            ("RuleName", format!("/api/alerts?rule={value}")),
+            ("MetricId", format!("/api/metrics/kraken:ETH-USD:{value}")),
+            ("MetricId", format!("/api/metrics/{value}:ETH-USD:price")),
+            ("MetricId", format!("/api/metrics/kraken:{value}:price")),
+        ] {
+            let id = uri.strip_prefix("/api/metrics/");
+            let valid = accepts(name, id.unwrap_or(value));
+            let status = get(&state, &uri).await.status();
+            if valid {
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+                    "{uri}: the document accepts {value:?}, the route answered {status}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {value:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn openapi_responses_are_described_and_parameters_constrained() {
+    let state = state(market().await);
+    let doc = json(get(&state, "/openapi.json").await).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["SourceName"]["pattern"], SourceName::PATTERN);
+    assert_eq!(schemas["Pair"]["pattern"], Pair::PATTERN);
+    assert_eq!(
+        schemas["RuleName"]["pattern"],
+        cryptomon_core::alerting::Rule::NAME_PATTERN
+    );
+    assert_eq!(schemas["Time"]["format"], "date-time");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let op = &item["get"];
+        for (status, response) in op["responses"].as_object().unwrap() {
+            let description = response["description"].as_str().unwrap_or_default();
+            assert!(!description.is_empty(), "{path} {status}: no description");
+            if status.starts_with('4') || status.starts_with('5') {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                let body = if (path.as_str(), status.as_str()) == ("/api/health", "503") {
+                    "Health"
+                } else {
+                    "ErrorBody"
+                };
+                assert_eq!(
+                    schema.as_str(),
+                    Some(format!("#/components/schemas/{body}").as_str()),
+                    "{path} {status}"
+                );
+            }
+        }
+        for code in ["408", "413"] {
+            assert!(op["responses"].get(code).is_some(), "{path}: no {code}");
+        }
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            let name = param["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .unwrap_or_else(|| panic!("{path}: {param} has no named schema"));
+            let s = &schemas[name];
+            assert!(
+                s.get("pattern").is_some() || s.get("enum").is_some() || s.get("format").is_some(),
+                "{path}: {name} states no constraint"
+            );
+        }
+    }
+    // Every 503 but health's carries Retry-After (an_empty_store_is_healthy_but_has_no_data).
+    for path in [
+        "/api/summary",
+        "/api/metrics",
+        "/api/metrics/{id}",
+        "/api/candles",
+        "/api/alerts",
+    ] {
+        let headers = &doc["paths"][path]["get"]["responses"]["503"]["headers"];
+        assert!(headers.get("Retry-After").is_some(), "{path}");
+    }
+    // 400 and 404 are documented wherever a parameter can be refused or name nothing.
+    for (path, codes) in [
+        ("/api/candles", ["400", "404"]),
+        ("/api/metrics/{id}", ["400", "404"]),
+    ] {
+        for code in codes {
+            assert!(
+                doc["paths"][path]["get"]["responses"].get(code).is_some(),
+                "{path} {code}"
+            );
+        }
     }
 }
 

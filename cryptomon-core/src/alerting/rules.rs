@@ -282,15 +282,21 @@ impl AlertConfig {
 }
 
 impl Rule {
+    /// What [`Rule::is_valid_name`] accepts, as a regular expression (for API documents).
+    pub const NAME_PATTERN: &'static str = "^[a-z0-9_-]{1,64}$";
+
+    /// Whether `name` can name a rule: 1 to 64 lowercase letters, digits, '-' or '_'.
+    pub fn is_valid_name(name: &str) -> bool {
+        (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    }
+
     fn from_raw(r: RawRule) -> std::result::Result<Rule, String> {
         let name = r.name;
         let named = |what: String| format!("alert rule {name:?}: {what}");
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
+        if !Rule::is_valid_name(&name) {
             return Err(named(
                 "a name is 1 to 64 lowercase letters, digits, '-' or '_'".into(),
             ));

@@ -19,6 +19,9 @@ const MAX_SYMBOL_LEN: usize = 20;
 pub struct Pair(String);
 
 impl Pair {
+    /// What [`Pair::check`] accepts, as a regular expression (for API documents).
+    pub const PATTERN: &'static str = "^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$";
+
     /// Parses and validates a canonical pair.
     pub fn new(s: &str) -> Result<Self> {
         Pair::check(s).map_err(|reason| Error::InvalidPair {
@@ -124,6 +127,9 @@ impl<'de> Deserialize<'de> for Pair {
 pub struct SourceName(String);
 
 impl SourceName {
+    /// What [`SourceName::new`] accepts, as a regular expression (for API documents).
+    pub const PATTERN: &'static str = "^[a-z][a-z0-9_]{0,31}$";
+
     /// Parses and validates a source name.
     pub fn new(s: &str) -> Result<Self> {
         let invalid = |reason| Error::InvalidSource {

@@ -52,7 +52,11 @@ fn asset(headers: &HeaderMap, path: &str) -> Result<Response, ApiError> {
 
 /// The dashboard page.
 #[utoipa::path(get, path = "/", tag = "dashboard",
-    responses((status = 200, content_type = "text/html", description = "The dashboard")))]
+    responses(
+        (status = 200, content_type = "text/html", description = "The dashboard"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        super::limits::LimitErrors,
+    ))]
 pub(crate) async fn index(headers: HeaderMap) -> Result<Response, ApiError> {
     asset(&headers, "index.html")
 }

@@ -7,6 +7,7 @@
 //! response starts at once, so the limit never cuts it). Browsers on any origin may read the
 //! API (the data is public), without credentials.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,6 +18,8 @@ use axum::response::IntoResponse;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::IntoResponses;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, ResponsesBuilder};
 
 use super::errors::ErrorBody;
 
@@ -60,4 +63,37 @@ async fn json_errors(response: Response<Body>) -> Response<Body> {
         return response;
     }
     (response.status(), axum::Json(ErrorBody { error: message })).into_response()
+}
+
+/// The answers of these layers, which any route can give, for the OpenAPI document.
+pub(crate) struct LimitErrors;
+
+impl IntoResponses for LimitErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let error = |description: String| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        ResponsesBuilder::new()
+            .response(
+                "408",
+                error(format!(
+                    "No response within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                )),
+            )
+            .response(
+                "413",
+                error(format!("A request body over {MAX_BODY} bytes")),
+            )
+            .build()
+            .into()
+    }
 }

@@ -12,6 +12,7 @@ mod errors;
 mod limits;
 mod model;
 mod openapi;
+mod params;
 mod routes;
 mod sse;
 mod state;

@@ -28,6 +28,12 @@ use super::{dashboard, routes, sse};
         super::model::CandleDoc,
         super::model::PointDoc,
         super::errors::ErrorBody,
+        super::params::SourceNameParam,
+        super::params::PairParam,
+        super::params::MetricIdParam,
+        super::params::RuleNameParam,
+        super::params::CandleIntervalParam,
+        super::params::TimeParam,
     )),
     tags(
         (name = "status", description = "Health and live events"),

@@ -9,7 +9,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use cryptomon_core::alerting::AlertEvent;
+use cryptomon_core::alerting::{AlertEvent, Rule};
 use cryptomon_core::{
     CandleInterval, Measure, Pair, Point, SeriesSummary, SourceName, Tick, engine,
 };
@@ -19,17 +19,20 @@ use super::alert_log::MAX_LOOKBACK_DAYS;
 use super::cache::{ViewKey, json_bytes};
 use super::caching::{NO_STORE, cached_json, matches, weak_etag};
 use super::errors::{ApiError, ErrorBody};
+use super::limits::LimitErrors;
 use super::model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
+use super::params::{
+    CandleIntervalParam, MetricIdParam, PairParam, RuleNameParam, SourceNameParam, TimeParam,
+    parse_metric_id,
+};
 use super::state::AppState;
-
-/// Longest metric id worth parsing: a source (32) and a pair (41) and a measure, with margin.
-const MAX_ID_LEN: usize = 100;
 
 /// Status, freshness of each source, version.
 #[utoipa::path(get, path = "/api/health", tag = "status",
     responses(
         (status = 200, description = "Aggregates loaded, or none yet (`status: empty`)", body = Health),
         (status = 503, description = "The store cannot be read (`status: unavailable`)", body = Health),
+        LimitErrors,
     ))]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let stale_after = state.options().stale_after.as_secs();
@@ -88,9 +91,11 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 /// The summary of the latest transform (`cryptomon.summary/v1`).
 #[utoipa::path(get, path = "/api/summary", tag = "aggregates",
     responses(
-        (status = 200, body = super::model::SummaryDoc),
+        (status = 200, description = "The summary", body = super::model::SummaryDoc),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 503, description = "No aggregates yet", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
+        LimitErrors,
     ))]
 pub(crate) async fn summary(
     State(state): State<AppState>,
@@ -103,9 +108,11 @@ pub(crate) async fn summary(
 /// Every metric: one per series and measure (`price`, and `volume` where the source gives one).
 #[utoipa::path(get, path = "/api/metrics", tag = "metrics",
     responses(
-        (status = 200, body = Vec<MetricInfo>),
+        (status = 200, description = "Every metric", body = Vec<MetricInfo>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 503, description = "No aggregates yet", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
+        LimitErrors,
     ))]
 pub(crate) async fn metrics(
     State(state): State<AppState>,
@@ -126,16 +133,20 @@ pub(crate) struct AlertsQuery {
 /// Stored alert events (fired and resolved) of the configured rules.
 #[utoipa::path(get, path = "/api/alerts", tag = "aggregates",
     params(
-        ("since" = Option<String>, Query, description = "Earliest tick (RFC 3339); default 24 h \
-            before the latest aggregates; at most 31 days back"),
-        ("rule" = Option<String>, Query, description = "Only this rule's events"),
-        ("pair" = Option<String>, Query, description = "Only this pair's events, e.g. BTC-USD"),
+        ("since" = Option<TimeParam>, Query, description = "Earliest tick; default 24 h before \
+            the latest aggregates. The look-back is at most 31 days: an earlier time counts from \
+            that bound, which the answer's `since` gives"),
+        ("rule" = Option<RuleNameParam>, Query, description = "Only this rule's events"),
+        ("pair" = Option<PairParam>, Query, description = "Only this pair's events"),
     ),
     responses(
-        (status = 200, body = super::model::AlertEventsDoc),
+        (status = 200, description = "The matching events", body = super::model::AlertEventsDoc),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Malformed parameter", body = ErrorBody),
-        (status = 503, description = "The store cannot be read", body = ErrorBody),
+        (status = 400, description = "A malformed or repeated parameter", body = ErrorBody),
+        (status = 500, description = "A bug (logged)", body = ErrorBody),
+        (status = 503, description = "The store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
+        LimitErrors,
     ))]
 pub(crate) async fn alerts(
     State(state): State<AppState>,
@@ -152,29 +163,38 @@ pub(crate) async fn alerts(
         Err(e) => return Err(e),
     };
     let anchor = as_of.unwrap_or_else(|| Tick::floor(Utc::now(), 60));
-    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+    let since = match q.since.as_deref() {
         None => anchor.add_secs(-86_400),
         Some(s) => {
-            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+            let invalid = || {
                 ApiError::BadRequest(format!(
                     "invalid since {:?}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z",
                     s.chars().take(40).collect::<String>()
                 ))
-            })?;
+            };
+            // chrono also takes a space for the `T`; the document's `date-time` does not.
+            if s.as_bytes().get(10) == Some(&b' ') {
+                return Err(invalid());
+            }
+            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid())?;
             Tick::floor(t.with_timezone(&Utc), 1)
         }
     };
-    let oldest = anchor.add_secs(-86_400 * MAX_LOOKBACK_DAYS as i64);
-    if since < oldest {
+    // The look-back is bounded so a request cannot list years of partitions; any valid time is
+    // still answered, from the bound.
+    let since = since.max(anchor.add_secs(-86_400 * MAX_LOOKBACK_DAYS as i64));
+    if let Some(rule) = &q.rule
+        && !Rule::is_valid_name(rule)
+    {
         return Err(ApiError::BadRequest(format!(
-            "since is more than {MAX_LOOKBACK_DAYS} days before the latest data ({anchor})"
+            "invalid rule {:?}: a rule name is 1 to 64 of a-z, 0-9, - and _",
+            rule.chars().take(70).collect::<String>()
         )));
     }
-    let rule = q.rule.filter(|s| !s.is_empty());
-    let pair = q.pair.filter(|s| !s.is_empty());
-    if let Some(p) = &pair {
+    if let Some(p) = &q.pair {
         Pair::new(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
+    let (rule, pair) = (q.rule, q.pair);
     let events = state
         .alert_log()
         .query(
@@ -204,41 +224,18 @@ pub(crate) fn alert_event_json(event: &AlertEvent) -> serde_json::Value {
     v
 }
 
-/// Parses `source:pair:measure`.
-fn parse_metric_id(id: &str) -> Result<(SourceName, Pair, Measure), ApiError> {
-    let bad = |why: String| {
-        ApiError::BadRequest(format!(
-            "invalid metric id: {why} (expected source:pair:measure, e.g. coinbase:BTC-USD:price)"
-        ))
-    };
-    if id.len() > MAX_ID_LEN {
-        return Err(bad("too long".into()));
-    }
-    let mut parts = id.split(':');
-    let (Some(source), Some(pair), Some(measure), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("not three parts".into()));
-    };
-    let source = SourceName::new(source).map_err(|e| bad(e.to_string()))?;
-    let pair = Pair::new(pair).map_err(|e| bad(e.to_string()))?;
-    let measure = match measure {
-        "price" => Measure::Price,
-        "volume" => Measure::Volume,
-        other => return Err(bad(format!("unknown measure {other:?} (price or volume)"))),
-    };
-    Ok((source, pair, measure))
-}
-
 /// One metric over the last 24 h: its points, stats and rank.
 #[utoipa::path(get, path = "/api/metrics/{id}", tag = "metrics",
-    params(("id" = String, Path, description = "`source:pair:measure`, e.g. `coinbase:BTC-USD:price`")),
+    params(("id" = MetricIdParam, Path, description = "The metric: `source:pair:measure`")),
     responses(
-        (status = 200, body = MetricDetail),
+        (status = 200, description = "The metric", body = MetricDetail),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 400, description = "A malformed id", body = ErrorBody),
         (status = 404, description = "No such metric", body = ErrorBody),
-        (status = 503, description = "No aggregates yet", body = ErrorBody),
+        (status = 500, description = "A bug (logged)", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
+        LimitErrors,
     ))]
 pub(crate) async fn metric(
     State(state): State<AppState>,
@@ -341,16 +338,20 @@ pub(crate) struct CandlesQuery {
 /// The candles of one series (`cryptomon.candles/v1`), computed from the window state.
 #[utoipa::path(get, path = "/api/candles", tag = "aggregates",
     params(
-        ("source" = String, Query, description = "The series' source, e.g. `coinbase`"),
-        ("pair" = String, Query, description = "The series' pair, e.g. `BTC-USD`"),
-        ("interval" = Option<String>, Query, description = "`1m`, `5m` (default), `15m` or `1h`"),
+        ("source" = SourceNameParam, Query, description = "The series' source"),
+        ("pair" = PairParam, Query, description = "The series' pair"),
+        ("interval" = Option<CandleIntervalParam>, Query, description = "The candles' length; \
+            default `5m`"),
     ),
     responses(
-        (status = 200, body = super::model::CandlesDoc),
+        (status = 200, description = "The candles", body = super::model::CandlesDoc),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Missing or malformed parameter", body = ErrorBody),
+        (status = 400, description = "A missing, malformed or repeated parameter", body = ErrorBody),
         (status = 404, description = "No such series", body = ErrorBody),
-        (status = 503, description = "No aggregates yet", body = ErrorBody),
+        (status = 500, description = "A bug (logged)", body = ErrorBody),
+        (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
+        LimitErrors,
     ))]
 pub(crate) async fn candles(
     State(state): State<AppState>,
@@ -369,7 +370,7 @@ pub(crate) async fn candles(
     let pair =
         Pair::new(&required(q.pair, "pair")?).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let interval = match q.interval.as_deref() {
-        None | Some("") => CandleInterval::M5,
+        None => CandleInterval::M5,
         Some(s) => s.parse::<CandleInterval>().map_err(|_| {
             ApiError::BadRequest(format!(
                 "invalid interval {:?}: expected 1m, 5m, 15m or 1h",
@@ -396,28 +397,6 @@ pub(crate) async fn candles(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metric_ids_parse() {
-        let (s, p, m) = parse_metric_id("coinbase:BTC-USD:volume").unwrap();
-        assert_eq!(
-            (s.as_str(), p.as_str(), m),
-            ("coinbase", "BTC-USD", Measure::Volume)
-        );
-        for bad in [
-            "",
-            "coinbase",
-            "coinbase:BTC-USD",
-            "coinbase:BTC-USD:price:x",
-            "Coinbase:BTC-USD:price",
-            "coinbase:btc-usd:price",
-            "coinbase:BTC-USD:temperature",
-        ] {
-            let err = parse_metric_id(bad).unwrap_err();
-            assert!(matches!(err, ApiError::BadRequest(_)), "{bad}");
-        }
-        assert!(parse_metric_id(&"a".repeat(500)).is_err());
-    }
 
     #[test]
     fn volume_stats_are_computed_from_points() {

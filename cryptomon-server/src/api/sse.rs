@@ -25,7 +25,9 @@ type Latest = watch::Receiver<Option<Arc<Aggregates>>>;
     responses((status = 200, content_type = "text/event-stream",
         description = "`event: summary` with `data:` the summary JSON (cryptomon.summary/v1) and \
                        `id:` the aggregates' ETag; `event: alert` with `data:` an alert event \
-                       (cryptomon.alert/v1, as in /api/alerts). Keep-alive comments every 15 s.")))]
+                       (cryptomon.alert/v1, as in /api/alerts). Keep-alive comments every 15 s."),
+        super::limits::LimitErrors,
+    ))]
 pub(crate) async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
