@@ -62,6 +62,16 @@ fn hook(url: &str, timeout_secs: u64) -> Webhook {
     }
 }
 
+/// A local webhook receiver answering every POST with `status`.
+async fn receiver_answering(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// Writes the golden objects whose key matches `keep`.
 async fn load(store: &dyn Store, keep: impl Fn(&str) -> bool) {
     for (key, body) in golden_objects() {
@@ -324,11 +334,7 @@ async fn alert_state(store: &dyn Store) -> AlertState {
 
 #[tokio::test]
 async fn a_hung_webhook_never_cancels_or_repeats_the_others_and_is_given_up() {
-    let healthy = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&healthy)
-        .await;
+    let healthy = receiver_answering(200).await;
     let hung = HungServer::start().await;
     let mut config = rules(SPIKE);
     config.delivery_attempts = 3;
@@ -411,11 +417,7 @@ async fn a_hung_webhook_never_cancels_or_repeats_the_others_and_is_given_up() {
 
 #[tokio::test]
 async fn a_redirect_is_a_failed_attempt_and_is_not_followed() {
-    let elsewhere = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&elsewhere)
-        .await;
+    let elsewhere = receiver_answering(200).await;
     let redirecting = MockServer::start().await;
     let location = format!("{}/stolen", elsewhere.uri());
     Mock::given(method("POST"))
@@ -487,11 +489,7 @@ async fn queue_events(store: &dyn Store, sink: &str, n: usize) -> Vec<AlertEvent
 
 #[tokio::test]
 async fn many_events_are_split_to_fit_the_webhook_limit() {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_answering(200).await;
     let notifier = webhook(&receiver, 5);
     let store = MemoryStore::new();
     // About 1.4 MB of events: more than one body of 1 MiB.
@@ -529,11 +527,7 @@ async fn many_events_are_split_to_fit_the_webhook_limit() {
 
 #[tokio::test]
 async fn an_event_too_large_for_its_sink_is_given_up_at_once() {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_answering(200).await;
     let mut small = hook(&format!("{}/hook", receiver.uri()), 5);
     small.max_body_bytes = 200;
     let notifier: DynNotifier = Arc::new(WebhookNotifier::with_secret(&small, None).unwrap());
@@ -560,11 +554,7 @@ async fn an_event_too_large_for_its_sink_is_given_up_at_once() {
 
 #[tokio::test]
 async fn an_unreadable_alert_state_is_kept_aside_and_old_alerts_do_not_fire_again() {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_answering(200).await;
     let store = MemoryStore::new();
     let alerting = Alerting::new(rules(SPIKE), vec![webhook(&receiver, 5)]);
     load(&store, |_| true).await;
@@ -695,11 +685,7 @@ minutes = 10
 #[tokio::test]
 async fn the_transformer_lambda_never_resends_what_a_healthy_webhook_took() {
     use cryptomon_lambda::{Transformer, TransformerOutput};
-    let healthy = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&healthy)
-        .await;
+    let healthy = receiver_answering(200).await;
     let hung = HungServer::start().await;
     let hung_sink = sink_name(&hung.url);
     let store = Arc::new(MemoryStore::new());
@@ -789,11 +775,7 @@ async fn the_transformer_lambda_delivers_within_the_invocation_deadline() {
 #[tokio::test]
 async fn a_lost_answer_to_the_state_write_counts_the_attempt_once() {
     use cryptomon_mock::{Fault, FaultyStore, Op};
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_answering(503).await;
     let notifier = webhook(&receiver, 5);
     let store = FaultyStore::new(MemoryStore::new());
     queue_events(&store, &notifier.sink(), 3).await;

@@ -28,6 +28,19 @@ struct PausedWrite<S> {
     written: std::sync::Mutex<Vec<Bytes>>,
 }
 
+impl<S> PausedWrite<S> {
+    fn new(key: &'static str, inner: Arc<S>) -> Arc<Self> {
+        Arc::new(PausedWrite {
+            key,
+            inner,
+            paused: AtomicBool::new(false),
+            reached: Notify::new(),
+            release: Notify::new(),
+            written: Default::default(),
+        })
+    }
+}
+
 impl<S> fmt::Debug for PausedWrite<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PausedWrite")
@@ -85,14 +98,7 @@ async fn race<S: Store>(inner: Arc<S>) {
     // A new snapshot; transform A takes it in, then stalls before writing the state.
     let (k, b) = snapshot("alpha", 5);
     inner.put(&k, b).await.unwrap();
-    let paused = Arc::new(PausedWrite {
-        key: WINDOW_KEY,
-        inner: inner.clone(),
-        paused: AtomicBool::new(false),
-        reached: Notify::new(),
-        release: Notify::new(),
-        written: Default::default(),
-    });
+    let paused = PausedWrite::new(WINDOW_KEY, inner.clone());
     let a = {
         let paused = paused.clone();
         tokio::spawn(async move {
@@ -162,14 +168,7 @@ async fn an_older_transform_never_replaces_a_newer_summary() {
     // B takes in alpha's minute 5 (as of minute 5), then stalls before its summary write.
     let (k, b) = snapshot("alpha", 5);
     inner.put(&k, b).await.unwrap();
-    let paused = Arc::new(PausedWrite {
-        key: cryptomon_core::keys::SUMMARY_KEY,
-        inner: inner.clone(),
-        paused: AtomicBool::new(false),
-        reached: Notify::new(),
-        release: Notify::new(),
-        written: Default::default(),
-    });
+    let paused = PausedWrite::new(cryptomon_core::keys::SUMMARY_KEY, inner.clone());
     let older = {
         let paused = paused.clone();
         tokio::spawn(async move {
