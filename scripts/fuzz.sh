@@ -142,7 +142,59 @@ EOF
       printf "%s", $2 > ("fuzz/corpus/snapshot/seed-golden-" n)
       printf "%s", $1 > ("fuzz/corpus/keys/seed-golden-" n) }'
   cp cryptomon.toml fuzz/corpus/config/seed-cryptomon.toml
+  seed_bounds
   echo "fuzz: seeds written" >&2
+}
+
+# The seeds of the targets of issue 20: 429 headers behind their 6-byte prefix (45 s left, a
+# 250 ms backoff), the summary of a demo store, an alert state and events as
+# the transform writes them, and the Lambda test events behind the byte that picks the handler.
+seed_bounds() {
+  mkdir -p fuzz/corpus/headers fuzz/corpus/summary \
+    fuzz/corpus/alert_state fuzz/corpus/alert_event fuzz/corpus/lambda_events
+  local prefix='\xc8\xaf\x00\x00\xfa\x00' i=0
+  while read -r head; do
+    { printf "$prefix"; printf '%b' "$head"; } >"fuzz/corpus/headers/seed-$i"
+    i=$((i + 1))
+  done <<'EOF'
+Retry-After: 120
+Retry-After: 5
+Retry-After: 18446744073709551615
+Retry-After: 99999999999999999999999
+Retry-After: Fri, 31 Dec 9999 23:59:59 GMT
+Retry-After: Sun, 06 Nov 1994 08:49:37 GMT
+Retry-After: Sunday, 06-Nov-94 08:49:37 GMT
+Retry-After: Sun Nov  6 08:49:37 1994
+Retry-After: -5
+Content-Type: application/json\r\nContent-Length: 77\r\nRetry-After: 30
+EOF
+  local store
+  store=$(mktemp -d)
+  cargo run -q -p cryptomon-server --bin cryptomon -- collect --demo --once --store "$store" >/dev/null
+  cargo run -q -p cryptomon-server --bin cryptomon -- transform --store "$store" >/dev/null
+  # Three series and two spreads: the whole demo summary is longer than max_len.
+  jq -c '.series |= .[:3] | .spreads |= .[:2]' "$store/aggregates/summary.json" \
+    >fuzz/corpus/summary/seed-demo
+  rm -rf "$store"
+  local subject='{"rule":"spike","source":"kraken","pair":"BTC-USD","measure":"price"}'
+  local key='alerts/date=2026-12-01/2026-12-01T09:58:00Z.spike.kraken.BTC-USD.price.fired.json'
+  printf '%s' "{\"format\":1,\"last_tick\":\"2026-12-01T10:00:00Z\",\"active\":{\"spike/kraken/BTC-USD/price\":{\"subject\":$subject,\"kind\":\"spike\",\"value\":91000.5,\"reference\":30000.25,\"fired_at\":\"2026-12-01T09:58:00Z\"}},\"last_fired\":{\"spike/kraken/BTC-USD/price\":\"2026-12-01T09:58:00Z\"},\"pending\":[{\"key\":\"$key\",\"sink\":\"sns\",\"attempts\":2,\"error\":\"HTTP 503\"}]}" \
+    >fuzz/corpus/alert_state/seed-one-active
+  printf '%s' '{"format":1,"last_tick":null,"active":{},"last_fired":{},"pending":[]}' \
+    >fuzz/corpus/alert_state/seed-fresh
+  printf '%s' '{"schema":"cryptomon.alert/v1","status":"fired","rule":"spike","kind":"spike","source":"kraken","pair":"BTC-USD","measure":"price","value":91000.5,"reference":30000.25,"ratio":3.0333,"tick":"2026-12-01T09:58:00Z","fired_at":"2026-12-01T09:58:00Z"}' \
+    >fuzz/corpus/alert_event/seed-fired
+  printf '%s' '{"schema":"cryptomon.alert/v1","status":"resolved","rule":"wide","kind":"spread","source":null,"pair":"BTC-USD","measure":null,"value":1.5,"reference":1.0,"ratio":1.5,"tick":"2026-12-01T10:05:00Z","fired_at":"2026-12-01T09:58:00Z"}' \
+    >fuzz/corpus/alert_event/seed-resolved-spread
+  local events=cryptomon-lambda/tests/events f
+  for f in scheduled-event stepfunctions-collect; do
+    { printf '\x00'; cat "$events/$f.json"; } >"fuzz/corpus/lambda_events/seed-collector-$f"
+  done
+  printf '\x00{}' >fuzz/corpus/lambda_events/seed-collector-empty
+  for f in s3-object-created s3-object-created-aggregates stepfunctions-transform sqs-message; do
+    { printf '\x01'; cat "$events/$f.json"; } >"fuzz/corpus/lambda_events/seed-transformer-$f"
+  done
+  { printf '\x02'; cat "$events/apigw-v2-summary.json"; } >fuzz/corpus/lambda_events/seed-api-summary
 }
 
 case "${1:-}" in

@@ -44,6 +44,19 @@ fn api() -> &'static Api {
     })
 }
 
+/// Sends `request` to the router and returns its status.
+pub fn send(request: Request<Body>) -> axum::http::StatusCode {
+    let api = api();
+    api.runtime.block_on(async {
+        api.router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible")
+            .status()
+    })
+}
+
 /// Sends `GET <target>`. Every answer is below 500, and a 4xx carries a JSON `error`.
 pub fn check(data: &[u8]) {
     let Ok(target) = std::str::from_utf8(data) else {
@@ -66,10 +79,7 @@ pub fn check(data: &[u8]) {
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
-        assert!(
-            !status.is_server_error(),
-            "GET {target:?}: HTTP {status}"
-        );
+        assert!(!status.is_server_error(), "GET {target:?}: HTTP {status}");
         if event_stream {
             // An open stream: its first bytes are the subject of the SSE tests, not this one.
             return;

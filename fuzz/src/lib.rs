@@ -6,8 +6,15 @@
 //! - [`exchange`]: an exchange's answer is read into quotes the collector can store and the
 //!   transform can read back, or refused with an error; never a panic.
 //! - [`api`]: any request path and query gets an answer below 500, with a JSON error for a 4xx.
+//! - [`headers`]: a rate-limited answer's headers give a wait within the time left.
+//! - [`stored`]: the summary, alert state and alert events read back from the store are read
+//!   or refused, and what is read survives a round trip.
+//! - [`lambda`]: the Lambda handlers' event payloads are answered or refused with an error.
 //!
 //! The snapshot, key and config properties are small enough to live in their targets.
 
 pub mod api;
 pub mod exchange;
+pub mod headers;
+pub mod lambda;
+pub mod stored;

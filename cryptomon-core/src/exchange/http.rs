@@ -108,7 +108,7 @@ impl Gate {
 
     /// Leaves the exchange alone for `pause`, at most [`MAX_COOLDOWN`].
     fn cool_for(&self, pause: Duration) {
-        let until = Instant::now() + pause.min(MAX_COOLDOWN);
+        let until = Instant::now() + cooldown(pause);
         let mut slot = self
             .cooldown_until
             .lock()
@@ -304,11 +304,7 @@ impl HttpClient {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = retry_after_of(response.headers());
         let body = self.read_body(response).await?;
         let body = self.redact(body);
         match status {
@@ -449,6 +445,35 @@ fn next_delay(e: &HttpError, backoff: Option<Duration>, deadline: Instant) -> Op
     };
     let left = deadline.saturating_duration_since(Instant::now());
     (delay < left).then_some(delay)
+}
+
+/// How long an exchange is left alone after it asked for `pause`.
+pub(crate) fn cooldown(pause: Duration) -> Duration {
+    pause.min(MAX_COOLDOWN)
+}
+
+/// The `Retry-After` of a response's headers, if it has a readable one.
+pub(crate) fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+/// The delay before retrying a 429 whose headers are `headers`, after a backoff of `backoff`,
+/// with `left` of the fetch's budget: `None` gives up for the tick.
+pub(crate) fn rate_limit_retry(
+    headers: &HeaderMap,
+    backoff: Duration,
+    left: Duration,
+) -> Option<Duration> {
+    let deadline = Instant::now().checked_add(left)?;
+    let limited = HttpError::RateLimited {
+        status: 429,
+        retry_after: retry_after_of(headers),
+        detail: String::new(),
+    };
+    next_delay(&limited, Some(backoff), deadline)
 }
 
 /// `Retry-After` as seconds or as an HTTP date (a past date is zero); `None` for anything else

@@ -169,6 +169,49 @@ pub mod fuzzing {
         })
     }
 
+    /// What the HTTP layer reads from a 429 answer's headers (`name: value` lines; those that
+    /// are not a valid header are left out, as the HTTP parser would refuse them).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RateLimitReading {
+        /// `Retry-After`, if readable.
+        pub retry_after: Option<std::time::Duration>,
+        /// The delay before the retry, or `None` to give up for the tick.
+        pub retry_in: Option<std::time::Duration>,
+        /// How long the exchange is then left alone.
+        pub pause: std::time::Duration,
+    }
+
+    /// The HTTP layer's reading of `head` (header lines) for a 429, after a backoff of
+    /// `backoff`, with `left` of the fetch's budget.
+    pub fn read_rate_limit(
+        head: &[u8],
+        backoff: std::time::Duration,
+        left: std::time::Duration,
+    ) -> RateLimitReading {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut headers = HeaderMap::new();
+        for line in head.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|b| *b == b':') else {
+                continue;
+            };
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(&line[..colon]),
+                HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+            ) else {
+                continue;
+            };
+            headers.append(name, value);
+        }
+        let retry_after = super::http::retry_after_of(&headers);
+        let policy = HttpPolicy::default();
+        RateLimitReading {
+            retry_after,
+            retry_in: super::http::rate_limit_retry(&headers, backoff, left),
+            pause: super::http::cooldown(retry_after.unwrap_or(policy.rate_limit_pause)),
+        }
+    }
+
     /// What the source of `kind` makes of an answer with HTTP `status` and `body`, as `fetch`
     /// would. Coinbase asks two endpoints per product: `body` is the ticker's answer up to the
     /// first NUL byte, the stats' answer after it (none: the stats request failed).

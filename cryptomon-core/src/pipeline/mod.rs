@@ -30,4 +30,17 @@ pub mod fuzzing {
     pub fn decode_snapshot(body: &[u8]) -> Result<usize, String> {
         super::decode::decode_samples(body).map(|s| s.len())
     }
+
+    /// The transform's reading of a stored window state (the head: a Parquet window and its
+    /// manifest): its rows, or why it would be rebuilt instead.
+    pub fn decode_window_state(bytes: &[u8]) -> Result<usize, String> {
+        super::state::decode_head(bytes).map(|(window, _)| window.len())
+    }
+
+    /// A window state read back after writing it again: its rows, or why it could not be.
+    pub fn reencode_window_state(bytes: &[u8]) -> Result<usize, String> {
+        let (window, manifest) = super::state::decode_head(bytes)?;
+        let written = super::state::encode_head(&window, &manifest).map_err(|e| e.to_string())?;
+        super::state::decode_head(&written).map(|(window, _)| window.len())
+    }
 }
