@@ -626,17 +626,7 @@ impl Window {
     /// [`PRICE_RANGE`] is left out (and logged with its series), not the whole window.
     pub fn from_parquet(bytes: &[u8]) -> Result<(Window, Option<String>)> {
         let bad = |what: String| Error::Engine(format!("window state: {what}"));
-        let mut reader = ParquetReader::new(Cursor::new(bytes));
-        let (metadata, table) = {
-            let md = reader.get_metadata()?;
-            let entry = |key: &str| {
-                md.key_value_metadata()
-                    .as_ref()
-                    .and_then(|kv| kv.iter().find(|e| e.key == key))
-                    .and_then(|e| e.value.clone())
-            };
-            (entry(METADATA_KEY), entry(SERIES_KEY))
-        };
+        let (df, metadata, table) = read_parquet(bytes)?;
         let table = table.ok_or_else(|| bad("no series table".into()))?;
         let table: Vec<[String; 2]> =
             serde_json::from_str(&table).map_err(|e| bad(format!("series table: {e}")))?;
@@ -648,7 +638,6 @@ impl Window {
             }
             series.push(key);
         }
-        let df = reader.finish()?;
         for name in [
             cols::SID,
             cols::TICK,
@@ -751,6 +740,35 @@ impl Window {
         }
         Ok((Window::from_parts(series, frame)?, metadata))
     }
+}
+
+/// Reads a Parquet file's frame and its two key-value entries (the window's metadata, the series
+/// table).
+///
+/// polars-parquet 0.55 panics on some malformed footers (`expect("thrift bool field")`, found
+/// by the `window_state` fuzz target) instead of returning an error. A stored state is outside
+/// input, so such a panic is caught here and becomes the error that makes the transform rebuild
+/// the window from raw, rather than a process that fails every tick.
+fn read_parquet(bytes: &[u8]) -> Result<(DataFrame, Option<String>, Option<String>)> {
+    let read = || -> Result<(DataFrame, Option<String>, Option<String>)> {
+        let mut reader = ParquetReader::new(Cursor::new(bytes));
+        let (metadata, table) = {
+            let md = reader.get_metadata()?;
+            let entry = |key: &str| {
+                md.key_value_metadata()
+                    .as_ref()
+                    .and_then(|kv| kv.iter().find(|e| e.key == key))
+                    .and_then(|e| e.value.clone())
+            };
+            (entry(METADATA_KEY), entry(SERIES_KEY))
+        };
+        Ok((reader.finish()?, metadata, table))
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(Error::Engine(
+            "window state: the Parquet reader failed on a malformed file".into(),
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -1034,6 +1052,17 @@ mod tests {
             .collect();
         assert_eq!(names, ["coinbase:BTC-USD", "kraken:BTC-USD"]);
         assert_eq!(read.offsets(), &[0, 9, 19]);
+    }
+
+    /// A Parquet footer on which polars-parquet panics is an error, not a panic (found by the
+    /// `window_state` fuzz target; its input is in `fuzz/regressions/window_state/`).
+    #[test]
+    fn fuzz_window_state_malformed_footer_is_an_error_not_a_panic() {
+        let input = include_bytes!(
+            "../../../fuzz/regressions/window_state/crash-a09df59592beafc27d3ff77df83bdd47143d1b05"
+        );
+        let err = Window::from_parquet(input).unwrap_err().to_string();
+        assert!(err.contains("window state"), "{err}");
     }
 
     /// A window and an empty one (a head right after a new base) read back as written: rows,
