@@ -1054,15 +1054,23 @@ mod tests {
         assert_eq!(read.offsets(), &[0, 9, 19]);
     }
 
-    /// A Parquet footer on which polars-parquet panics is an error, not a panic (found by the
-    /// `window_state` fuzz target; its input is in `fuzz/regressions/window_state/`).
+    /// Malformed files on which polars panics (a footer in polars-parquet, a bitmap in
+    /// polars-arrow) are an error, not a panic (found by the `window_state` fuzz target; the
+    /// inputs are in `fuzz/regressions/window_state/`).
     #[test]
-    fn fuzz_window_state_malformed_footer_is_an_error_not_a_panic() {
-        let input = include_bytes!(
-            "../../../fuzz/regressions/window_state/crash-a09df59592beafc27d3ff77df83bdd47143d1b05"
-        );
-        let err = Window::from_parquet(input).unwrap_err().to_string();
-        assert!(err.contains("window state"), "{err}");
+    fn fuzz_window_state_malformed_file_is_an_error_not_a_panic() {
+        let inputs: [&[u8]; 2] = [
+            include_bytes!(
+                "../../../fuzz/regressions/window_state/crash-a09df59592beafc27d3ff77df83bdd47143d1b05"
+            ),
+            include_bytes!(
+                "../../../fuzz/regressions/window_state/crash-9b4280481c52da77779f63e764eb10139b045d9a"
+            ),
+        ];
+        for input in inputs {
+            let err = Window::from_parquet(input).unwrap_err().to_string();
+            assert!(err.contains("window state"), "{err}");
+        }
     }
 
     /// A window and an empty one (a head right after a new base) read back as written: rows,
