@@ -4,25 +4,15 @@
 //! picks the handler, the rest is the JSON payload. Each answers or refuses with an error that
 //! names the handler; never a panic.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use crate::runtime;
 use axum::body::Body;
 use cryptomon_lambda::{Collector, Transformer};
 use cryptomon_mock::MemoryStore;
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
-use tokio::runtime::Runtime;
-
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-    })
-}
 
 pub fn check(data: &[u8]) {
     let Some((&which, body)) = data.split_first() else {

@@ -18,3 +18,14 @@ pub mod exchange;
 pub mod headers;
 pub mod lambda;
 pub mod stored;
+
+/// The one current-thread runtime the targets that drive async code share.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    })
+}

@@ -2,25 +2,13 @@
 //! the alert state and an alert event. Each is read or refused; what is read can be written
 //! again and read back the same; never a panic.
 
-use std::sync::OnceLock;
-
+use crate::runtime;
 use bytes::Bytes;
 use cryptomon_core::alerting::AlertState;
 use cryptomon_core::keys::SUMMARY_KEY;
 use cryptomon_core::pipeline::{read_event, read_summary};
 use cryptomon_core::{StoreExt, Summary};
 use cryptomon_mock::MemoryStore;
-use tokio::runtime::Runtime;
-
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-    })
-}
 
 /// The summary as the API and the transformer read it: one that is read serialises and reads
 /// back equal.
