@@ -146,8 +146,12 @@ impl Collector {
     /// allows: nothing is collected for it.
     fn tick_of(&self, payload: &Value) -> Result<Tick, HandlerError> {
         let tick = self.requested_tick(payload)?;
-        tick.check_not_ahead(Tick::floor(Utc::now(), 1), self.max_clock_skew.as_secs())
-            .map_err(|reason| HandlerError::bad_event(HANDLER, reason))?;
+        tick.check_not_ahead(
+            "tick",
+            Tick::floor(Utc::now(), 1),
+            self.max_clock_skew.as_secs(),
+        )
+        .map_err(|reason| HandlerError::bad_event(HANDLER, reason))?;
         Ok(tick)
     }
 

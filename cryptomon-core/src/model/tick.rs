@@ -57,10 +57,12 @@ impl Tick {
         Tick(self.0.saturating_add(secs))
     }
 
-    /// Refuses a tick more than `max_ahead_secs` after `now`, saying by how much: a tick from
-    /// a skewed clock or a forged event would otherwise become the window's `as_of`.
+    /// Refuses a tick more than `max_ahead_secs` after `now`, naming it as `what` (`tick`,
+    /// `as_of`) and saying by how much: a tick from a skewed clock or a forged event would
+    /// otherwise become the window's `as_of`.
     pub fn check_not_ahead(
         self,
+        what: &str,
         now: Tick,
         max_ahead_secs: u64,
     ) -> std::result::Result<(), String> {
@@ -69,8 +71,8 @@ impl Tick {
             return Ok(());
         }
         Err(format!(
-            "tick {self} is {ahead} s ahead of the clock ({now}); at most {max_ahead_secs} s \
-             (max_clock_skew_secs) is accepted"
+            "{what} {self} is ahead of the clock: {ahead} s ahead of the clock's {now}; at most \
+             {max_ahead_secs} s (max_clock_skew_secs) is accepted"
         ))
     }
 

@@ -143,10 +143,12 @@ pub async fn transform(store: &dyn Store, aggregator: &dyn Aggregator) -> Result
 /// [`TransformMode::Full`]), aggregates the window, and writes the summary, then the window
 /// state.
 ///
-/// Unreadable objects are skipped and reported once; they never stop the transform. Each write
-/// is atomic, so a reader sees the previous aggregates or the new ones. The state is written
-/// last and conditionally: when another transform wrote it meanwhile, this one re-reads it and
-/// runs again, so no snapshot is lost and no stale state replaces a newer one. The state records
+/// Unreadable objects are skipped and reported once; they never stop the transform, and nor do
+/// snapshots dated too far ahead of the clock, which are reported at every run. Each write is
+/// atomic, so a reader sees the previous aggregates or the new ones. Both the summary and the
+/// state (written last) are written conditionally: when another transform wrote either
+/// meanwhile, this one re-reads and runs again, so no snapshot is lost and neither a stale state
+/// nor an older summary replaces a newer one (see `put_summary`). The state records
 /// the version of the summary written with it; a run with nothing new checks (with a
 /// conditional read that transfers nothing) that the summary still has that version and rewrites
 /// it if not, so a failed or raced summary write heals at the next run.
@@ -208,10 +210,10 @@ async fn run_once(
 ) -> Result<TransformReport> {
     let mode = options.mode;
     let mut io = Io::default();
-    let latest_allowed = latest_allowed(options);
+    let clock = Clock::of(options);
     // Taken out for the run: put back only once this run's writes succeed.
     let warm = options.cache.as_deref().and_then(TransformCache::take);
-    let mut loaded = load_state(store, mode, &mut io, warm, latest_allowed).await?;
+    let mut loaded = load_state(store, mode, &mut io, warm, clock).await?;
     // A cold run reads the base while it lists and reads what is new: the two do not depend on
     // each other, and the base (the largest read, and a Parquet decode) no longer waits for
     // ten lists and the new snapshots' reads.
@@ -224,13 +226,7 @@ async fn run_once(
             }
         };
         let has_prior = loaded.prior.is_some();
-        let gather = gather_new(
-            store,
-            has_prior,
-            &mut loaded.manifest,
-            &mut io,
-            latest_allowed,
-        );
+        let gather = gather_new(store, has_prior, &mut loaded.manifest, &mut io, clock);
         let (base, gathered) = futures::join!(read_base, gather);
         match base? {
             Some(Ok((window, len))) => {
@@ -388,8 +384,7 @@ async fn run_once(
         new_base,
         next_slot: loaded.next_slot,
     };
-    let written =
-        write_aggregates(store, state, manifest, put_mode, &summary, latest_allowed).await?;
+    let written = write_aggregates(store, state, manifest, put_mode, &summary, clock).await?;
     let writes = written.writes;
     if let Some(cache) = &options.cache {
         cache.put(Warm {
@@ -434,14 +429,15 @@ struct Gathered {
 /// Lists what `manifest` has not taken in (the window's partitions when standing on a state,
 /// everything under `raw/` for a rebuild), reads and decodes it, and records it in `manifest`.
 ///
-/// A key whose tick is after `latest_allowed` is neither read nor recorded: it is reported in
+/// A key whose tick is further ahead of `clock` than it allows is neither read nor recorded:
+/// it is reported in
 /// `ahead`, and taken in by the first run whose clock has reached it.
 async fn gather_new(
     store: &dyn Store,
     has_prior: bool,
     manifest: &mut Manifest,
     io: &mut Io,
-    latest_allowed: Tick,
+    clock: Clock,
 ) -> Result<Gathered> {
     let keys = match (has_prior, manifest.as_of) {
         (true, Some(as_of)) => list_window_partitions(store, as_of, io).await?,
@@ -458,16 +454,15 @@ async fn gather_new(
             continue;
         }
         match raw {
-            Some(raw) if raw.tick > latest_allowed => {
-                let reason = format!(
-                    "tick {} is ahead of the clock (latest accepted {latest_allowed}): left in \
-                     the store, taken in once the clock reaches it",
-                    raw.tick
-                );
-                tracing::warn!(key, %reason, "skipping a snapshot from the future");
-                ahead.push(Skipped { key, reason });
-            }
-            Some(raw) => to_read.push((key, raw)),
+            Some(raw) => match clock.check("tick", raw.tick) {
+                Ok(()) => to_read.push((key, raw)),
+                Err(why) => {
+                    let reason =
+                        format!("{why}: left in the store, taken in once the clock reaches it");
+                    tracing::warn!(key, %reason, "skipping a snapshot from the future");
+                    ahead.push(Skipped { key, reason });
+                }
+            },
             None => skipped.push(Skipped {
                 key,
                 reason: "not a snapshot key of the contract".into(),
@@ -582,10 +577,25 @@ impl Batch {
     }
 }
 
-/// The latest tick a run takes in: the clock plus the tolerated skew.
-fn latest_allowed(options: &TransformOptions) -> Tick {
-    let skew = i64::try_from(options.max_clock_skew.as_secs()).unwrap_or(i64::MAX / 2);
-    now(options).add_secs(skew)
+/// A run's clock and how far ahead of it a tick may be.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    now: Tick,
+    max_ahead_secs: u64,
+}
+
+impl Clock {
+    fn of(options: &TransformOptions) -> Self {
+        Clock {
+            now: now(options),
+            max_ahead_secs: options.max_clock_skew.as_secs(),
+        }
+    }
+
+    /// Refuses `tick` (named `what` in the message) if it is too far ahead.
+    fn check(self, what: &str, tick: Tick) -> std::result::Result<(), String> {
+        tick.check_not_ahead(what, self.now, self.max_ahead_secs)
+    }
 }
 
 /// The run's clock: the options' or the system's.
@@ -743,7 +753,7 @@ async fn load_state(
     mode: TransformMode,
     io: &mut Io,
     warm: Option<Warm>,
-    latest_allowed: Tick,
+    clock: Clock,
 ) -> Result<Loaded> {
     let warm = warm.filter(|_| mode == TransformMode::Incremental);
     let object = match store
@@ -817,10 +827,8 @@ async fn load_state(
     }
     // A state that took in a snapshot from the future (written before ticks were bounded)
     // would hold every later run's window there: it is rebuilt from what the clock allows.
-    if let Some(as_of) = manifest.as_of.filter(|t| *t > latest_allowed) {
-        let reason =
-            format!("its as_of {as_of} is ahead of the clock (latest accepted {latest_allowed})");
-        return Ok(rebuild(Some(reason), Some(&manifest)));
+    if let Some(Err(why)) = manifest.as_of.map(|as_of| clock.check("as_of", as_of)) {
+        return Ok(rebuild(Some(format!("its {why}")), Some(&manifest)));
     }
     Ok(Loaded {
         // The base is read by the caller, alongside what is new (`Loaded::unread_base`).
@@ -922,7 +930,7 @@ async fn write_aggregates(
     mut manifest: Manifest,
     mode: PutMode,
     summary: &Summary,
-    latest_allowed: Tick,
+    clock: Clock,
 ) -> Result<Written> {
     // The summary and a new base do not depend on each other: both are written at once (the
     // base's durable write took a full transform's last tenth when it waited on the summary's).
@@ -932,14 +940,7 @@ async fn write_aggregates(
         // The summary written with the state this run stands on: unchanged unless another
         // transform wrote since, which the condition catches.
         let expected = manifest.summary_version.clone().map(Version);
-        put_summary(
-            store,
-            Bytes::from(json),
-            summary.as_of,
-            expected,
-            latest_allowed,
-        )
-        .await
+        put_summary(store, Bytes::from(json), summary.as_of, expected, clock).await
     };
     let put_base = async {
         let Some(base) = state.new_base else {
@@ -1010,7 +1011,7 @@ async fn put_conditionally(
 ///
 /// The write is conditional on `expected` (the version written with the state the run stands
 /// on; absent: the key must be). When the summary changed since, it is read: a summary as of a
-/// later tick (within the clock's `latest_allowed`) wins, and the run is refused with
+/// later tick (and not ahead of `clock`) wins, and the run is refused with
 /// [`Error::Precondition`] to run again on the newer state; an older one, an unreadable one, or
 /// one from the future is replaced, conditionally again. A summary holding exactly `body` is
 /// this write's own, its answer lost.
@@ -1019,7 +1020,7 @@ async fn put_summary(
     body: Bytes,
     as_of: Tick,
     expected: Option<Version>,
-    latest_allowed: Tick,
+    clock: Clock,
 ) -> Result<Version> {
     let mut mode = expected.map_or(PutMode::Create, PutMode::Update);
     for _ in 0..MAX_ATTEMPTS {
@@ -1035,7 +1036,9 @@ async fn put_summary(
             return Ok(current.version);
         }
         let stored_as_of = Summary::from_json(&current.body).ok().map(|(s, _)| s.as_of);
-        if let Some(theirs) = stored_as_of.filter(|t| *t > as_of && *t <= latest_allowed) {
+        if let Some(theirs) =
+            stored_as_of.filter(|t| *t > as_of && clock.check("as_of", *t).is_ok())
+        {
             tracing::info!(ours = %as_of, %theirs, "a newer summary is stored: running again");
             return Err(Error::Precondition {
                 key: SUMMARY_KEY.into(),
