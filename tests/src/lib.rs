@@ -2,10 +2,12 @@
 //!
 //! # Layout
 //!
+//! - [`alert_rules`]: alert rules the tests share.
 //! - [`golden`]: the golden data set's raw objects.
 //! - [`moto`]: S3 tests against a moto server on loopback: the endpoint, fresh buckets.
 //! - [`fake_s3`]: an S3 endpoint that answers every request with one error (403, 503, ...).
 
+pub mod alert_rules;
 pub mod fake_s3;
 pub mod golden;
 pub mod moto;

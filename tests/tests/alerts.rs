@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cryptomon_core::alerting::{
-    ALERT_STATE_KEY, AlertConfig, AlertEvent, AlertState, DEFAULT_WEBHOOK_MAX_BODY_BYTES,
-    DELIVERY_HEADER, EventStatus, Pending, SIGNATURE_HEADER, Webhook, WebhookFormat,
-    WebhookNotifier, sink_name,
+    ALERT_STATE_KEY, AlertEvent, AlertState, DEFAULT_WEBHOOK_MAX_BODY_BYTES, DELIVERY_HEADER,
+    EventStatus, Pending, SIGNATURE_HEADER, Webhook, WebhookFormat, WebhookNotifier, sink_name,
 };
 use cryptomon_core::pipeline::{self, Alerting, DynNotifier, TransformMode, TransformReport};
 use cryptomon_core::{Measure, Pair, PolarsAggregator, SourceName, Store, StoreExt, Tick};
 use cryptomon_mock::MemoryStore;
+use cryptomon_tests::alert_rules::{SPIKE, rules};
 use cryptomon_tests::golden::{golden_dir, golden_objects};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -25,21 +25,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const SECRET: &[u8] = b"test-webhook-secret";
 /// The golden data's last tick: both volume spikes are there.
 const LAST: &str = "20261127T120000Z";
-
-fn rules(text: &str) -> AlertConfig {
-    let value: toml::Value = toml::from_str(text).unwrap();
-    AlertConfig::from_toml(value.get("alerts")).unwrap()
-}
-
-const SPIKE: &str = r#"
-[[alerts.rules]]
-name = "volume-spike"
-kind = "spike"
-measure = "volume"
-factor = 3.0
-window_minutes = 60
-cooldown_minutes = 30
-"#;
 
 /// A round's budget in these tests: far more than a healthy local receiver needs.
 const BUDGET: Duration = Duration::from_secs(10);

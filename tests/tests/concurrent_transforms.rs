@@ -76,6 +76,26 @@ impl<S: Store> Store for PausedWrite<S> {
     }
 }
 
+/// Starts a transform over `inner` that stalls at its first write of `key`; returns once it
+/// stalls, with the store that releases it and the transform's task.
+async fn transform_paused_at<S: Store>(
+    key: &'static str,
+    inner: &Arc<S>,
+) -> (
+    Arc<PausedWrite<S>>,
+    tokio::task::JoinHandle<Result<pipeline::TransformReport>>,
+) {
+    let paused = PausedWrite::new(key, inner.clone());
+    let task = {
+        let paused = paused.clone();
+        tokio::spawn(async move {
+            pipeline::transform(paused.as_ref(), &PolarsAggregator::default()).await
+        })
+    };
+    paused.reached.notified().await;
+    (paused, task)
+}
+
 fn snapshot(source: &str, minute: i64) -> (String, Bytes) {
     let source = SourceName::new(source).unwrap();
     let tick = Tick::from_unix(1_796_040_000 + minute * 60);
@@ -98,14 +118,7 @@ async fn race<S: Store>(inner: Arc<S>) {
     // A new snapshot; transform A takes it in, then stalls before writing the state.
     let (k, b) = snapshot("alpha", 5);
     inner.put(&k, b).await.unwrap();
-    let paused = PausedWrite::new(WINDOW_KEY, inner.clone());
-    let a = {
-        let paused = paused.clone();
-        tokio::spawn(async move {
-            pipeline::transform(paused.as_ref(), &PolarsAggregator::default()).await
-        })
-    };
-    paused.reached.notified().await;
+    let (paused, a) = transform_paused_at(WINDOW_KEY, &inner).await;
 
     // Meanwhile another snapshot lands and transform B runs to the end.
     let (k, b) = snapshot("beta", 6);
@@ -168,14 +181,7 @@ async fn an_older_transform_never_replaces_a_newer_summary() {
     // B takes in alpha's minute 5 (as of minute 5), then stalls before its summary write.
     let (k, b) = snapshot("alpha", 5);
     inner.put(&k, b).await.unwrap();
-    let paused = PausedWrite::new(cryptomon_core::keys::SUMMARY_KEY, inner.clone());
-    let older = {
-        let paused = paused.clone();
-        tokio::spawn(async move {
-            pipeline::transform(paused.as_ref(), &PolarsAggregator::default()).await
-        })
-    };
-    paused.reached.notified().await;
+    let (paused, older) = transform_paused_at(cryptomon_core::keys::SUMMARY_KEY, &inner).await;
 
     // Meanwhile minutes 5 to 7 land and A writes a summary as of minute 7.
     for (source, m) in [("beta", 5), ("alpha", 6), ("beta", 6), ("alpha", 7)] {

@@ -238,22 +238,11 @@ async fn sources_that_fail_hang_or_answer_garbage_store_nothing_bad() {
 /// runs again nor skips the tick's alert rules (issue 20).
 #[tokio::test]
 async fn a_lost_answer_to_a_conditional_write_is_taken_as_the_transforms_own() {
-    use cryptomon_core::alerting::AlertConfig;
     use cryptomon_core::keys::WINDOW_KEY;
     use cryptomon_core::pipeline::Alerting;
+    use cryptomon_tests::alert_rules::{SPIKE, rules};
 
-    let spike: toml::Value = toml::from_str(
-        r#"
-[[alerts.rules]]
-name = "volume-spike"
-kind = "spike"
-measure = "volume"
-factor = 3.0
-window_minutes = 60
-"#,
-    )
-    .unwrap();
-    let alerting = Alerting::new(AlertConfig::from_toml(spike.get("alerts")).unwrap(), vec![]);
+    let alerting = Alerting::new(rules(SPIKE), vec![]);
     for key in [WINDOW_KEY, SUMMARY_KEY] {
         let store = FaultyStore::new(MemoryStore::new());
         for (k, body) in cryptomon_tests::golden::golden_objects() {
