@@ -9,15 +9,16 @@
 //! reported as failed alongside the stored ones instead of Lambda ending the invocation with
 //! nothing reported.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use chrono::{DateTime, Utc};
 use cryptomon_core::{DynSource, DynStore, SourceName, Tick, pipeline};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::budget;
 use crate::error::HandlerError;
 
 const HANDLER: &str = "collector";
@@ -90,7 +91,7 @@ impl Collector {
             ));
         }
         let store = self.store.as_ref();
-        let results = match collect_deadline(&event.context) {
+        let results = match budget::stop_at(&event.context, DEADLINE_MARGIN) {
             Some(deadline) => {
                 pipeline::collect_all_until(&self.sources, store, tick, deadline).await
             }
@@ -194,19 +195,6 @@ impl Collector {
             ),
         ))
     }
-}
-
-/// When collection must be over: [`DEADLINE_MARGIN`] before the invocation's deadline (at once
-/// if less is left), or `None` for a context that carries no deadline (built by hand).
-fn collect_deadline(context: &Context) -> Option<tokio::time::Instant> {
-    if context.deadline == 0 {
-        return None;
-    }
-    let left = context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// A JSON value's kind, for error messages.

@@ -11,6 +11,7 @@
 //!   source for the event's tick.
 //! - [`transformer`]: [`Transformer`], collector output or S3 notification → the transform.
 //! - [`alerts`]: the `[alerts]` rules, webhooks and an SNS topic ([`SnsNotifier`]).
+//! - [`budget`]: the time an invocation has left before Lambda's deadline, less a margin.
 //! - [`settings`]: [`Settings`], the functions' environment (`CRYPTOMON_BUCKET`, ...).
 //! - [`error`]: [`HandlerError`], a failure with its retry class, which reaches Lambda as a
 //!   `Diagnostic` of type `Retryable` or `NonRetryable`.
@@ -36,6 +37,7 @@
 //! ```
 
 pub mod alerts;
+pub mod budget;
 pub mod collector;
 pub mod error;
 pub mod settings;

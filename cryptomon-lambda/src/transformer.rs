@@ -15,12 +15,17 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::budget;
 use crate::collector::kind_of;
 use crate::error::HandlerError;
 
 const HANDLER: &str = "transformer";
 /// Time kept after alert delivery for the invocation to log and return before its deadline.
 const RETURN_MARGIN: Duration = Duration::from_secs(2);
+/// Time kept, after the last new snapshot is read, to build and aggregate the window, write the
+/// aggregates and state, record alerts and return: snapshots not read by then are left for the
+/// next invocation rather than lost with the whole run to a Lambda timeout.
+pub const FINISH_MARGIN: Duration = Duration::from_secs(15);
 
 /// What the transformer needs: the store, and where in the bucket it sits (to tell its own
 /// objects in S3 notifications).
@@ -61,6 +66,8 @@ pub enum TransformerOutput {
         read: usize,
         /// Objects skipped as unreadable (their keys are in the log).
         skipped: usize,
+        /// New snapshots left for the next invocation because this one's deadline came first.
+        deferred: usize,
         /// Objects written.
         writes: usize,
         /// Wall time in milliseconds.
@@ -111,14 +118,10 @@ impl Transformer {
     /// The delivery budget of an invocation: the configured one, cut to the time the
     /// invocation has left less [`RETURN_MARGIN`] when the runtime gives a deadline.
     fn delivery_budget_left(&self, context: &lambda_runtime::Context) -> Duration {
-        if context.deadline == 0 {
-            return self.delivery_budget;
+        match budget::time_left(context) {
+            Some(left) => self.delivery_budget.min(left.saturating_sub(RETURN_MARGIN)),
+            None => self.delivery_budget,
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let left = Duration::from_millis(context.deadline).saturating_sub(now);
-        self.delivery_budget.min(left.saturating_sub(RETURN_MARGIN))
     }
 
     /// Handles one invocation.
@@ -133,6 +136,7 @@ impl Transformer {
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
+            deadline: budget::stop_at(&event.context, FINISH_MARGIN),
             ..self.alerting.options(pipeline::TransformMode::Incremental)
         };
         let report =
@@ -148,6 +152,12 @@ impl Transformer {
         if let Err(error) = self.alerting.deliver(self.store.as_ref(), budget).await {
             tracing::warn!(%error, "alert delivery round failed");
         }
+        if report.deferred > 0 {
+            tracing::warn!(
+                deferred = report.deferred,
+                "the invocation's deadline came first: the snapshots not read are left for the next one"
+            );
+        }
         for s in &report.skipped {
             tracing::warn!(key = %s.key, reason = %s.reason, "skipped object");
         }
@@ -162,6 +172,7 @@ impl Transformer {
             alert_events: report.alert_events.len(),
             read: report.read,
             skipped: report.skipped.len(),
+            deferred: report.deferred,
             writes: report.writes,
             elapsed_ms: report.elapsed.as_millis() as u64,
         })

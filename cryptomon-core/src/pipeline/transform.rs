@@ -64,6 +64,10 @@ pub struct TransformOptions {
     /// What a long-lived process keeps between runs (see [`TransformCache`]); `None` (the
     /// default) reads the state from the store every run.
     pub cache: Option<Arc<TransformCache>>,
+    /// When to stop taking in new snapshots, so that a caller with a hard deadline (a Lambda
+    /// invocation) still writes what it has: snapshots not read by then are left in the store
+    /// and taken in by the next run ([`TransformReport::deferred`]). `None` reads them all.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Default for TransformOptions {
@@ -75,6 +79,7 @@ impl Default for TransformOptions {
             now: None,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             cache: None,
+            deadline: None,
         }
     }
 }
@@ -107,6 +112,9 @@ pub struct TransformReport {
     pub bytes_read: u64,
     /// Raw objects newly taken in.
     pub new_objects: usize,
+    /// New snapshots left unread because [`TransformOptions::deadline`] came first: the next
+    /// run takes them in.
+    pub deferred: usize,
     /// Objects newly found unusable, with their keys (each is reported once), and objects
     /// dated too far ahead of the clock (reported at every run until the clock reaches them).
     pub skipped: Vec<Skipped>,
@@ -226,7 +234,14 @@ async fn run_once(
             }
         };
         let has_prior = loaded.prior.is_some();
-        let gather = gather_new(store, has_prior, &mut loaded.manifest, &mut io, clock);
+        let gather = gather_new(
+            store,
+            has_prior,
+            &mut loaded.manifest,
+            &mut io,
+            clock,
+            options.deadline,
+        );
         let (base, gathered) = futures::join!(read_base, gather);
         match base? {
             Some(Ok((window, len))) => {
@@ -251,6 +266,7 @@ async fn run_once(
         mut skipped,
         ahead,
         new_objects,
+        deferred,
     } = gathered;
     let was_warm = loaded.warm;
     let (prior_window, version, rebuild_reason) = (loaded.prior, loaded.version, loaded.rebuild);
@@ -290,6 +306,7 @@ async fn run_once(
             }
             let mut out = report(as_of, mode, None, io, 0, skipped, series, samples, 0, 0);
             out.warm = was_warm;
+            out.deferred = deferred;
             // Nothing new is itself news for a `stale` rule: evaluate on what is stored.
             if options
                 .alerts
@@ -408,6 +425,7 @@ async fn run_once(
     );
     out.compacted = compact;
     out.warm = was_warm;
+    out.deferred = deferred;
     if !options.alerts.is_empty() {
         alert(store, options, &window, &summary, as_of, &last, &mut out).await;
     }
@@ -424,20 +442,23 @@ struct Gathered {
     ahead: Vec<Skipped>,
     /// Raw objects read to be taken in.
     new_objects: usize,
+    /// New snapshots left unread at the deadline.
+    deferred: usize,
 }
 
 /// Lists what `manifest` has not taken in (the window's partitions when standing on a state,
 /// everything under `raw/` for a rebuild), reads and decodes it, and records it in `manifest`.
 ///
 /// A key whose tick is further ahead of `clock` than it allows is neither read nor recorded:
-/// it is reported in
-/// `ahead`, and taken in by the first run whose clock has reached it.
+/// it is reported in `ahead`, and taken in by the first run whose clock has reached it. Reading
+/// stops at `deadline`: what is unread is not recorded either, so the next run reads it.
 async fn gather_new(
     store: &dyn Store,
     has_prior: bool,
     manifest: &mut Manifest,
     io: &mut Io,
     clock: Clock,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Gathered> {
     let keys = match (has_prior, manifest.as_of) {
         (true, Some(as_of)) => list_window_partitions(store, as_of, io).await?,
@@ -478,7 +499,8 @@ async fn gather_new(
     }
 
     let mut builder = WindowBuilder::new();
-    let new_objects = to_read.len();
+    let to_take = to_read.len();
+    let mut taken = 0;
     // A series gets a sample from each snapshot of its source: room for all of them at once,
     // not a doubling (and both copies) every time one fills.
     let mut per_source: BTreeMap<&SourceName, usize> = BTreeMap::new();
@@ -510,8 +532,17 @@ async fn gather_new(
     let mut batches = batches
         .map(|batch| tokio::task::spawn_blocking(move || batch.decode()))
         .buffered(DECODE_BATCHES);
-    while let Some(batch) = batches.next().await {
+    loop {
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => batches.next().await,
+        };
+        let Some(batch) = next else { break };
         let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
+        taken += batch.len();
         for (key, raw, got) in batch {
             let Some((len, decoded)) = got? else {
                 continue; // deleted between list and get (a lifecycle rule): nothing to take in
@@ -531,6 +562,14 @@ async fn gather_new(
         }
     }
     drop(batches);
+    let deferred = to_take - taken;
+    if deferred > 0 {
+        tracing::warn!(
+            deferred,
+            taken,
+            "deadline reached: the snapshots not read yet are left for the next run"
+        );
+    }
     for s in &skipped {
         manifest.skipped.insert(s.key.clone(), s.reason.clone());
     }
@@ -538,7 +577,8 @@ async fn gather_new(
         builder,
         skipped,
         ahead,
-        new_objects,
+        new_objects: taken,
+        deferred,
     })
 }
 
@@ -674,6 +714,7 @@ fn report(
         read: io.read,
         bytes_read: io.bytes_read,
         new_objects,
+        deferred: 0,
         skipped,
         series,
         samples,

@@ -1,0 +1,139 @@
+//! A transform with a deadline (a Lambda invocation's, less the time to finish) stops reading
+//! new snapshots when it comes, writes what it has, and leaves the rest in the store for the
+//! next run: nothing is lost, and the run after ends where one unhurried run would.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::TimeZone;
+use cryptomon_core::keys::raw_key;
+use cryptomon_core::pipeline::{self, TransformMode, TransformOptions};
+use cryptomon_core::{
+    Fetch, Pair, PolarsAggregator, PutMode, Quote, Result, Snapshot, SourceName, Store, StoreExt,
+    Tick, Version,
+};
+use cryptomon_mock::MemoryStore;
+
+const T0: i64 = 1_796_040_000;
+const MINUTES: i64 = 120;
+/// How long each read of a snapshot takes: slow enough that the reads cannot all finish by the
+/// deadline below.
+const READ_DELAY: Duration = Duration::from_millis(40);
+
+/// A store whose reads of snapshots take [`READ_DELAY`], like a slow network.
+#[derive(Debug)]
+struct SlowReads(Arc<MemoryStore>);
+
+impl fmt::Display for SlowReads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "slow {}", self.0)
+    }
+}
+
+#[async_trait]
+impl Store for SlowReads {
+    async fn get_opts(&self, key: &str, if_none_match: Option<&Version>) -> Result<Fetch> {
+        if key.starts_with("raw/") {
+            tokio::time::sleep(READ_DELAY).await;
+        }
+        self.0.get_opts(key, if_none_match).await
+    }
+
+    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
+        self.0.put_opts(key, body, mode).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.0.list(prefix).await
+    }
+}
+
+async fn put_snapshot(store: &MemoryStore, source: &str, minute: i64) {
+    let source = SourceName::new(source).unwrap();
+    let tick = Tick::from_unix(T0 + minute * 60);
+    let quote = Quote::new(Pair::new("BTC-USD").unwrap(), 100.0 + (minute % 7) as f64);
+    let at = chrono::Utc.timestamp_opt(tick.unix(), 0).unwrap();
+    let snapshot = Snapshot::new(source.clone(), tick, at, vec![quote], serde_json::json!({}));
+    store
+        .put(&raw_key(&source, tick), Bytes::from(snapshot.to_json()))
+        .await
+        .unwrap();
+}
+
+fn options(deadline: Option<tokio::time::Instant>) -> TransformOptions {
+    TransformOptions {
+        now: Some(Tick::from_unix(T0 + MINUTES * 60)),
+        deadline,
+        ..TransformOptions::default()
+    }
+}
+
+async fn summary(store: &dyn Store) -> serde_json::Value {
+    let body = store
+        .get("aggregates/summary.json")
+        .await
+        .unwrap()
+        .unwrap()
+        .body;
+    let mut summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    summary.as_object_mut().unwrap().remove("generated_at");
+    summary
+}
+
+#[tokio::test]
+async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
+    let memory = Arc::new(MemoryStore::new());
+    put_snapshot(&memory, "alpha", 0).await;
+    let store = SlowReads(Arc::clone(&memory));
+    let aggregator = PolarsAggregator::default();
+    let first = pipeline::transform_opts(&store, &aggregator, &options(None))
+        .await
+        .unwrap();
+    assert_eq!((first.new_objects, first.deferred), (1, 0));
+
+    // Two hours of two sources arrive at once (a backlog after an outage).
+    for minute in 1..MINUTES {
+        for source in ["alpha", "beta"] {
+            put_snapshot(&memory, source, minute).await;
+        }
+    }
+    let backlog = usize::try_from(2 * (MINUTES - 1)).unwrap();
+    let deadline = tokio::time::Instant::now() + READ_DELAY * 3;
+    let hurried = pipeline::transform_opts(&store, &aggregator, &options(Some(deadline)))
+        .await
+        .unwrap();
+    assert!(
+        hurried.deferred > 0 && hurried.new_objects + hurried.deferred == backlog,
+        "read {} and deferred {} of {backlog}",
+        hurried.new_objects,
+        hurried.deferred
+    );
+    assert!(hurried.writes > 0, "what was read is written");
+
+    let next = pipeline::transform_opts(&store, &aggregator, &options(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (next.new_objects, next.deferred),
+        (hurried.deferred, 0),
+        "the next run takes in exactly what was left"
+    );
+
+    // The same snapshots transformed in full by a run with no deadline.
+    let full = MemoryStore::new();
+    for key in memory.list("raw/").await.unwrap() {
+        let body = memory.get(&key).await.unwrap().unwrap().body;
+        full.put(&key, body).await.unwrap();
+    }
+    let options_full = TransformOptions {
+        mode: TransformMode::Full,
+        ..options(None)
+    };
+    pipeline::transform_opts(&full, &aggregator, &options_full)
+        .await
+        .unwrap();
+    assert_eq!(summary(memory.as_ref()).await, summary(&full).await);
+}
