@@ -1,6 +1,7 @@
 //! A one-trick S3 endpoint on loopback that answers every request with the same error, for
 //! what moto cannot be made to do: deny access, throttle, fail with a 500.
 
+use cryptomon_core::{S3Location, S3Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -52,6 +53,19 @@ impl FakeS3 {
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// An [`S3Store`] at `location` (`s3://bucket/prefix`) on this server, with the SDK's own
+    /// retries off so each call is one request.
+    pub async fn store(&self, location: &str) -> S3Store {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(crate::moto::credentials())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        S3Store::from_sdk_config(&config, S3Location::parse(location).unwrap())
     }
 }
 

@@ -17,6 +17,7 @@ use cryptomon_core::{
 };
 use cryptomon_lambda::{Collector, SnsNotifier, Transformer, TransformerOutput};
 use cryptomon_server::{AppState, app};
+use cryptomon_tests::fake_s3::FakeS3;
 use cryptomon_tests::moto;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
@@ -287,6 +288,37 @@ async fn lambda_handlers_on_a_missing_bucket_fail_non_retryable_on_moto() {
         .unwrap_err();
     assert_eq!(err.error_type(), "NonRetryable", "{err}");
     assert!(err.message().contains("NoSuchBucket"), "{err}");
+}
+
+/// What a fresh stack would meet if its role could not list the bucket: S3 answers a read of the
+/// state that does not exist yet with 403, not 404. The handlers then fail every invocation, not
+/// retryably, and say which grant is missing; template.yaml grants s3:ListBucket so that the
+/// first read is a "not found" (the first tick of `lambda_collector_then_transformer_on_moto`),
+/// and cryptomon-lambda/tests/template.rs checks that grant.
+#[tokio::test]
+async fn a_denied_read_of_a_missing_key_names_the_list_grant() {
+    let fake = FakeS3::start(403, "AccessDenied").await;
+    let store = Arc::new(fake.store("s3://fresh-stack/prod").await);
+    let transformer = Transformer::new(store.clone(), Some(("fresh-stack".into(), "prod/".into())));
+    let err = transformer
+        .handle(invoke(event("stepfunctions-transform.json")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NonRetryable", "{err}");
+    assert!(err.message().contains("AccessDenied (HTTP 403)"), "{err}");
+    assert!(err.message().contains("s3:ListBucket"), "{err}");
+
+    // The api answers a JSON error (the cause, which names the bucket, stays in its log).
+    let request: LambdaRequest = serde_json::from_value(event("apigw-v2-summary.json")).unwrap();
+    let response = Adapter::from(app(AppState::new(store)))
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .unwrap();
+    let response = serde_json::to_value(response).unwrap();
+    let status = response["statusCode"].as_u64().unwrap();
+    assert!((500..600).contains(&status), "{response}");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert!(body["error"].is_string(), "{body}");
 }
 
 /// The transformer with an alert rule and the SNS notifier, on moto's S3 and SNS: the events

@@ -278,14 +278,7 @@ async fn s3_missing_bucket_is_a_clear_permanent_error_on_moto() {
 /// A store on a fake endpoint that answers every request with `status` and `code`; the SDK's
 /// retries are off so the answer reaches the store unchanged and the test is quick.
 async fn store_on_fake(fake: &FakeS3) -> S3Store {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(fake.endpoint())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(moto::credentials())
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await;
-    S3Store::from_sdk_config(&config, S3Location::parse("s3://market-data/prod").unwrap())
+    fake.store("s3://market-data/prod").await
 }
 
 #[tokio::test]
@@ -300,6 +293,7 @@ async fn s3_denied_access_is_permanent_and_names_the_permission() {
         "s3://market-data/prod/aggregates/summary.json",
         "AccessDenied (HTTP 403)",
         "s3:GetObject",
+        "missing key when the caller may not s3:ListBucket",
     ] {
         assert!(message.contains(needle), "{needle:?} not in {message}");
     }

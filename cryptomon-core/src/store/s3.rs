@@ -315,9 +315,17 @@ impl fmt::Display for S3Failure {
             Some("AccessDenied") | Some("InvalidAccessKeyId") | Some("SignatureDoesNotMatch") => {
                 write!(
                     f,
-                    " (check the credentials and that the policy allows {})",
+                    " (check the credentials and that the policy allows {}",
                     self.action
-                )?
+                )?;
+                // S3 hides whether a key exists from a caller that may not list the bucket.
+                if self.action == "s3:GetObject" {
+                    f.write_str(
+                        "; S3 also answers 403 for a missing key when the caller may not \
+                         s3:ListBucket the bucket",
+                    )?;
+                }
+                f.write_str(")")?
             }
             _ => {}
         }
