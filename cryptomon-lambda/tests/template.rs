@@ -1,0 +1,448 @@
+//! `template.yaml` read against the code it deploys: what moto cannot check (timeouts, retries,
+//! an Express execution's 5 minutes, IAM) is checked here as relations, so changing a constant
+//! or the template without the other fails.
+//!
+//! - Budgets: each function's timeout fits the time its code budgets for, and the state
+//!   machine's worst case (every retry, every attempt to its timeout) fits an Express execution.
+//! - Errors: the Retry and Catch lists name exactly the error types the handlers return.
+//! - Data flow: the collector's output, passed on as the definition says, is an input the
+//!   transformer takes; so is the failure path's `{}`.
+//! - IAM: what a fresh, empty bucket needs (a missing key must read as 404) is granted, and no
+//!   more than the code's key prefixes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cryptomon_core::alerting::ALERTS_PREFIX;
+use cryptomon_core::keys::{RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
+use cryptomon_core::pipeline::SOURCE_TIMEOUT;
+use cryptomon_core::{DynSource, SourceName};
+use cryptomon_lambda::collector::DEADLINE_MARGIN;
+use cryptomon_lambda::transformer::FINISH_MARGIN;
+use cryptomon_lambda::{Collector, NON_RETRYABLE, RETRYABLE, Transformer, TransformerOutput};
+use cryptomon_mock::{FaultySource, MemoryStore, SourceFault, SyntheticSource};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// An Express execution's hard limit.
+const EXPRESS_LIMIT: Duration = Duration::from_secs(300);
+/// What the worst case must leave of it: state transitions and invocation overheads.
+const EXPRESS_SLACK: Duration = Duration::from_secs(10);
+/// The HTTP API's integration timeout.
+const HTTP_API_TIMEOUT: Duration = Duration::from_secs(30);
+/// The errors Step Functions' Lambda integration raises for a failed invoke (not the function's
+/// own): the only other names a Retry may list.
+const LAMBDA_SERVICE_ERRORS: [&str; 4] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+fn template() -> Yaml {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn function<'a>(template: &'a Yaml, name: &str) -> &'a Yaml {
+    let f = &template["Resources"][name];
+    assert_eq!(
+        f["Type"].as_str(),
+        Some("AWS::Serverless::Function"),
+        "{name}"
+    );
+    &f["Properties"]
+}
+
+fn seconds(value: &Yaml, what: &str) -> Duration {
+    let secs = value
+        .as_i64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {value:?}"));
+    Duration::from_secs(secs.try_into().unwrap())
+}
+
+fn timeout(template: &Yaml, name: &str) -> Duration {
+    seconds(
+        &function(template, name)["Timeout"],
+        &format!("{name}'s Timeout"),
+    )
+}
+
+fn definition(template: &Yaml) -> &Yaml {
+    let machine = &template["Resources"]["PipelineStateMachine"]["Properties"];
+    assert_eq!(machine["Type"].as_str(), Some("EXPRESS"));
+    &machine["Definition"]
+}
+
+fn strings(list: &Yaml) -> Vec<&str> {
+    list.as_vec()
+        .unwrap_or_else(|| panic!("expected a list, got {list:?}"))
+        .iter()
+        .map(|y| y.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn function_timeouts_fit_what_the_code_budgets() {
+    let t = template();
+    // Every source gets its whole budget, and the collector still reports before Lambda stops it.
+    let collector = timeout(&t, "CollectorFunction");
+    assert!(
+        collector > SOURCE_TIMEOUT + DEADLINE_MARGIN,
+        "the collector's Timeout {collector:?} must exceed SOURCE_TIMEOUT {SOURCE_TIMEOUT:?} + \
+         DEADLINE_MARGIN {DEADLINE_MARGIN:?}"
+    );
+    // The transformer reads for at least as long as it keeps for finishing.
+    let transformer = timeout(&t, "TransformerFunction");
+    assert!(
+        transformer >= FINISH_MARGIN * 2,
+        "the transformer's Timeout {transformer:?} leaves too little before FINISH_MARGIN \
+         {FINISH_MARGIN:?}"
+    );
+    // API Gateway gives up on an integration after 30 s: a longer timeout is never used.
+    let api = timeout(&t, "ApiFunction");
+    assert!(api <= HTTP_API_TIMEOUT, "the api's Timeout {api:?}");
+    // No default hides a function without its own.
+    assert!(t["Globals"]["Function"]["Timeout"].is_badvalue());
+}
+
+/// The longest an execution can take from `state` to its end: every retrier used to its last
+/// attempt, each attempt running to the function's timeout.
+fn worst_case(t: &Yaml, states: &Yaml, state: &str) -> Duration {
+    let s = &states[state];
+    match s["Type"].as_str().unwrap() {
+        "Fail" | "Succeed" => Duration::ZERO,
+        "Task" => {
+            let function = s["Parameters"]["FunctionName"].as_str().unwrap();
+            let substitutions =
+                &t["Resources"]["PipelineStateMachine"]["Properties"]["DefinitionSubstitutions"];
+            let arn_of = function.trim_start_matches("${").trim_end_matches('}');
+            // `!GetAtt CollectorFunction.Arn` is read as the text "CollectorFunction.Arn".
+            let resource = substitutions[arn_of]
+                .as_str()
+                .unwrap()
+                .trim_end_matches(".Arn");
+            let per_attempt = timeout(t, resource);
+            let mut attempts = 1;
+            let mut waits = Duration::ZERO;
+            for retrier in s["Retry"].as_vec().map(Vec::as_slice).unwrap_or_default() {
+                // The defaults Step Functions applies when a field is absent.
+                let max = retrier["MaxAttempts"].as_i64().unwrap_or(3);
+                let interval = retrier["IntervalSeconds"].as_i64().unwrap_or(1) as f64;
+                let backoff = retrier["BackoffRate"]
+                    .as_f64()
+                    .or(retrier["BackoffRate"].as_i64().map(|b| b as f64))
+                    .unwrap_or(2.0);
+                for k in 0..max {
+                    let mut wait = interval * backoff.powi(k as i32);
+                    if let Some(cap) = retrier["MaxDelaySeconds"].as_i64() {
+                        wait = wait.min(cap as f64);
+                    }
+                    waits += Duration::from_secs_f64(wait);
+                }
+                attempts += max;
+            }
+            let here = per_attempt * u32::try_from(attempts).unwrap() + waits;
+            let mut next: Vec<&str> = s["Next"].as_str().into_iter().collect();
+            for catcher in s["Catch"].as_vec().map(Vec::as_slice).unwrap_or_default() {
+                next.push(catcher["Next"].as_str().unwrap());
+            }
+            here + next
+                .into_iter()
+                .map(|n| worst_case(t, states, n))
+                .max()
+                .unwrap_or_default()
+        }
+        other => panic!("state {state}: add {other} to the worst case"),
+    }
+}
+
+#[test]
+fn worst_case_retries_fit_an_express_execution() {
+    let t = template();
+    let definition = definition(&t);
+    let start = definition["StartAt"].as_str().unwrap();
+    let worst = worst_case(&t, &definition["States"], start);
+    assert!(
+        worst + EXPRESS_SLACK <= EXPRESS_LIMIT,
+        "an execution may take {worst:?}, past an Express execution's {EXPRESS_LIMIT:?} less \
+         {EXPRESS_SLACK:?}"
+    );
+}
+
+#[test]
+fn retry_and_catch_name_the_errors_the_functions_return() {
+    let t = template();
+    let states = &definition(&t)["States"];
+    let mut tasks = 0;
+    for (name, state) in states.as_hash().unwrap() {
+        let name = name.as_str().unwrap();
+        if state["Type"].as_str() != Some("Task") {
+            continue;
+        }
+        tasks += 1;
+        let mut retried = BTreeSet::new();
+        for retrier in state["Retry"].as_vec().unwrap() {
+            for error in strings(&retrier["ErrorEquals"]) {
+                assert!(
+                    error == RETRYABLE || LAMBDA_SERVICE_ERRORS.contains(&error),
+                    "{name} retries {error:?}, which no handler returns (its errors are \
+                     {RETRYABLE:?} and {NON_RETRYABLE:?})"
+                );
+                retried.insert(error);
+            }
+        }
+        assert!(!retried.contains(NON_RETRYABLE), "{name}");
+        for error in LAMBDA_SERVICE_ERRORS {
+            assert!(retried.contains(error), "{name} does not retry {error}");
+        }
+        // Whatever else happens (NonRetryable, a timeout, a crash) is caught and ends in a
+        // failed execution with the cause, which the failed-executions alarm watches.
+        let catchers = state["Catch"].as_vec().unwrap();
+        assert!(
+            catchers
+                .iter()
+                .any(|c| strings(&c["ErrorEquals"]) == ["States.ALL"]),
+            "{name} must catch States.ALL"
+        );
+    }
+    assert_eq!(tasks, 3);
+    // The collector's retryable failure (every source down, some may recover) is retried once.
+    let collect = &states["Collect"]["Retry"];
+    assert!(
+        collect
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|r| strings(&r["ErrorEquals"]) == [RETRYABLE])
+    );
+}
+
+fn invoke(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// What a Task passes on, for the two paths this definition uses: `$` is the whole input and
+/// `$.Payload` the function's answer inside the Lambda integration's result.
+fn select(path: &str, value: &Value) -> Value {
+    match path {
+        "$" => value.clone(),
+        "$.Payload" => value["Payload"].clone(),
+        other => panic!("the test knows no path {other}: teach it"),
+    }
+}
+
+/// The payload `state` sends its function, given the state's input.
+fn payload_of(state: &Yaml, input: &Value) -> Value {
+    let parameters = &state["Parameters"];
+    if let Some(path) = parameters["Payload.$"].as_str() {
+        return select(path, input);
+    }
+    match &parameters["Payload"] {
+        Yaml::Hash(h) if h.is_empty() => json!({}),
+        other => panic!("the test knows no payload {other:?}: teach it"),
+    }
+}
+
+#[tokio::test]
+async fn the_collectors_output_is_the_transformers_input() {
+    let t = template();
+    let states = &definition(&t)["States"];
+    let store = Arc::new(MemoryStore::new());
+    let source = |name: &str| -> DynSource {
+        Arc::new(SyntheticSource::new(SourceName::new(name).unwrap(), 3, 7))
+    };
+    let collector = Collector::new(store.clone(), vec![source("alpha"), source("beta")], 60);
+    let transformer = Transformer::new(store.clone(), None);
+
+    // The scheduled event goes to Collect as it is; its answer, wrapped as the Lambda
+    // integration wraps it, goes on through OutputPath to Transform's payload.
+    let scheduled = json!({
+        "version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
+        "time": "2026-11-27T23:48:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/cryptomon"], "detail": {}
+    });
+    let collect = &states["Collect"];
+    let output = collector
+        .handle(invoke(payload_of(collect, &scheduled)))
+        .await
+        .unwrap();
+    let integration = json!({"StatusCode": 200, "Payload": serde_json::to_value(&output).unwrap()});
+    let after_collect = select(collect["OutputPath"].as_str().unwrap(), &integration);
+    let transform = &states[collect["Next"].as_str().unwrap()];
+    let answer = transformer
+        .handle(invoke(payload_of(transform, &after_collect)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(answer, TransformerOutput::Transformed { series: 6, .. }),
+        "{answer:?}"
+    );
+
+    // Every source failed: the collector's error is caught, and the transform still runs on
+    // what is stored (a stale rule needs it to), with the payload the failure path sends.
+    let down = |name: &str| -> DynSource {
+        Arc::new(
+            FaultySource::new(SyntheticSource::new(SourceName::new(name).unwrap(), 3, 7))
+                .always(SourceFault::Fail { retryable: true }),
+        )
+    };
+    let failing = Collector::new(store.clone(), vec![down("alpha")], 60);
+    let mut next_minute = scheduled.clone();
+    next_minute["time"] = json!("2026-11-27T23:49:00Z");
+    let err = failing
+        .handle(invoke(payload_of(collect, &next_minute)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), RETRYABLE);
+    let catcher = &collect["Catch"].as_vec().unwrap()[0];
+    let after_failure = &states[catcher["Next"].as_str().unwrap()];
+    let answer = transformer
+        .handle(invoke(payload_of(after_failure, &next_minute)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(answer, TransformerOutput::Transformed { .. }),
+        "{answer:?}"
+    );
+    // ...and the execution then fails with the collector's cause.
+    let end = &states[after_failure["Next"].as_str().unwrap()];
+    assert_eq!(end["Type"].as_str(), Some("Fail"));
+    assert_eq!(
+        end["CausePath"]
+            .as_str()
+            .map(|p| p.rsplit_once('.').unwrap().0),
+        catcher["ResultPath"].as_str()
+    );
+}
+
+/// The statements of a function's inline policies.
+fn statements<'a>(template: &'a Yaml, name: &str) -> Vec<&'a Yaml> {
+    function(template, name)["Policies"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["Statement"]
+                .as_vec()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Whether a statement allows `action` on `resource` (as the template writes it, `!Sub` text
+/// or a `!GetAtt` name).
+fn allows(statement: &Yaml, action: &str, resource: &str) -> bool {
+    let listed = |y: &Yaml| -> Vec<String> {
+        match y {
+            Yaml::String(s) => vec![s.clone()],
+            Yaml::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    statement["Effect"].as_str() == Some("Allow")
+        && listed(&statement["Action"]).iter().any(|a| a == action)
+        && listed(&statement["Resource"]).iter().any(|r| r == resource)
+}
+
+const BUCKET: &str = "DataBucket.Arn";
+
+fn objects_under(prefix: &str) -> String {
+    format!("${{{BUCKET}}}/{prefix}*")
+}
+
+#[test]
+fn a_fresh_bucket_reads_as_not_found_and_no_more_is_granted() {
+    let t = template();
+    let dir = |key: &str| key.split_once('/').unwrap().0.to_owned() + "/";
+    assert_eq!(dir(SUMMARY_KEY), dir(WINDOW_KEY));
+    let aggregates = dir(SUMMARY_KEY);
+    // A reader of keys that may not exist yet may list the bucket, with no condition: S3
+    // answers 404 for a missing key only to a caller that may list it.
+    for name in ["TransformerFunction", "ApiFunction"] {
+        let list = statements(&t, name)
+            .into_iter()
+            .filter(|s| allows(s, "s3:ListBucket", BUCKET))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            list.len(),
+            1,
+            "{name} must be allowed s3:ListBucket on the bucket"
+        );
+        assert!(
+            list[0]["Condition"].is_badvalue(),
+            "{name}'s s3:ListBucket must not be conditioned (an s3:prefix condition does not \
+             count for S3's 404-or-403 decision)"
+        );
+        for prefix in [aggregates.as_str(), ALERTS_PREFIX] {
+            assert!(
+                statements(&t, name).iter().any(|s| allows(
+                    s,
+                    "s3:GetObject",
+                    &objects_under(prefix)
+                )),
+                "{name} must read {prefix}"
+            );
+        }
+    }
+    // The collector only writes snapshots (and reads a config key that must exist).
+    let collector = statements(&t, "CollectorFunction");
+    assert!(
+        collector
+            .iter()
+            .all(|s| !allows(s, "s3:ListBucket", BUCKET))
+    );
+    assert!(
+        collector
+            .iter()
+            .any(|s| allows(s, "s3:PutObject", &objects_under(RAW_PREFIX)))
+    );
+    let writes: Vec<_> = collector
+        .iter()
+        .filter(|s| s["Action"].as_str() == Some("s3:PutObject"))
+        .collect();
+    assert_eq!(
+        writes.len(),
+        1,
+        "the collector writes raw/ and nothing else"
+    );
+    // The transformer writes the aggregates and alert events, never a snapshot.
+    let transformer = statements(&t, "TransformerFunction");
+    for prefix in [aggregates.as_str(), ALERTS_PREFIX] {
+        assert!(
+            transformer
+                .iter()
+                .any(|s| allows(s, "s3:PutObject", &objects_under(prefix)))
+        );
+    }
+    assert!(
+        !transformer
+            .iter()
+            .any(|s| allows(s, "s3:PutObject", &objects_under(RAW_PREFIX)))
+    );
+    // The api writes nothing.
+    assert!(statements(&t, "ApiFunction").iter().all(|s| !allows(
+        s,
+        "s3:PutObject",
+        &objects_under(aggregates.as_str())
+    )));
+}
+
+#[test]
+fn lifecycle_rules_name_the_codes_prefixes() {
+    let t = template();
+    let rules = t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_vec()
+        .unwrap();
+    let prefixes: BTreeSet<&str> = rules.iter().filter_map(|r| r["Prefix"].as_str()).collect();
+    assert_eq!(prefixes, BTreeSet::from([RAW_PREFIX, ALERTS_PREFIX]));
+}
