@@ -17,7 +17,6 @@
 //! published: the metrics that only failures emit ([`SOURCES_FAILED`], [`OBJECTS_SKIPPED`],
 //! [`ALERTS_FIRED`]) cost almost nothing in a healthy month.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -155,7 +154,6 @@ impl Metrics {
     ///
     /// Non-finite values are left out (JSON has no NaN); more than [`MAX_METRICS`] metrics are
     /// split over several documents, and dimensions past [`MAX_DIMENSIONS`] are dropped.
-    /// Writing never fails the caller: metrics that cannot be written are lost.
     pub fn emit(&self, dimensions: &[(&str, &str)], metrics: &[Metric]) {
         let finite: Vec<&Metric> = metrics.iter().filter(|m| m.value.is_finite()).collect();
         let dimensions = &dimensions[..dimensions.len().min(MAX_DIMENSIONS - 1)];
@@ -205,12 +203,10 @@ impl Metrics {
 
     fn write(&self, line: &str) {
         match &self.sink {
-            Sink::Stdout => {
-                // One write of the whole line, so no other output lands inside it.
-                let _ = std::io::stdout()
-                    .lock()
-                    .write_all(format!("{line}\n").as_bytes());
-            }
+            // `println!` holds stdout's lock for the whole line, so no other output lands inside
+            // it, and the test harness captures it; it panics only when stdout is unwritable,
+            // when the function's logs are lost too.
+            Sink::Stdout => println!("{line}"),
             Sink::Buffer(lines) => lines
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
