@@ -44,8 +44,8 @@ pub const TRANSFORM_DURATION: &str = "TransformDuration";
 /// Transformer, every transform: the clock less the summary's `as_of`, how old the newest data
 /// is. Seconds, `[[Stage]]`.
 pub const DATA_AGE: &str = "DataAge";
-/// Transformer, only when > 0: objects newly found unreadable or dated ahead of the clock.
-/// Count, `[[Stage]]`.
+/// Transformer, only when > 0: objects newly found unreadable, and snapshots dated too far
+/// ahead of the clock (at every run until it reaches them). Count, `[[Stage]]`.
 pub const OBJECTS_SKIPPED: &str = "ObjectsSkipped";
 /// Transformer, only when > 0: alert events of status `fired` the transform caused. Count,
 /// `[[Stage]]`.
