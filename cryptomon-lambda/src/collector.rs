@@ -8,6 +8,9 @@
 //! Collection ends [`DEADLINE_MARGIN`] before the invocation's deadline, so a slow source is
 //! reported as failed alongside the stored ones instead of Lambda ending the invocation with
 //! nothing reported.
+//!
+//! Every invocation that reached its sources emits [`SOURCES_COLLECTED`] and, for each failed
+//! source, [`SOURCES_FAILED`] (see [`crate::metrics`]), also when every source failed.
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use serde_json::Value;
 
 use crate::budget;
 use crate::error::HandlerError;
+use crate::metrics::{Metric, Metrics, SOURCE_DIMENSION, SOURCES_COLLECTED, SOURCES_FAILED, Unit};
 
 const HANDLER: &str = "collector";
 
@@ -34,6 +38,8 @@ pub struct Collector {
     interval_secs: u32,
     /// How far ahead of the clock an event's tick may be.
     max_clock_skew: Duration,
+    /// Where the per-invocation metrics go.
+    metrics: Metrics,
 }
 
 /// The collector's answer, which the state machine hands to the transformer.
@@ -68,7 +74,15 @@ impl Collector {
             sources,
             interval_secs: interval_secs.max(1),
             max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
+            metrics: Metrics::stdout(),
         }
+    }
+
+    /// The same collector, emitting its metrics to `metrics` (stdout, for the stage in
+    /// `CRYPTOMON_STAGE`, by default).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The same collector, refusing events whose tick is more than `skew` ahead of the clock
@@ -124,6 +138,7 @@ impl Collector {
                 }
             }
         }
+        self.emit_metrics(&output);
         if output.keys.is_empty() {
             let message = format!(
                 "collector: every source failed at {tick}: {}",
@@ -141,6 +156,25 @@ impl Collector {
             });
         }
         Ok(output)
+    }
+
+    /// [`SOURCES_COLLECTED`] always; [`SOURCES_FAILED`] once per failed source, so a healthy
+    /// invocation publishes no failure metric at all.
+    fn emit_metrics(&self, output: &CollectorOutput) {
+        self.metrics.emit(
+            &[],
+            &[Metric::new(
+                SOURCES_COLLECTED,
+                output.keys.len() as f64,
+                Unit::Count,
+            )],
+        );
+        for failure in &output.failed {
+            self.metrics.emit(
+                &[(SOURCE_DIMENSION, failure.source.as_str())],
+                &[Metric::new(SOURCES_FAILED, 1.0, Unit::Count)],
+            );
+        }
     }
 
     /// The tick an event asks for, refused if it is further ahead of the clock than the config

@@ -12,6 +12,8 @@
 //! - [`transformer`]: [`Transformer`], collector output or S3 notification → the transform.
 //! - [`alerts`]: the `[alerts]` rules, webhooks and an SNS topic ([`SnsNotifier`]).
 //! - [`budget`]: the time an invocation has left before Lambda's deadline, less a margin.
+//! - [`metrics`]: [`Metrics`], the collector's and transformer's CloudWatch metrics as Embedded
+//!   Metric Format lines on stdout, and their names.
 //! - [`settings`]: [`Settings`], the functions' environment (`CRYPTOMON_BUCKET`, ...).
 //! - [`error`]: [`HandlerError`], a failure with its retry class, which reaches Lambda as a
 //!   `Diagnostic` of type `Retryable` or `NonRetryable`.
@@ -40,6 +42,7 @@ pub mod alerts;
 pub mod budget;
 pub mod collector;
 pub mod error;
+pub mod metrics;
 pub mod settings;
 pub mod sources;
 pub mod transformer;
@@ -47,5 +50,6 @@ pub mod transformer;
 pub use alerts::SnsNotifier;
 pub use collector::{Collector, CollectorOutput, SourceFailure};
 pub use error::{HandlerError, NON_RETRYABLE, RETRYABLE};
+pub use metrics::Metrics;
 pub use settings::{ConfigSource, Settings};
 pub use transformer::{Transformer, TransformerOutput};

@@ -3,11 +3,17 @@
 //! It takes the collector's output (the state machine's next step), an S3 `ObjectCreated`
 //! notification (acted on only when it names a snapshot under `raw/`, so the transform's own
 //! writes under `aggregates/` never trigger it again), or `{}` for a manual run.
+//!
+//! Every invocation that transformed emits [`TRANSFORM_DURATION`] and [`DATA_AGE`], and
+//! [`OBJECTS_SKIPPED`] and [`ALERTS_FIRED`] when they are not zero (see [`crate::metrics`]); an
+//! ignored event emits nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::s3::S3Event;
+use chrono::Utc;
+use cryptomon_core::alerting::EventStatus;
 use cryptomon_core::keys::{RAW_PREFIX, parse_raw_key};
 use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::{Aggregator, DynStore, PolarsAggregator, Tick, pipeline};
@@ -18,6 +24,9 @@ use serde_json::Value;
 use crate::budget;
 use crate::collector::kind_of;
 use crate::error::HandlerError;
+use crate::metrics::{
+    ALERTS_FIRED, DATA_AGE, Metric, Metrics, OBJECTS_SKIPPED, TRANSFORM_DURATION, Unit,
+};
 
 const HANDLER: &str = "transformer";
 /// Time kept after alert delivery for the invocation to log and return before its deadline.
@@ -44,6 +53,8 @@ pub struct Transformer {
     cache: Arc<pipeline::TransformCache>,
     /// How far ahead of the clock a snapshot's tick may be to be taken in.
     max_clock_skew: Duration,
+    /// Where the per-invocation metrics go.
+    metrics: Metrics,
 }
 
 /// The transformer's answer.
@@ -92,7 +103,15 @@ impl Transformer {
             delivery_budget: Duration::from_secs(20),
             cache: Arc::new(pipeline::TransformCache::new()),
             max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
+            metrics: Metrics::stdout(),
         }
+    }
+
+    /// The same transformer, emitting its metrics to `metrics` (stdout, for the stage in
+    /// `CRYPTOMON_STAGE`, by default).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The same transformer, skipping snapshots dated more than `skew` ahead of the clock (the
@@ -164,6 +183,7 @@ impl Transformer {
         tracing::info!(as_of = %report.as_of, series = report.series, samples = report.samples,
             read = report.read, skipped = report.skipped.len(), warm = report.warm,
             elapsed_ms = report.elapsed.as_millis() as u64, "transformed");
+        self.emit_metrics(&report);
         Ok(TransformerOutput::Transformed {
             as_of: report.as_of,
             series: report.series,
@@ -176,6 +196,40 @@ impl Transformer {
             writes: report.writes,
             elapsed_ms: report.elapsed.as_millis() as u64,
         })
+    }
+
+    /// The metrics of a transform; the counts only when not zero, so a healthy month publishes
+    /// none of them.
+    fn emit_metrics(&self, report: &pipeline::TransformReport) {
+        let age = Utc::now() - report.as_of.to_datetime();
+        let mut metrics = vec![
+            Metric::new(
+                TRANSFORM_DURATION,
+                report.elapsed.as_millis() as f64,
+                Unit::Milliseconds,
+            ),
+            Metric::new(
+                DATA_AGE,
+                age.num_milliseconds() as f64 / 1000.0,
+                Unit::Seconds,
+            ),
+        ];
+        if !report.skipped.is_empty() {
+            metrics.push(Metric::new(
+                OBJECTS_SKIPPED,
+                report.skipped.len() as f64,
+                Unit::Count,
+            ));
+        }
+        let fired = report
+            .alert_events
+            .iter()
+            .filter(|e| e.status == EventStatus::Fired)
+            .count();
+        if fired > 0 {
+            metrics.push(Metric::new(ALERTS_FIRED, fired as f64, Unit::Count));
+        }
+        self.metrics.emit(&[], &metrics);
     }
 
     /// `Some(reason)` when the event asks for no transform; an error when it is not an event

@@ -1,0 +1,474 @@
+//! The handlers' CloudWatch metrics: real handlers and events over a `MemoryStore`, each
+//! emitted line checked against the Embedded Metric Format rules, then its values.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cryptomon_core::alerting::AlertConfig;
+use cryptomon_core::pipeline::Alerting;
+use cryptomon_core::{
+    DynSource, Error, Fetched, Pair, Quote, Result, Source, SourceName, StoreExt, Tick,
+};
+use cryptomon_lambda::collector::DEADLINE_MARGIN;
+use cryptomon_lambda::metrics::{
+    ALERTS_FIRED, CapturedMetrics, DATA_AGE, MAX_DIMENSIONS, MAX_METRICS, NAMESPACE,
+    OBJECTS_SKIPPED, SOURCE_DIMENSION, SOURCES_COLLECTED, SOURCES_FAILED, STAGE_DIMENSION,
+    TRANSFORM_DURATION,
+};
+use cryptomon_lambda::{Collector, Metrics, Transformer, TransformerOutput};
+use cryptomon_mock::MemoryStore;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Map, Value, json};
+
+const STAGE: &str = "test";
+
+fn event(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/events")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn invoke(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Parses an emitted line and checks it against the EMF specification and the names this
+/// crate publishes; returns the document.
+fn validated(line: &str) -> Map<String, Value> {
+    assert!(
+        line.starts_with('{') && !line.contains('\n'),
+        "one compact JSON object per line: {line:?}"
+    );
+    let Ok(Value::Object(root)) = serde_json::from_str::<Value>(line) else {
+        panic!("not a JSON object: {line}");
+    };
+    let aws = root["_aws"].as_object().expect("_aws is an object");
+    let mut aws_keys: Vec<&str> = aws.keys().map(String::as_str).collect();
+    aws_keys.sort_unstable();
+    assert_eq!(aws_keys, ["CloudWatchMetrics", "Timestamp"], "{line}");
+    let timestamp = aws["Timestamp"].as_u64().expect("Timestamp is an integer");
+    assert!(
+        timestamp.abs_diff(now_ms()) < 60_000,
+        "Timestamp {timestamp} is not within a minute of now"
+    );
+    let directives = aws["CloudWatchMetrics"].as_array().unwrap();
+    assert!(!directives.is_empty(), "{line}");
+    for directive in directives {
+        let directive = directive.as_object().unwrap();
+        let mut keys: Vec<&str> = directive.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["Dimensions", "Metrics", "Namespace"], "{line}");
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        for set in directive["Dimensions"].as_array().unwrap() {
+            let set = set.as_array().unwrap();
+            assert!(set.len() <= MAX_DIMENSIONS, "{line}");
+            assert_eq!(set[0], STAGE_DIMENSION, "every set has the stage: {line}");
+            for key in set {
+                let key = key.as_str().expect("dimension keys are strings");
+                assert!(
+                    [STAGE_DIMENSION, SOURCE_DIMENSION].contains(&key),
+                    "unknown dimension {key}"
+                );
+                assert!(
+                    root.get(key).is_some_and(Value::is_string),
+                    "dimension {key} is not a string at the root: {line}"
+                );
+            }
+        }
+        let metrics = directive["Metrics"].as_array().unwrap();
+        assert!(
+            !metrics.is_empty() && metrics.len() <= MAX_METRICS,
+            "{line}"
+        );
+        for metric in metrics {
+            let name = metric["Name"].as_str().expect("a metric has a Name");
+            assert!(
+                [
+                    SOURCES_COLLECTED,
+                    SOURCES_FAILED,
+                    TRANSFORM_DURATION,
+                    DATA_AGE,
+                    OBJECTS_SKIPPED,
+                    ALERTS_FIRED
+                ]
+                .contains(&name),
+                "unknown metric {name}"
+            );
+            let unit = metric["Unit"].as_str().expect("a metric has a Unit");
+            assert!(
+                ["Count", "Milliseconds", "Seconds"].contains(&unit),
+                "{unit}"
+            );
+            assert!(
+                root.get(name).is_some_and(Value::is_number),
+                "metric {name} is not a number at the root: {line}"
+            );
+        }
+    }
+    assert_eq!(root[STAGE_DIMENSION], STAGE);
+    root
+}
+
+/// Every document emitted so far, validated.
+fn documents(captured: &CapturedMetrics) -> Vec<Map<String, Value>> {
+    captured.take().iter().map(|l| validated(l)).collect()
+}
+
+/// The names a document declares, in order.
+fn declared(doc: &Map<String, Value>) -> Vec<&str> {
+    doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect()
+}
+
+fn unit_of<'a>(doc: &'a Map<String, Value>, name: &str) -> &'a str {
+    doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Name"] == name)
+        .and_then(|m| m["Unit"].as_str())
+        .unwrap()
+}
+
+fn dimension_sets(doc: &Map<String, Value>) -> &Value {
+    &doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+}
+
+/// A market quoting BTC-USD at 90,000 and more; or one that fails, or one that never answers.
+#[derive(Debug)]
+struct TestSource {
+    name: SourceName,
+    behaviour: Behaviour,
+}
+
+#[derive(Debug)]
+enum Behaviour {
+    Answers,
+    Fails,
+    Hangs,
+}
+
+fn source(name: &str, behaviour: Behaviour) -> DynSource {
+    Arc::new(TestSource {
+        name: SourceName::new(name).unwrap(),
+        behaviour,
+    })
+}
+
+#[async_trait]
+impl Source for TestSource {
+    fn name(&self) -> &SourceName {
+        &self.name
+    }
+
+    async fn fetch(&self, tick: Tick) -> Result<Fetched> {
+        match self.behaviour {
+            Behaviour::Answers => {}
+            Behaviour::Fails => {
+                return Err(Error::Source {
+                    source_name: self.name.to_string(),
+                    message: "HTTP 503 from the exchange".into(),
+                    retryable: true,
+                });
+            }
+            Behaviour::Hangs => std::future::pending::<()>().await,
+        }
+        let minute = tick.to_datetime().timestamp() / 60;
+        let mut quote = Quote::new(
+            Pair::new("BTC-USD").unwrap(),
+            90_000.0 + (minute % 11) as f64 * 10.0,
+        );
+        quote.volume_24h = Some(1000.0);
+        Ok(Fetched {
+            quotes: vec![quote],
+            raw: json!({}),
+            fetched_at: tick.to_datetime() + chrono::Duration::milliseconds(300),
+            problems: Vec::new(),
+        })
+    }
+}
+
+fn collector(store: &Arc<MemoryStore>, sources: Vec<DynSource>) -> (Collector, CapturedMetrics) {
+    let (metrics, captured) = Metrics::captured(STAGE);
+    let collector = Collector::new(store.clone(), sources, 60).with_metrics(metrics);
+    (collector, captured)
+}
+
+fn transformer(store: &Arc<MemoryStore>) -> (Transformer, CapturedMetrics) {
+    let (metrics, captured) = Metrics::captured(STAGE);
+    let transformer = Transformer::new(
+        store.clone(),
+        Some(("cryptomon-databucket-example".into(), "prod/".into())),
+    )
+    .with_metrics(metrics);
+    (transformer, captured)
+}
+
+/// A store with 49 minutes of two sources, up to 2026-11-27T23:48:00Z.
+async fn seeded_store() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    let (c, _) = collector(
+        &store,
+        vec![
+            source("alpha", Behaviour::Answers),
+            source("beta", Behaviour::Answers),
+        ],
+    );
+    let t0 = Tick::parse("2026-11-27T23:00:00Z").unwrap();
+    for m in 0..=48 {
+        let tick = t0.add_secs(m * 60);
+        c.handle(invoke(json!({"tick": tick.to_string()})))
+            .await
+            .unwrap();
+    }
+    store
+}
+
+#[tokio::test]
+async fn the_collector_counts_collected_sources_and_no_failure_when_all_succeed() {
+    let store = Arc::new(MemoryStore::new());
+    let (c, captured) = collector(
+        &store,
+        vec![
+            source("alpha", Behaviour::Answers),
+            source("beta", Behaviour::Answers),
+        ],
+    );
+    // A duplicate delivery collects nothing new, but both snapshots of the tick are stored.
+    for _ in 0..2 {
+        c.handle(invoke(event("scheduled-event.json")))
+            .await
+            .unwrap();
+        let docs = documents(&captured);
+        assert_eq!(docs.len(), 1, "{docs:?}");
+        assert_eq!(declared(&docs[0]), [SOURCES_COLLECTED]);
+        assert_eq!(unit_of(&docs[0], SOURCES_COLLECTED), "Count");
+        assert_eq!(dimension_sets(&docs[0]), &json!([["Stage"]]));
+        assert_eq!(docs[0][SOURCES_COLLECTED], 2.0);
+    }
+
+    // A refused event reaches no source and emits nothing.
+    c.handle(invoke(json!({"tick": "yesterday"})))
+        .await
+        .unwrap_err();
+    assert!(captured.lines().is_empty(), "{:?}", captured.lines());
+}
+
+#[tokio::test]
+async fn the_collector_reports_a_failed_source_by_name() {
+    let store = Arc::new(MemoryStore::new());
+    let (c, captured) = collector(
+        &store,
+        vec![
+            source("alpha", Behaviour::Answers),
+            source("beta", Behaviour::Fails),
+        ],
+    );
+    let out = c
+        .handle(invoke(event("scheduled-event.json")))
+        .await
+        .unwrap();
+    assert_eq!((out.keys.len(), out.failed.len()), (1, 1));
+    let docs = documents(&captured);
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert_eq!(docs[0][SOURCES_COLLECTED], 1.0);
+    assert_eq!(declared(&docs[1]), [SOURCES_FAILED]);
+    assert_eq!(unit_of(&docs[1], SOURCES_FAILED), "Count");
+    assert_eq!(
+        dimension_sets(&docs[1]),
+        &json!([["Stage"], ["Stage", "Source"]])
+    );
+    assert_eq!(docs[1][SOURCES_FAILED], 1.0);
+    assert_eq!(docs[1][SOURCE_DIMENSION], "beta");
+}
+
+#[tokio::test]
+async fn a_collector_whose_every_source_failed_still_reports_before_its_error() {
+    let store = Arc::new(MemoryStore::new());
+    let (c, captured) = collector(
+        &store,
+        vec![
+            source("beta", Behaviour::Fails),
+            source("gamma", Behaviour::Fails),
+        ],
+    );
+    let err = c
+        .handle(invoke(event("scheduled-event.json")))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("every source failed"), "{err}");
+    let docs = documents(&captured);
+    assert_eq!(docs.len(), 3, "{docs:?}");
+    assert_eq!(docs[0][SOURCES_COLLECTED], 0.0);
+    let failed: Vec<(&Value, &Value)> = docs[1..]
+        .iter()
+        .map(|d| (&d[SOURCE_DIMENSION], &d[SOURCES_FAILED]))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (&json!("beta"), &json!(1.0)),
+            (&json!("gamma"), &json!(1.0))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_source_hung_past_the_deadline_is_reported_as_failed() {
+    let store = Arc::new(MemoryStore::new());
+    let (c, captured) = collector(
+        &store,
+        vec![
+            source("alpha", Behaviour::Answers),
+            source("stuck", Behaviour::Hangs),
+        ],
+    );
+    let mut context = Context::default();
+    context.deadline = now_ms() + (DEADLINE_MARGIN + Duration::from_secs(1)).as_millis() as u64;
+    let out = c
+        .handle(LambdaEvent::new(
+            json!({"tick": "2026-12-01T10:00:00Z"}),
+            context,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.failed.len(), 1);
+    let docs = documents(&captured);
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert_eq!(docs[0][SOURCES_COLLECTED], 1.0);
+    assert_eq!(
+        (&docs[1][SOURCE_DIMENSION], &docs[1][SOURCES_FAILED]),
+        (&json!("stuck"), &json!(1.0))
+    );
+}
+
+#[tokio::test]
+async fn the_transformer_reports_its_duration_and_the_age_of_the_data() {
+    let store = seeded_store().await;
+    let (t, captured) = transformer(&store);
+    let out = t
+        .handle(invoke(event("stepfunctions-transform.json")))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let TransformerOutput::Transformed {
+        as_of, elapsed_ms, ..
+    } = out
+    else {
+        panic!("expected a transform, got {out:?}");
+    };
+    let docs = documents(&captured);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let doc = &docs[0];
+    // Nothing skipped and no rules: the counts are not published.
+    assert_eq!(declared(doc), [TRANSFORM_DURATION, DATA_AGE]);
+    assert_eq!(dimension_sets(doc), &json!([["Stage"]]));
+    assert_eq!(unit_of(doc, TRANSFORM_DURATION), "Milliseconds");
+    assert_eq!(unit_of(doc, DATA_AGE), "Seconds");
+    assert_eq!(doc[TRANSFORM_DURATION], elapsed_ms as f64);
+    let want_age = (now - as_of.to_datetime()).num_seconds() as f64;
+    let age = doc[DATA_AGE].as_f64().unwrap();
+    assert!(
+        (age - want_age).abs() < 5.0,
+        "DataAge {age} s, want {want_age} s"
+    );
+}
+
+#[tokio::test]
+async fn the_transformer_counts_a_corrupt_snapshot_as_skipped() {
+    let store = seeded_store().await;
+    store
+        .put(
+            "raw/source=alpha/date=2026-11-27/20261127T234900Z.json",
+            Bytes::from_static(b"{\"truncated"),
+        )
+        .await
+        .unwrap();
+    let (t, captured) = transformer(&store);
+    let out = t.handle(invoke(json!({}))).await.unwrap();
+    assert!(
+        matches!(out, TransformerOutput::Transformed { skipped: 1, .. }),
+        "{out:?}"
+    );
+    let docs = documents(&captured);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(
+        declared(&docs[0]),
+        [TRANSFORM_DURATION, DATA_AGE, OBJECTS_SKIPPED]
+    );
+    assert_eq!(unit_of(&docs[0], OBJECTS_SKIPPED), "Count");
+    assert_eq!(docs[0][OBJECTS_SKIPPED], 1.0);
+
+    // It is reported once: the next transform skips nothing new.
+    t.handle(invoke(json!({}))).await.unwrap();
+    let docs = documents(&captured);
+    assert_eq!(declared(&docs[0]), [TRANSFORM_DURATION, DATA_AGE]);
+}
+
+#[tokio::test]
+async fn the_transformer_counts_fired_alerts() {
+    let store = seeded_store().await;
+    let rules: toml::Table = r#"
+        [[rules]]
+        name = "btc-high"
+        kind = "threshold"
+        pair = "BTC-USD"
+        above = 80000.0
+    "#
+    .parse()
+    .unwrap();
+    let config = AlertConfig::from_toml(Some(&toml::Value::Table(rules))).unwrap();
+    let (t, captured) = transformer(&store);
+    let t = t.with_alerting(Alerting::new(config, Vec::new()));
+    let out = t.handle(invoke(json!({}))).await.unwrap();
+    // The rule holds for both sources' BTC-USD at the first evaluation.
+    assert!(
+        matches!(
+            out,
+            TransformerOutput::Transformed {
+                alert_events: 2,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let docs = documents(&captured);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(
+        declared(&docs[0]),
+        [TRANSFORM_DURATION, DATA_AGE, ALERTS_FIRED]
+    );
+    assert_eq!(docs[0][ALERTS_FIRED], 2.0);
+
+    // Still firing, nothing new: no count.
+    t.handle(invoke(json!({}))).await.unwrap();
+    let docs = documents(&captured);
+    assert_eq!(declared(&docs[0]), [TRANSFORM_DURATION, DATA_AGE]);
+}
+
+#[tokio::test]
+async fn an_ignored_notification_emits_nothing() {
+    let store = seeded_store().await;
+    let (t, captured) = transformer(&store);
+    let out = t
+        .handle(invoke(event("s3-object-created-aggregates.json")))
+        .await
+        .unwrap();
+    assert!(matches!(out, TransformerOutput::Ignored { .. }), "{out:?}");
+    assert!(captured.lines().is_empty(), "{:?}", captured.lines());
+}
