@@ -446,3 +446,50 @@ fn lifecycle_rules_name_the_codes_prefixes() {
     let prefixes: BTreeSet<&str> = rules.iter().filter_map(|r| r["Prefix"].as_str()).collect();
     assert_eq!(prefixes, BTreeSet::from([RAW_PREFIX, ALERTS_PREFIX]));
 }
+
+#[test]
+fn alarms_watch_metrics_the_functions_emit() {
+    use cryptomon_lambda::metrics::{
+        DATA_AGE, NAMESPACE, SOURCES_FAILED, STAGE_DIMENSION, STAGE_ENV,
+    };
+
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(
+        !env[STAGE_ENV].is_badvalue(),
+        "the functions must get {STAGE_ENV}"
+    );
+    let alarm = |name: &str| &t["Resources"][name]["Properties"];
+    for (name, metric) in [
+        ("SourceFailingAlarm", SOURCES_FAILED),
+        ("StaleDataAlarm", DATA_AGE),
+    ] {
+        let a = alarm(name);
+        assert_eq!(a["Namespace"].as_str(), Some(NAMESPACE), "{name}");
+        assert_eq!(a["MetricName"].as_str(), Some(metric), "{name}");
+        let dimensions = a["Dimensions"].as_vec().unwrap();
+        assert_eq!(dimensions.len(), 1, "{name}: the metric's [Stage] set");
+        assert_eq!(
+            dimensions[0]["Name"].as_str(),
+            Some(STAGE_DIMENSION),
+            "{name}"
+        );
+    }
+    // SourcesFailed is published only on a failure, DataAge by every transform: a missing
+    // datapoint means "healthy" for one and "no transform ran" for the other.
+    assert_eq!(
+        alarm("SourceFailingAlarm")["TreatMissingData"].as_str(),
+        Some("notBreaching")
+    );
+    assert_eq!(
+        alarm("StaleDataAlarm")["TreatMissingData"].as_str(),
+        Some("breaching")
+    );
+    // Every alarm tells the alert topic.
+    for (name, resource) in t["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() == Some("AWS::CloudWatch::Alarm") {
+            let actions = strings(&resource["Properties"]["AlarmActions"]);
+            assert_eq!(actions, ["AlertTopic"], "{name:?}");
+        }
+    }
+}
