@@ -10,6 +10,7 @@
 //! - [`collector`]: [`Collector`], scheduled event or state machine input → one snapshot per
 //!   source for the event's tick.
 //! - [`transformer`]: [`Transformer`], collector output or S3 notification → the transform.
+//! - [`api`]: the api function's router, answering within the invocation's deadline.
 //! - [`alerts`]: the `[alerts]` rules, webhooks and an SNS topic ([`SnsNotifier`]).
 //! - [`budget`]: the time an invocation has left before Lambda's deadline, less a margin.
 //! - [`metrics`]: [`Metrics`], the collector's and transformer's CloudWatch metrics as Embedded
@@ -39,6 +40,7 @@
 //! ```
 
 pub mod alerts;
+pub mod api;
 pub mod budget;
 pub mod collector;
 pub mod error;

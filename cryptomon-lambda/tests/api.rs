@@ -152,3 +152,67 @@ async fn api_on_an_empty_store_says_no_aggregates_yet() {
         "{error}"
     );
 }
+
+/// A store whose reads never answer, like S3 unreachable from a function.
+#[derive(Debug)]
+struct Unanswered;
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a store that never answers")
+    }
+}
+
+#[async_trait::async_trait]
+impl cryptomon_core::Store for Unanswered {
+    async fn get_opts(
+        &self,
+        _key: &str,
+        _if_none_match: Option<&cryptomon_core::Version>,
+    ) -> cryptomon_core::Result<cryptomon_core::Fetch> {
+        std::future::pending().await
+    }
+
+    async fn put_opts(
+        &self,
+        _key: &str,
+        _body: bytes::Bytes,
+        _mode: cryptomon_core::PutMode,
+    ) -> cryptomon_core::Result<cryptomon_core::Version> {
+        std::future::pending().await
+    }
+
+    async fn list(&self, _prefix: &str) -> cryptomon_core::Result<Vec<String>> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_request_still_waiting_at_the_deadline_gets_a_json_503() {
+    let state = AppState::new(Arc::new(Unanswered));
+    let request: LambdaRequest = serde_json::from_value(get("/api/summary", "")).unwrap();
+    let mut context = Context::default();
+    let left = std::time::Duration::from_millis(1500);
+    context.deadline = (std::time::SystemTime::now() + left)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let started = std::time::Instant::now();
+    let response = Adapter::from(cryptomon_lambda::api::router(state))
+        .oneshot(LambdaEvent::new(request, context))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < left,
+        "answered after {waited:?}, past the deadline {left:?} away"
+    );
+    let response = serde_json::to_value(response).unwrap();
+    assert_eq!(response["statusCode"], json!(503), "{response}");
+    assert!(
+        body(&response)["error"]
+            .as_str()
+            .unwrap()
+            .contains("ran out of time")
+    );
+}

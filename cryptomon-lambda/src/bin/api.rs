@@ -1,12 +1,12 @@
 //! The api function: the same axum router as `cryptomon serve` (from `cryptomon-server`'s
-//! library), run by `lambda_http` behind the stack's HTTP API. The router keeps the aggregates in
-//! memory and refreshes them with a conditional read when they change, so a warm function
+//! library), answering by the invocation's deadline ([`cryptomon_lambda::api`]), run by
+//! `lambda_http` behind the stack's HTTP API. The router keeps the aggregates in memory and refreshes them with a conditional read when they change, so a warm function
 //! answers most requests without touching S3.
 
 use std::sync::Arc;
 
-use cryptomon_lambda::Settings;
-use cryptomon_server::{AppState, app};
+use cryptomon_lambda::{Settings, api};
+use cryptomon_server::AppState;
 use lambda_http::{Error, run};
 
 #[tokio::main]
@@ -15,5 +15,5 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let store = Arc::new(settings.store().await);
-    run(app(AppState::new(store))).await
+    run(api::router(AppState::new(store))).await
 }
