@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use cryptomon_core::secrets::Secrets;
 use cryptomon_lambda::{Collector, Settings, settings, sources};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let store = Arc::new(settings.store().await);
     let config = settings.config.load(store.as_ref()).await?;
-    let setup = sources::from_config(config.as_deref())?;
+    let setup = sources::from_config(config.as_deref(), &Secrets::default())?;
     let collector = Collector::new(store, setup.sources, setup.interval_secs)
         .with_max_clock_skew(settings::max_clock_skew(config.as_deref())?);
     run(service_fn(|event| collector.handle(event))).await

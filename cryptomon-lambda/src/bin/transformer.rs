@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use cryptomon_core::secrets::Secrets;
 use cryptomon_lambda::{Settings, Transformer, alerts, settings};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
@@ -14,8 +15,12 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let store = Arc::new(settings.store().await);
     let config = settings.config.load(store.as_ref()).await?;
-    let alerting =
-        alerts::from_config(config.as_deref(), std::env::var(alerts::TOPIC_ENV).ok()).await?;
+    let alerting = alerts::from_config(
+        config.as_deref(),
+        std::env::var(alerts::TOPIC_ENV).ok(),
+        &Secrets::default(),
+    )
+    .await?;
     let max_clock_skew = settings::max_clock_skew(config.as_deref())?;
     let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()))
         .with_alerting(alerting)
