@@ -12,6 +12,8 @@
 //! - [`transformer`]: [`Transformer`], collector output or S3 notification → the transform.
 //! - [`alerts`]: the `[alerts]` rules, webhooks and an SNS topic ([`SnsNotifier`]).
 //! - [`settings`]: [`Settings`], the functions' environment (`CRYPTOMON_BUCKET`, ...).
+//! - [`parameters`]: [`ParameterStore`], the config and secrets read from SSM Parameter Store
+//!   at cold start.
 //! - [`error`]: [`HandlerError`], a failure with its retry class, which reaches Lambda as a
 //!   `Diagnostic` of type `Retryable` or `NonRetryable`.
 //!
@@ -38,6 +40,7 @@
 pub mod alerts;
 pub mod collector;
 pub mod error;
+pub mod parameters;
 pub mod settings;
 pub mod sources;
 pub mod transformer;
@@ -45,5 +48,6 @@ pub mod transformer;
 pub use alerts::SnsNotifier;
 pub use collector::{Collector, CollectorOutput, SourceFailure};
 pub use error::{HandlerError, NON_RETRYABLE, RETRYABLE};
+pub use parameters::ParameterStore;
 pub use settings::{ConfigSource, Settings};
 pub use transformer::{Transformer, TransformerOutput};
