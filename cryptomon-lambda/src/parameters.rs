@@ -70,13 +70,19 @@ impl ParameterStore {
     /// mistake in the path or the region.
     pub async fn secrets_under(&self, path: &str) -> Result<Secrets, HandlerError> {
         let request = Request::path(path);
+        // Sent without its trailing `/`, so IAM checks one resource, `parameter/cryptomon/prod`,
+        // however the path is written.
+        let listed = match path.trim_end_matches('/') {
+            "" => "/",
+            trimmed => trimmed,
+        };
         let client = self.client().await;
         let mut values = Vec::new();
         let mut next_token = None;
         loop {
             let page = client
                 .get_parameters_by_path()
-                .path(path)
+                .path(listed)
                 .recursive(false)
                 .with_decryption(true)
                 .set_next_token(next_token)
@@ -98,7 +104,7 @@ impl ParameterStore {
             return Err(HandlerError::non_retryable(format!(
                 "SSM path {path} holds no parameters in this account and \
                  region (put one with `aws ssm put-parameter --name {}/NAME --type SecureString`)",
-                path.trim_end_matches('/')
+                listed.trim_end_matches('/')
             )));
         }
         Ok(values.into_iter().collect())
