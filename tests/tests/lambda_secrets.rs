@@ -44,6 +44,27 @@ async fn put_secure(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
         .unwrap_or_else(|e| panic!("cannot put {name}: {e:?}"));
 }
 
+/// A Secrets Manager secret on moto, created with one raw request (an SDK for one call in one
+/// test would cost more to build than it saves).
+async fn create_secret(endpoint: &str, name: &str, value: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::json!({"Name": name, "SecretString": value}).to_string();
+    let authority = endpoint.trim_start_matches("http://");
+    // moto picks the service from the credential scope; it checks no signature.
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: secretsmanager.CreateSecret\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=test/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, \
+         Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.contains(" 200 "), "CreateSecret {name}: {answer}");
+}
+
 fn settings(config: &str, secrets_path: &str) -> Settings {
     Settings::from_lookup(|name| match name {
         "CRYPTOMON_BUCKET" => Some("market-data".to_owned()),
@@ -246,4 +267,22 @@ async fn missing_parameters_and_paths_are_named_without_values() {
     assert!(err.message().contains("secret_env OTHER"), "{err}");
     assert_no_secret("a missing webhook secret's error", err.message());
     assert_no_secret("Secrets' Debug", &format!("{secrets:?}"));
+}
+
+/// `ssm:/aws/reference/secretsmanager/<id>` reads the config from a Secrets Manager secret.
+#[tokio::test]
+async fn the_config_may_be_a_secrets_manager_secret() {
+    let endpoint = moto_endpoint!("the_config_may_be_a_secrets_manager_secret");
+    let (client, _) = ssm(&endpoint, "reference").await;
+    let secret_id = format!("cryptomon-config-{}", moto::unique_bucket("sm"));
+    create_secret(&endpoint, &secret_id, "demo = true\n").await;
+    let settings = settings(
+        &format!("ssm:/aws/reference/secretsmanager/{secret_id}"),
+        "",
+    );
+    let (config, secrets) = cold_start(&settings, &ParameterStore::new(client))
+        .await
+        .unwrap();
+    assert_eq!(config.as_deref(), Some("demo = true\n"));
+    assert!(secrets.is_empty());
 }
