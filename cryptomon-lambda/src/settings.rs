@@ -157,8 +157,8 @@ impl Settings {
             && (!path.starts_with('/') || path.contains(char::is_whitespace))
         {
             return Err(HandlerError::non_retryable(format!(
-                "{SECRETS_PATH_ENV} = {path:?} is not an SSM parameter path: it starts with `/`, \
-                 such as /cryptomon/prod/"
+                "{SECRETS_PATH_ENV} = {path:?} is not an SSM parameter path, which starts with \
+                 `/`, such as /cryptomon/prod/"
             )));
         }
         Ok(Settings {
