@@ -13,6 +13,8 @@
 //! - [`source`]: the [`Source`] trait.
 //! - [`alerting`]: alert rules, their evaluation at each transform, events, cooldown.
 //! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, validated.
+//! - [`secrets`]: [`Secrets`](secrets::Secrets), the values `api_key_env` and `secret_env` name:
+//!   given ones first, then the environment.
 //! - `exchange` (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko sources and
 //!   `build_sources`, which turns a [`config::Config`] into sources.
 //! - [`engine`]: the [`Window`] of samples (a polars `DataFrame`), the [`Aggregator`] trait and
@@ -47,6 +49,7 @@ pub mod exchange;
 pub mod keys;
 pub mod model;
 pub mod pipeline;
+pub mod secrets;
 pub mod source;
 pub mod store;
 

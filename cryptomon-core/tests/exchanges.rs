@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cryptomon_core::config::Config;
 use cryptomon_core::exchange::{HttpPolicy, build_sources_with};
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{DynSource, Error, Fetched, Quote, Tick};
 use serde_json::Value;
 use wiremock::matchers::{header, method, path, query_param};
@@ -53,7 +54,9 @@ fn paused_policy() -> HttpPolicy {
 fn source(server: &MockServer, entry: &str, policy: &HttpPolicy) -> DynSource {
     let toml = format!("[[sources]]\nbase_url = \"{}\"\n{entry}\n", server.uri());
     let config = Config::from_toml_str(&toml).unwrap();
-    build_sources_with(&config, policy).unwrap().remove(0)
+    build_sources_with(&config, policy, &Secrets::default())
+        .unwrap()
+        .remove(0)
 }
 
 fn quote_of<'a>(fetched: &'a Fetched, pair: &str) -> &'a Quote {
@@ -707,13 +710,18 @@ mod coingecko {
             "[[sources]]\nkind = \"coingecko\"\napi_key_env = \"CRYPTOMON_TEST_UNSET_KEY_VAR\"\n",
         )
         .unwrap();
-        let e = build_sources_with(&config, &quick_policy())
+        let e = build_sources_with(&config, &quick_policy(), &Secrets::default())
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("sources[0] (coingecko)") && e.contains("CRYPTOMON_TEST_UNSET_KEY_VAR"),
             "{e}"
         );
+        // The same name given as a secret: the source builds.
+        let secrets: Secrets = [("CRYPTOMON_TEST_UNSET_KEY_VAR".to_owned(), "k".to_owned())]
+            .into_iter()
+            .collect();
+        build_sources_with(&config, &quick_policy(), &secrets).unwrap();
     }
 }
 
@@ -848,7 +856,7 @@ mod wire {
             "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\nbase_url = \"http://127.0.0.1:{port}\"\n"
         ))
         .unwrap();
-        let s = build_sources_with(&config, &quick_policy())
+        let s = build_sources_with(&config, &quick_policy(), &Secrets::default())
             .unwrap()
             .remove(0);
         let (message, retryable) = source_error(s.fetch(TICK).await.unwrap_err());
@@ -951,7 +959,7 @@ mod collect {
             "#
         ))
         .unwrap();
-        let sources = build_sources_with(&config, &quick_policy()).unwrap();
+        let sources = build_sources_with(&config, &quick_policy(), &Secrets::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::create(dir.path()).unwrap();
         let results = collect_all(&sources, &store, TICK).await;
@@ -1119,7 +1127,7 @@ mod bounds {
             pool_idle_timeout: None,
             ..HttpPolicy::for_interval(60)
         };
-        let sources = build_sources_with(&config, &policy).unwrap();
+        let sources = build_sources_with(&config, &policy, &Secrets::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::create(dir.path()).unwrap();
         let start = tokio::time::Instant::now();

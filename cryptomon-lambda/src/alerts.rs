@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use cryptomon_core::alerting::{AlertConfig, AlertEvent, webhook_notifiers};
 use cryptomon_core::config::Config;
 use cryptomon_core::pipeline::{Alerting, DynNotifier, Notifier};
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{Error, Result};
 
 use crate::error::HandlerError;
@@ -115,11 +116,12 @@ impl Notifier for SnsNotifier {
 }
 
 /// The alert set-up of a function: the rules of `config_text` (the built-in config has none),
-/// its webhooks, and the SNS topic of the config or of `topic_env`. An invalid rule is refused
-/// here, at start-up, naming it.
+/// its webhooks with their signing secrets from `secrets`, and the SNS topic of the config or
+/// of `topic_env`. An invalid rule or a missing secret is refused here, at start-up, naming it.
 pub async fn from_config(
     config_text: Option<&str>,
     topic_env: Option<String>,
+    secrets: &Secrets,
 ) -> std::result::Result<Alerting, HandlerError> {
     let alerts = match config_text {
         None => AlertConfig::default(),
@@ -130,7 +132,7 @@ pub async fn from_config(
                 .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?
         }
     };
-    let mut notifiers: Vec<DynNotifier> = webhook_notifiers(&alerts)
+    let mut notifiers: Vec<DynNotifier> = webhook_notifiers(&alerts, secrets)
         .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?;
     let topic = alerts
         .sns_topic_arn
@@ -224,14 +226,16 @@ kind = "spike"
 measure = "volume"
 factor = -1.0
 "#;
-        let err = from_config(Some(text), None).await.unwrap_err();
+        let err = from_config(Some(text), None, &Secrets::default())
+            .await
+            .unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.message().contains("too-eager"), "{}", err.message());
     }
 
     #[tokio::test]
     async fn no_config_means_no_rules_and_no_sinks() {
-        let alerting = from_config(None, None).await.unwrap();
+        let alerting = from_config(None, None, &Secrets::default()).await.unwrap();
         assert!(alerting.config.rules.is_empty());
         assert!(alerting.notifiers.is_empty());
     }

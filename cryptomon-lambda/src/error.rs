@@ -42,6 +42,14 @@ impl HandlerError {
         HandlerError::non_retryable(format!("{handler}: unusable event: {what}"))
     }
 
+    /// The same failure, its message prefixed with what it happened to (`what: message`).
+    pub fn context(self, what: &str) -> Self {
+        HandlerError {
+            message: format!("{what}: {}", self.message),
+            ..self
+        }
+    }
+
     /// Whether running the invocation again may succeed.
     pub fn is_retryable(&self) -> bool {
         self.retryable

@@ -16,6 +16,8 @@
 //! - [`metrics`]: [`Metrics`], the collector's and transformer's CloudWatch metrics as Embedded
 //!   Metric Format lines on stdout, and their names.
 //! - [`settings`]: [`Settings`], the functions' environment (`CRYPTOMON_BUCKET`, ...).
+//! - [`parameters`]: [`ParameterStore`], the config and secrets read from SSM Parameter Store
+//!   at cold start.
 //! - [`error`]: [`HandlerError`], a failure with its retry class, which reaches Lambda as a
 //!   `Diagnostic` of type `Retryable` or `NonRetryable`.
 //!
@@ -45,6 +47,7 @@ pub mod budget;
 pub mod collector;
 pub mod error;
 pub mod metrics;
+pub mod parameters;
 pub mod settings;
 pub mod sources;
 pub mod transformer;
@@ -53,5 +56,6 @@ pub use alerts::SnsNotifier;
 pub use collector::{Collector, CollectorOutput, SourceFailure};
 pub use error::{HandlerError, NON_RETRYABLE, RETRYABLE};
 pub use metrics::Metrics;
+pub use parameters::ParameterStore;
 pub use settings::{ConfigSource, Settings};
 pub use transformer::{Transformer, TransformerOutput};

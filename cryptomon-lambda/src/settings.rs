@@ -1,25 +1,36 @@
 //! [`Settings`]: what a function reads from its environment.
 
 use cryptomon_core::keys::validate_key;
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{S3Location, S3Store, StoreExt};
 
 use crate::error::HandlerError;
+use crate::parameters::ParameterStore;
 
-/// Where the store is and where the config comes from, as set in the function's environment:
+/// The environment variable naming the SSM path whose parameters are the function's secrets.
+pub const SECRETS_PATH_ENV: &str = "CRYPTOMON_SECRETS_PATH";
+
+/// Where the store is, where the config comes from and where the secrets are, as set in the
+/// function's environment:
 ///
 /// | variable | meaning |
 /// |---|---|
 /// | `CRYPTOMON_BUCKET` | the bucket (required) |
 /// | `CRYPTOMON_PREFIX` | the key prefix inside it (default: none) |
-/// | `CRYPTOMON_CONFIG` | the config: TOML text, or the key of a TOML object in the store (default: the built-in config) |
+/// | `CRYPTOMON_CONFIG` | the config: TOML text, `ssm:<parameter name>` (e.g. `ssm:/cryptomon/prod/config`, a SecureString parameter), or the key of a TOML object in the store (default: the built-in config) |
+/// | `CRYPTOMON_SECRETS_PATH` | an SSM path (e.g. `/cryptomon/prod/`) whose parameters are the secrets that `api_key_env` and `secret_env` name, each by the last segment of its name (default: none, so they name environment variables) |
 ///
-/// The endpoint, region and credentials come from the standard AWS environment.
+/// The endpoint, region and credentials come from the standard AWS environment. The collector
+/// and transformer read the config and the secrets once, at cold start; the api function needs
+/// neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The store's bucket and prefix.
     pub location: S3Location,
     /// Where the config is.
     pub config: ConfigSource,
+    /// The SSM path holding the secrets, if any.
+    pub secrets_path: Option<String>,
 }
 
 /// How far ahead of the clock a snapshot's tick may be under the config `text`: its
@@ -53,15 +64,30 @@ pub enum ConfigSource {
     Inline(String),
     /// The key of a TOML object in the store (relative to the prefix, like every store key).
     Key(String),
+    /// The name of an SSM parameter holding the TOML text.
+    Parameter(String),
 }
 
+/// The prefix of a `CRYPTOMON_CONFIG` naming an SSM parameter.
+const PARAMETER_PREFIX: &str = "ssm:";
+
 impl ConfigSource {
-    /// Reads `CRYPTOMON_CONFIG`'s value: TOML text if it holds a `=`, `[` or a line break (a key
-    /// never needs one), else a store key.
+    /// Reads `CRYPTOMON_CONFIG`'s value: an SSM parameter after `ssm:`, TOML text if it holds
+    /// a `=`, `[` or a line break (a key never needs one), else a store key.
     pub fn parse(value: &str) -> Result<Self, HandlerError> {
         let value = value.trim();
         if value.is_empty() {
             return Ok(ConfigSource::Default);
+        }
+        if let Some(name) = value.strip_prefix(PARAMETER_PREFIX) {
+            let name = name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(HandlerError::non_retryable(format!(
+                    "CRYPTOMON_CONFIG = {value:?}: `ssm:` must be followed by a parameter name, \
+                     such as ssm:/cryptomon/prod/config"
+                )));
+            }
+            return Ok(ConfigSource::Parameter(name.to_owned()));
         }
         if value.contains(['=', '[', '\n']) {
             return Ok(ConfigSource::Inline(value.to_owned()));
@@ -74,14 +100,20 @@ impl ConfigSource {
         Ok(ConfigSource::Key(value.to_owned()))
     }
 
-    /// The config text: `None` for the default. A key is read from `store`.
+    /// The config text: `None` for the default. A key is read from `store`, a parameter from
+    /// `parameters`.
     pub async fn load(
         &self,
         store: &dyn cryptomon_core::Store,
+        parameters: &ParameterStore,
     ) -> Result<Option<String>, HandlerError> {
         match self {
             ConfigSource::Default => Ok(None),
             ConfigSource::Inline(text) => Ok(Some(text.clone())),
+            ConfigSource::Parameter(name) => {
+                let text = parameters.parameter(name).await;
+                text.map(Some).map_err(|e| e.context("CRYPTOMON_CONFIG"))
+            }
             ConfigSource::Key(key) => {
                 let object = store.get(key).await?.ok_or_else(|| {
                     HandlerError::non_retryable(format!(
@@ -118,7 +150,41 @@ impl Settings {
             HandlerError::non_retryable(format!("CRYPTOMON_BUCKET/CRYPTOMON_PREFIX: {e}"))
         })?;
         let config = ConfigSource::parse(&lookup("CRYPTOMON_CONFIG").unwrap_or_default())?;
-        Ok(Settings { location, config })
+        let secrets_path = lookup(SECRETS_PATH_ENV)
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
+        if let Some(path) = &secrets_path
+            && (!path.starts_with('/') || path.contains(char::is_whitespace))
+        {
+            return Err(HandlerError::non_retryable(format!(
+                "{SECRETS_PATH_ENV} = {path:?} is not an SSM parameter path, which starts with \
+                 `/`, such as /cryptomon/prod/"
+            )));
+        }
+        Ok(Settings {
+            location,
+            config,
+            secrets_path,
+        })
+    }
+
+    /// The secrets `api_key_env` and `secret_env` name: the parameters under the secrets path
+    /// read from `parameters`, or, without a path, none (so the names are environment
+    /// variables), with no call to SSM.
+    pub async fn secrets(&self, parameters: &ParameterStore) -> Result<Secrets, HandlerError> {
+        let Some(path) = &self.secrets_path else {
+            return Ok(Secrets::default());
+        };
+        let secrets = parameters
+            .secrets_under(path)
+            .await
+            .map_err(|e| e.context(SECRETS_PATH_ENV))?;
+        tracing::info!(
+            path = %path,
+            names = ?secrets.names().collect::<Vec<_>>(),
+            "secrets read from SSM"
+        );
+        Ok(secrets)
     }
 
     /// The store, configured from the standard AWS environment.
@@ -170,6 +236,41 @@ mod tests {
 
         let s = settings(&[("CRYPTOMON_BUCKET", "market-data")]).unwrap();
         assert_eq!(s.config, ConfigSource::Default);
+        assert_eq!(s.secrets_path, None);
+    }
+
+    #[test]
+    fn reads_an_ssm_config_and_a_secrets_path() {
+        let s = settings(&[
+            ("CRYPTOMON_BUCKET", "market-data"),
+            ("CRYPTOMON_CONFIG", " ssm:/cryptomon/prod/config "),
+            ("CRYPTOMON_SECRETS_PATH", "/cryptomon/prod/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.config,
+            ConfigSource::Parameter("/cryptomon/prod/config".into())
+        );
+        assert_eq!(s.secrets_path.as_deref(), Some("/cryptomon/prod/"));
+        let s = settings(&[
+            ("CRYPTOMON_BUCKET", "market-data"),
+            ("CRYPTOMON_SECRETS_PATH", "  "),
+        ])
+        .unwrap();
+        assert_eq!(s.secrets_path, None);
+    }
+
+    #[tokio::test]
+    async fn without_a_path_the_secrets_are_the_environment_and_ssm_is_not_asked() {
+        let s = settings(&[("CRYPTOMON_BUCKET", "market-data")]).unwrap();
+        let ssm = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(wiremock::ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&ssm)
+            .await;
+        let parameters = crate::parameters::tests::store_at(&ssm.uri());
+        assert!(s.secrets(&parameters).await.unwrap().is_empty());
     }
 
     #[test]
@@ -185,5 +286,19 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.message().contains("CRYPTOMON_CONFIG"), "{e}");
+        for config in ["ssm:", "ssm: /a b"] {
+            let e = settings(&[
+                ("CRYPTOMON_BUCKET", "ok-bucket"),
+                ("CRYPTOMON_CONFIG", config),
+            ])
+            .unwrap_err();
+            assert!(e.message().contains("parameter name"), "{e}");
+        }
+        let e = settings(&[
+            ("CRYPTOMON_BUCKET", "ok-bucket"),
+            ("CRYPTOMON_SECRETS_PATH", "cryptomon/prod"),
+        ])
+        .unwrap_err();
+        assert!(e.message().contains("CRYPTOMON_SECRETS_PATH"), "{e}");
     }
 }

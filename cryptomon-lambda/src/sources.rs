@@ -5,6 +5,7 @@ use std::sync::Arc;
 use cryptomon_core::DynSource;
 use cryptomon_core::config::Config;
 use cryptomon_core::exchange::build_sources;
+use cryptomon_core::secrets::Secrets;
 use cryptomon_mock::SyntheticSource;
 
 use crate::error::HandlerError;
@@ -25,14 +26,15 @@ pub struct SourceSetup {
 ///   --demo`, which needs no network;
 /// - any other text: a `cryptomon.toml` (see docs/configuration.md).
 ///
-/// A bad config is a [`HandlerError`] that retrying will not fix, naming what is wrong.
-pub fn from_config(text: Option<&str>) -> Result<SourceSetup, HandlerError> {
+/// API keys come from `secrets`. A bad config is a [`HandlerError`] that retrying will not fix,
+/// naming what is wrong.
+pub fn from_config(text: Option<&str>, secrets: &Secrets) -> Result<SourceSetup, HandlerError> {
     let config_error =
         |e: cryptomon_core::Error| HandlerError::non_retryable(format!("CRYPTOMON_CONFIG: {e}"));
     let Some(text) = text else {
         let config = Config::default();
         return Ok(SourceSetup {
-            sources: build_sources(&config).map_err(config_error)?,
+            sources: build_sources(&config, secrets).map_err(config_error)?,
             interval_secs: config.interval_secs,
         });
     };
@@ -47,7 +49,7 @@ pub fn from_config(text: Option<&str>) -> Result<SourceSetup, HandlerError> {
     }
     let config = Config::from_toml_str(text).map_err(config_error)?;
     Ok(SourceSetup {
-        sources: build_sources(&config).map_err(config_error)?,
+        sources: build_sources(&config, secrets).map_err(config_error)?,
         interval_secs: config.interval_secs,
     })
 }
@@ -93,23 +95,28 @@ mod tests {
 
     #[test]
     fn demo_is_the_synthetic_market() {
-        let setup = from_config(Some("demo = true")).unwrap();
+        let setup = from_config(Some("demo = true"), &Secrets::default()).unwrap();
         assert_eq!(setup.sources.len(), 1);
         assert_eq!(setup.sources[0].name().as_str(), "demo");
         assert_eq!(setup.interval_secs, 60);
-        let setup = from_config(Some("demo = true\ninterval_secs = 300")).unwrap();
+        let setup = from_config(
+            Some("demo = true\ninterval_secs = 300"),
+            &Secrets::default(),
+        )
+        .unwrap();
         assert_eq!(setup.interval_secs, 300);
     }
 
     #[test]
     fn default_and_files_name_their_exchanges() {
-        let setup = from_config(None).unwrap();
+        let setup = from_config(None, &Secrets::default()).unwrap();
         let names: Vec<&str> = setup.sources.iter().map(|s| s.name().as_str()).collect();
         assert_eq!(names.len(), 4, "{names:?}");
         assert!(names.contains(&"kraken"), "{names:?}");
-        let setup = from_config(Some(
-            "interval_secs = 120\n[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\n",
-        ))
+        let setup = from_config(
+            Some("interval_secs = 120\n[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\n"),
+            &Secrets::default(),
+        )
         .unwrap();
         assert_eq!(setup.interval_secs, 120);
         assert_eq!(setup.sources[0].name().as_str(), "kraken");
@@ -127,7 +134,7 @@ mod tests {
             ("[[sources]]\nkind = \"krakken\"", "krakken"),
             ("this is not toml", "not valid TOML"),
         ] {
-            let err = from_config(Some(text)).unwrap_err();
+            let err = from_config(Some(text), &Secrets::default()).unwrap_err();
             assert!(!err.is_retryable());
             assert!(err.message().contains(needle), "{text:?}: {err}");
         }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{Store, StoreExt};
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
 use cryptomon_lambda::{Collector, sources};
@@ -44,11 +45,14 @@ async fn a_hung_source_is_reported_before_the_invocation_deadline() {
     let hung = silent_server();
     // The production timings of a minute's tick: 10 s per request, 45 s per fetch, longer
     // than the invocation has left.
-    let setup = sources::from_config(Some(&format!(
-        "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n\
+    let setup = sources::from_config(
+        Some(&format!(
+            "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n\
          [[sources]]\nkind = \"binance\"\npairs = [\"BTC-USDT\"]\nbase_url = \"{hung}\"\n",
-        kraken.uri()
-    )))
+            kraken.uri()
+        )),
+        &Secrets::default(),
+    )
     .unwrap();
     let store = Arc::new(MemoryStore::new());
     let collector = Collector::new(store.clone(), setup.sources, setup.interval_secs);
@@ -99,9 +103,12 @@ async fn a_hung_source_is_reported_before_the_invocation_deadline() {
 #[tokio::test]
 async fn an_invocation_already_out_of_time_reports_every_source_at_once() {
     let hung = silent_server();
-    let setup = sources::from_config(Some(&format!(
-        "[[sources]]\nkind = \"binance\"\npairs = [\"BTC-USDT\"]\nbase_url = \"{hung}\"\n"
-    )))
+    let setup = sources::from_config(
+        Some(&format!(
+            "[[sources]]\nkind = \"binance\"\npairs = [\"BTC-USDT\"]\nbase_url = \"{hung}\"\n"
+        )),
+        &Secrets::default(),
+    )
     .unwrap();
     let collector = Collector::new(
         Arc::new(MemoryStore::new()),

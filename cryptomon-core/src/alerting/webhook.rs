@@ -11,6 +11,7 @@ use super::events::AlertEvent;
 use super::rules::{Webhook, WebhookFormat};
 use crate::error::{Error, Result};
 use crate::pipeline::Notifier;
+use crate::secrets::Secrets;
 
 /// The header carrying the signature: `t=<unix seconds>,v1=<lowercase hex HMAC-SHA256 of
 /// "<t>.<body>">` (see [`signature`]).
@@ -26,7 +27,7 @@ pub const DELIVERY_HEADER: &str = "X-Cryptomon-Delivery";
 /// send time with the body. One request per attempt: a 2xx answer is a delivery; anything
 /// else (a redirect included: it is never followed, since it would take the body and its
 /// signature elsewhere), or no answer within the timeout, is a failed attempt.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookNotifier {
     url: String,
     /// The URL's name in logs and the alert state: [`sink_name`].
@@ -39,18 +40,18 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    /// A notifier for `webhook`; its secret is read now from the environment variable the
-    /// config names, and a named variable that is unset or empty is an error (naming the
-    /// variable, never its value).
-    pub fn new(webhook: &Webhook) -> Result<Self> {
+    /// A notifier for `webhook`; the secret its `secret_env` names is read from `secrets` now,
+    /// and one that is missing or empty is an error (naming the webhook's [`sink_name`] and the
+    /// secret's name, never its value).
+    pub fn new(webhook: &Webhook, secrets: &Secrets) -> Result<Self> {
         let secret = match &webhook.secret_env {
             None => None,
-            Some(var) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Some(v.into_bytes()),
+            Some(name) => match secrets.get(name) {
+                Some(v) if !v.is_empty() => Some(v.into_bytes()),
                 _ => {
                     return Err(Error::Config(format!(
-                        "webhook {}: secret_env {var} is not set",
-                        webhook.url
+                        "webhook {}: secret_env {name} is not set",
+                        sink_name(&webhook.url)
                     )));
                 }
             },
@@ -67,7 +68,7 @@ impl WebhookNotifier {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cryptomon/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(format!("webhook {}: {e}", webhook.url)))?;
+            .map_err(|e| Error::Config(format!("webhook {}: {e}", sink_name(&webhook.url))))?;
         Ok(WebhookNotifier {
             url: webhook.url.clone(),
             sink: sink_name(&webhook.url),
@@ -106,6 +107,19 @@ impl WebhookNotifier {
             sink: self.sink.clone(),
             message,
         }
+    }
+}
+
+impl std::fmt::Debug for WebhookNotifier {
+    // By hand: the URL and the secret are credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookNotifier")
+            .field("sink", &self.sink)
+            .field("format", &self.format)
+            .field("signed", &self.secret.is_some())
+            .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -202,13 +216,19 @@ fn without_url(e: &reqwest::Error) -> String {
     e
 }
 
-/// A notifier for each webhook of `config`, secrets read from the environment now: a missing
-/// secret is refused at start-up, not at the first alert.
-pub fn webhook_notifiers(config: &super::AlertConfig) -> Result<Vec<crate::pipeline::DynNotifier>> {
+/// A notifier for each webhook of `config`, secrets read from `secrets` now: a missing secret
+/// is refused at start-up, not at the first alert.
+pub fn webhook_notifiers(
+    config: &super::AlertConfig,
+    secrets: &Secrets,
+) -> Result<Vec<crate::pipeline::DynNotifier>> {
     config
         .webhooks
         .iter()
-        .map(|w| Ok(std::sync::Arc::new(WebhookNotifier::new(w)?) as crate::pipeline::DynNotifier))
+        .map(|w| {
+            Ok(std::sync::Arc::new(WebhookNotifier::new(w, secrets)?)
+                as crate::pipeline::DynNotifier)
+        })
         .collect()
 }
 

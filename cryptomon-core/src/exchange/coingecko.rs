@@ -18,6 +18,7 @@ use super::http::{Gate, HttpClient, HttpPolicy, Reply, excerpt};
 use crate::config::{PairSelection, SourceConfig};
 use crate::error::{Error, Result};
 use crate::model::{Pair, Quote, SourceName, Tick};
+use crate::secrets::Secrets;
 use crate::source::{Fetched, Source};
 
 /// Requests per period: keyless callers get 5 to 30 calls a minute per IP; one call a tick plus
@@ -40,14 +41,15 @@ pub struct CoingeckoSource {
 
 impl CoingeckoSource {
     /// A source for the entry `config` (kind `coingecko`), with its own request rate. The key,
-    /// if the entry names a variable for one, is read from the environment now.
-    pub fn new(config: &SourceConfig, policy: &HttpPolicy) -> Result<Self> {
-        Self::with_gate(config, policy, Gate::new(RATE.0, RATE.1))
+    /// if the entry names one in `api_key_env`, is read from `secrets` now.
+    pub fn new(config: &SourceConfig, policy: &HttpPolicy, secrets: &Secrets) -> Result<Self> {
+        Self::with_gate(config, policy, secrets, Gate::new(RATE.0, RATE.1))
     }
 
     pub(crate) fn with_gate(
         config: &SourceConfig,
         policy: &HttpPolicy,
+        secrets: &Secrets,
         gate: Arc<Gate>,
     ) -> Result<Self> {
         let PairSelection::List(list) = &config.pairs else {
@@ -69,8 +71,8 @@ impl CoingeckoSource {
         let key = match &config.api_key_env {
             None => None,
             Some(var) => {
-                let key = std::env::var(var)
-                    .ok()
+                let key = secrets
+                    .get(var)
                     .filter(|k| !k.trim().is_empty())
                     .ok_or_else(|| {
                         Error::Config(format!(
@@ -230,7 +232,7 @@ mod tests {
                 .map(|(p, id)| (Pair::new(p).unwrap(), (*id).to_owned()))
                 .collect(),
         };
-        CoingeckoSource::new(&config, &HttpPolicy::default()).unwrap()
+        CoingeckoSource::new(&config, &HttpPolicy::default(), &Secrets::default()).unwrap()
     }
 
     fn parse(s: &CoingeckoSource, body: Value) -> Result<Fetched> {

@@ -17,9 +17,10 @@
 //! ```no_run
 //! # async fn run() -> cryptomon_core::Result<()> {
 //! use cryptomon_core::config::Config;
+//! use cryptomon_core::secrets::Secrets;
 //! use cryptomon_core::{exchange, Tick};
 //!
-//! let sources = exchange::build_sources(&Config::default())?;
+//! let sources = exchange::build_sources(&Config::default(), &Secrets::default())?;
 //! let fetched = sources[0].fetch(Tick::from_unix(0)).await?;
 //! println!("{} quotes from {}", fetched.quotes.len(), sources[0].name());
 //! # Ok(()) }
@@ -46,19 +47,28 @@ pub use kraken::KrakenSource;
 
 use crate::config::{Config, ExchangeKind, SourceConfig};
 use crate::error::{Error, Result};
+use crate::secrets::Secrets;
 use crate::source::DynSource;
 
 /// The sources of `config`, in file order, with the default [`HttpPolicy`] for its interval
-/// (each entry's `timeout_secs` overriding the policy's timeout).
+/// (each entry's `timeout_secs` overriding the policy's timeout) and API keys from `secrets`.
 ///
-/// Fails, naming the entry, if a source cannot be built: an API key variable that is not set.
-pub fn build_sources(config: &Config) -> Result<Vec<DynSource>> {
-    build_sources_with(config, &HttpPolicy::for_interval(config.interval_secs))
+/// Fails, naming the entry, if a source cannot be built: an API key that `secrets` lacks.
+pub fn build_sources(config: &Config, secrets: &Secrets) -> Result<Vec<DynSource>> {
+    build_sources_with(
+        config,
+        &HttpPolicy::for_interval(config.interval_secs),
+        secrets,
+    )
 }
 
 /// [`build_sources`] with a given policy. Sources of one exchange share one request rate and
 /// one rate-limit pause, as the exchange counts them per IP.
-pub fn build_sources_with(config: &Config, policy: &HttpPolicy) -> Result<Vec<DynSource>> {
+pub fn build_sources_with(
+    config: &Config,
+    policy: &HttpPolicy,
+    secrets: &Secrets,
+) -> Result<Vec<DynSource>> {
     let mut gates = HashMap::new();
     config
         .sources
@@ -76,7 +86,7 @@ pub fn build_sources_with(config: &Config, policy: &HttpPolicy) -> Result<Vec<Dy
                     http::Gate::new(count, period)
                 })
                 .clone();
-            build_one(entry, &policy, gate).map_err(|e| {
+            build_one(entry, &policy, secrets, gate).map_err(|e| {
                 Error::Config(format!("sources[{index}] ({}): {}", entry.kind, message(e)))
             })
         })
@@ -86,13 +96,16 @@ pub fn build_sources_with(config: &Config, policy: &HttpPolicy) -> Result<Vec<Dy
 fn build_one(
     entry: &SourceConfig,
     policy: &HttpPolicy,
+    secrets: &Secrets,
     gate: Arc<http::Gate>,
 ) -> Result<DynSource> {
     Ok(match entry.kind {
         ExchangeKind::Coinbase => Arc::new(CoinbaseSource::with_gate(entry, policy, gate)?),
         ExchangeKind::Kraken => Arc::new(KrakenSource::with_gate(entry, policy, gate)?),
         ExchangeKind::Binance => Arc::new(BinanceSource::with_gate(entry, policy, gate)?),
-        ExchangeKind::Coingecko => Arc::new(CoingeckoSource::with_gate(entry, policy, gate)?),
+        ExchangeKind::Coingecko => {
+            Arc::new(CoingeckoSource::with_gate(entry, policy, secrets, gate)?)
+        }
     })
 }
 
@@ -163,7 +176,8 @@ pub mod fuzzing {
             Sources {
                 binance: BinanceSource::new(entry(0), &policy).expect("binance"),
                 coinbase: CoinbaseSource::new(entry(1), &policy).expect("coinbase"),
-                coingecko: CoingeckoSource::new(entry(2), &policy).expect("coingecko"),
+                coingecko: CoingeckoSource::new(entry(2), &policy, &Default::default())
+                    .expect("coingecko"),
                 kraken: KrakenSource::new(entry(3), &policy).expect("kraken"),
             }
         })

@@ -596,11 +596,14 @@ impl Alerting {
     }
 
     /// The `[alerts]` table of a config, checked (an invalid rule is an error naming it), with
-    /// a notifier for each webhook (secrets read from the environment now).
+    /// a notifier for each webhook (secrets read from `secrets` now).
     #[cfg(feature = "webhooks")]
-    pub fn from_config(config: &crate::config::Config) -> Result<Self> {
+    pub fn from_config(
+        config: &crate::config::Config,
+        secrets: &crate::secrets::Secrets,
+    ) -> Result<Self> {
         let alerts = AlertConfig::from_toml(config.alerts.as_ref())?;
-        let notifiers = crate::alerting::webhook_notifiers(&alerts)?;
+        let notifiers = crate::alerting::webhook_notifiers(&alerts, secrets)?;
         Ok(Self::new(alerts, notifiers))
     }
 

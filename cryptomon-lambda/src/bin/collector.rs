@@ -1,9 +1,9 @@
-//! The collector function: reads its settings and config once, then collects on every
+//! The collector function: reads its settings, config and secrets once, then collects on every
 //! invocation (see [`cryptomon_lambda::Collector`]).
 
 use std::sync::Arc;
 
-use cryptomon_lambda::{Collector, Settings, settings, sources};
+use cryptomon_lambda::{Collector, ParameterStore, Settings, settings, sources};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[tokio::main]
@@ -12,8 +12,10 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let store = Arc::new(settings.store().await);
-    let config = settings.config.load(store.as_ref()).await?;
-    let setup = sources::from_config(config.as_deref())?;
+    let parameters = ParameterStore::from_env();
+    let config = settings.config.load(store.as_ref(), &parameters).await?;
+    let secrets = settings.secrets(&parameters).await?;
+    let setup = sources::from_config(config.as_deref(), &secrets)?;
     let collector = Collector::new(store, setup.sources, setup.interval_secs)
         .with_max_clock_skew(settings::max_clock_skew(config.as_deref())?);
     run(service_fn(|event| collector.handle(event))).await

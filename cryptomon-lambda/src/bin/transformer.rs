@@ -1,10 +1,10 @@
-//! The transformer function: reads its settings and alert rules once (an invalid rule stops it
-//! here, naming the rule), then runs the transform on every invocation (see
-//! [`cryptomon_lambda::Transformer`]).
+//! The transformer function: reads its settings, alert rules and secrets once (an invalid rule
+//! or a missing secret stops it here, naming it), then runs the transform on every invocation
+//! (see [`cryptomon_lambda::Transformer`]).
 
 use std::sync::Arc;
 
-use cryptomon_lambda::{Settings, Transformer, alerts, settings};
+use cryptomon_lambda::{ParameterStore, Settings, Transformer, alerts, settings};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[tokio::main]
@@ -13,9 +13,15 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
     let store = Arc::new(settings.store().await);
-    let config = settings.config.load(store.as_ref()).await?;
-    let alerting =
-        alerts::from_config(config.as_deref(), std::env::var(alerts::TOPIC_ENV).ok()).await?;
+    let parameters = ParameterStore::from_env();
+    let config = settings.config.load(store.as_ref(), &parameters).await?;
+    let secrets = settings.secrets(&parameters).await?;
+    let alerting = alerts::from_config(
+        config.as_deref(),
+        std::env::var(alerts::TOPIC_ENV).ok(),
+        &secrets,
+    )
+    .await?;
     let max_clock_skew = settings::max_clock_skew(config.as_deref())?;
     let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()))
         .with_alerting(alerting)

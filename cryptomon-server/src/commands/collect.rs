@@ -8,6 +8,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use cryptomon_core::config::Config;
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{DynSource, DynStore, Tick, exchange, pipeline};
 
 use super::StoreArg;
@@ -75,7 +76,9 @@ pub(crate) fn sources(
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let sources = exchange::build_sources(&config).context("cannot set up the sources")?;
+    // The CLI's secrets are its environment variables.
+    let sources = exchange::build_sources(&config, &Secrets::default())
+        .context("cannot set up the sources")?;
     Ok((sources, config.interval_secs))
 }
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use cryptomon_core::config::Config;
 use cryptomon_core::exchange::build_sources;
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{DynSource, DynStore};
 use cryptomon_mock::MemoryStore;
 use cryptomon_server::{ServeOptions, demo_sources, serve};
@@ -67,7 +68,9 @@ fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
         // The default configuration: BTC, ETH and SOL on every exchange, once a minute.
         None => Config::default(),
     };
-    let sources = build_sources(&config).context("cannot set up the exchanges")?;
+    // The CLI's secrets are its environment variables.
+    let sources =
+        build_sources(&config, &Secrets::default()).context("cannot set up the exchanges")?;
     Ok((
         sources,
         Duration::from_secs(u64::from(config.interval_secs)),

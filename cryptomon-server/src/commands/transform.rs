@@ -11,6 +11,7 @@ use cryptomon_core::config::Config;
 use cryptomon_core::pipeline::{
     self, Alerting, TransformCache, TransformMode, TransformOptions, TransformReport,
 };
+use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{DynStore, PolarsAggregator};
 
 use super::StoreArg;
@@ -44,7 +45,8 @@ pub(crate) fn load_settings(
     };
     let config = Config::load(path)
         .with_context(|| format!("cannot load the configuration {}", path.display()))?;
-    let alerting = Alerting::from_config(&config)
+    // The CLI's secrets are its environment variables.
+    let alerting = Alerting::from_config(&config, &Secrets::default())
         .with_context(|| format!("invalid [alerts] in {}", path.display()))?;
     Ok((
         alerting,
