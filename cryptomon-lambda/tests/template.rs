@@ -493,3 +493,48 @@ fn alarms_watch_metrics_the_functions_emit() {
         }
     }
 }
+
+#[test]
+fn secrets_come_from_the_stages_ssm_path_and_nowhere_else() {
+    use cryptomon_lambda::settings::SECRETS_PATH_ENV;
+
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["CryptomonConfig"]["NoEcho"].as_bool(),
+        Some(true),
+        "the config may hold webhook URLs with tokens"
+    );
+    let path_arn =
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/cryptomon/${Stage}";
+    for name in ["CollectorFunction", "TransformerFunction"] {
+        let env = &function(&t, name)["Environment"]["Variables"];
+        assert_eq!(
+            env[SECRETS_PATH_ENV].as_str(),
+            Some("/cryptomon/${Stage}/"),
+            "{name}"
+        );
+        let statements = statements(&t, name);
+        // The path is listed without its trailing `/`; an `ssm:` config is one parameter under it.
+        assert!(
+            statements
+                .iter()
+                .any(|s| allows(s, "ssm:GetParametersByPath", path_arn)),
+            "{name}"
+        );
+        assert!(
+            statements
+                .iter()
+                .any(|s| allows(s, "ssm:GetParameter", &format!("{path_arn}/*"))),
+            "{name}"
+        );
+    }
+    assert!(
+        function(&t, "ApiFunction")["Environment"].is_badvalue(),
+        "the api function needs no config and no secret"
+    );
+    // Nothing the template shows holds a secret: no output names the config.
+    for (name, output) in t["Outputs"].as_hash().unwrap() {
+        let value = format!("{:?}", output["Value"]);
+        assert!(!value.contains("CryptomonConfig"), "{name:?}");
+    }
+}
