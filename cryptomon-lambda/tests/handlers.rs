@@ -469,3 +469,74 @@ async fn a_retried_transform_after_a_throttled_summary_write_brings_it_up_to_dat
         .unwrap();
     assert_eq!(now.as_of, Tick::parse("2026-11-27T23:49:00Z").unwrap());
 }
+
+/// A store whose snapshot reads take [`SLOW_READ`], like a slow network.
+#[derive(Debug)]
+struct SlowRaw(Arc<MemoryStore>);
+
+const SLOW_READ: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl std::fmt::Display for SlowRaw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "slow {}", self.0)
+    }
+}
+
+#[async_trait]
+impl Store for SlowRaw {
+    async fn get_opts(&self, key: &str, v: Option<&Version>) -> Result<Fetch> {
+        if key.starts_with("raw/") {
+            tokio::time::sleep(SLOW_READ).await;
+        }
+        self.0.get_opts(key, v).await
+    }
+
+    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
+        self.0.put_opts(key, body, mode).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.0.list(prefix).await
+    }
+}
+
+#[tokio::test]
+async fn transformer_writes_what_it_read_by_its_deadline_and_leaves_the_rest() {
+    let memory = seeded_store().await;
+    let t = Transformer::new(Arc::new(SlowRaw(memory.clone())), None);
+    // The invocation ends just after the transformer's finishing margin: reading must stop
+    // almost at once.
+    let left = cryptomon_lambda::transformer::FINISH_MARGIN + SLOW_READ;
+    let mut context = Context::default();
+    context.deadline = (std::time::SystemTime::now() + left)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let started = std::time::Instant::now();
+    let out = t
+        .handle(LambdaEvent::new(json!({}), context))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < left, "{:?}", started.elapsed());
+    let TransformerOutput::Transformed {
+        deferred, writes, ..
+    } = out
+    else {
+        panic!("expected a transform, got {out:?}");
+    };
+    assert!(
+        deferred > 0 && writes > 0,
+        "deferred {deferred}, writes {writes}"
+    );
+    // The next invocation, with time to spare, takes in exactly what was left.
+    let out = t.handle(invoke(json!({}))).await.unwrap();
+    let TransformerOutput::Transformed {
+        deferred: 0,
+        samples,
+        ..
+    } = out
+    else {
+        panic!("expected a transform with nothing deferred, got {out:?}");
+    };
+    assert_eq!(samples, 98, "every snapshot is in the window");
+}

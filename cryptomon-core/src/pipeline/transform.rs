@@ -66,7 +66,8 @@ pub struct TransformOptions {
     pub cache: Option<Arc<TransformCache>>,
     /// When to stop taking in new snapshots, so that a caller with a hard deadline (a Lambda
     /// invocation) still writes what it has: snapshots not read by then are left in the store
-    /// and taken in by the next run ([`TransformReport::deferred`]). `None` reads them all.
+    /// and taken in by the next run ([`TransformReport::deferred`]). A first batch is always
+    /// read, so every run makes progress. `None` reads them all.
     pub deadline: Option<tokio::time::Instant>,
 }
 
@@ -451,7 +452,8 @@ struct Gathered {
 ///
 /// A key whose tick is further ahead of `clock` than it allows is neither read nor recorded:
 /// it is reported in `ahead`, and taken in by the first run whose clock has reached it. Reading
-/// stops at `deadline`: what is unread is not recorded either, so the next run reads it.
+/// stops at `deadline` once a first batch is in: what is unread is not recorded either, so the
+/// next run reads it.
 async fn gather_new(
     store: &dyn Store,
     has_prior: bool,
@@ -533,7 +535,9 @@ async fn gather_new(
         .map(|batch| tokio::task::spawn_blocking(move || batch.decode()))
         .buffered(DECODE_BATCHES);
     loop {
-        let next = match deadline {
+        // The first batch is always awaited, so every run makes progress, however slow the
+        // store: a run that read nothing would have nothing to write.
+        let next = match deadline.filter(|_| taken > 0) {
             Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
                 Ok(next) => next,
                 Err(_) => break,
