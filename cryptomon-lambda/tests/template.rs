@@ -538,3 +538,27 @@ fn secrets_come_from_the_stages_ssm_path_and_nowhere_else() {
         assert!(!value.contains("CryptomonConfig"), "{name:?}");
     }
 }
+
+/// Each function's largest peak RSS at the default config (12 series), in MiB, measured by
+/// `scripts/lambda-memory.py` (docs/deploy.md, "Memory").
+const MEASURED_PEAK_MIB: [(&str, &str, f64); 3] = [
+    ("CollectorMemory", "CollectorFunction", 17.6),
+    ("TransformerMemory", "TransformerFunction", 33.7),
+    ("ApiMemory", "ApiFunction", 26.6),
+];
+
+#[test]
+fn memory_defaults_cover_the_measured_peaks_with_headroom() {
+    let t = template();
+    for (parameter, function_name, peak) in MEASURED_PEAK_MIB {
+        let memory = function(&t, function_name)["MemorySize"].as_str();
+        assert_eq!(memory, Some(parameter), "{function_name} takes {parameter}");
+        let default = t["Parameters"][parameter]["Default"].as_i64().unwrap() as f64;
+        assert!(
+            default >= peak * 1.5,
+            "{parameter}'s default {default} MB leaves less than half again the measured peak \
+             {peak} MiB"
+        );
+        assert!(t["Parameters"][parameter]["MinValue"].as_i64() >= Some(128));
+    }
+}
