@@ -55,6 +55,8 @@ pub struct Transformer {
     max_clock_skew: Duration,
     /// Where the per-invocation metrics go.
     metrics: Metrics,
+    /// The time kept before the deadline for finishing ([`FINISH_MARGIN`]).
+    finish_margin: Duration,
 }
 
 /// The transformer's answer.
@@ -104,7 +106,16 @@ impl Transformer {
             cache: Arc::new(pipeline::TransformCache::new()),
             max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
             metrics: Metrics::stdout(),
+            finish_margin: FINISH_MARGIN,
         }
+    }
+
+    /// The same transformer, keeping `margin` instead of [`FINISH_MARGIN`] before the
+    /// invocation's deadline for everything after reading (the template's timeout is checked
+    /// against the default).
+    pub fn with_finish_margin(mut self, margin: Duration) -> Self {
+        self.finish_margin = margin;
+        self
     }
 
     /// The same transformer, emitting its metrics to `metrics` (stdout, for the stage in
@@ -155,7 +166,7 @@ impl Transformer {
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
-            deadline: budget::stop_at(&event.context, FINISH_MARGIN),
+            deadline: budget::stop_at(&event.context, self.finish_margin),
             ..self.alerting.options(pipeline::TransformMode::Incremental)
         };
         let report =
