@@ -37,6 +37,27 @@ fn files_under(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn logs_to_a_pipe_are_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    assert!(
+        cryptomon(&["collect", "--once", "--demo", "--store", store])
+            .status
+            .success()
+    );
+    // The first transform logs, at info, that it rebuilds from raw.
+    let out = cryptomon(&["-v", "transform", "--store", store]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("INFO"), "-v logs at info: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "an escape sequence in logs written to a pipe: {stderr:?}"
+    );
+}
+
+#[test]
 fn demo_collect_then_transform_writes_the_contract_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store"); // created by collect

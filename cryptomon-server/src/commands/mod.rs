@@ -70,8 +70,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr so stdout stays the command's output.
+/// Logs go to stderr so stdout stays the command's output, coloured only on a terminal: a file
+/// or a pipe gets plain text.
 pub(crate) fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -82,5 +85,6 @@ pub(crate) fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
