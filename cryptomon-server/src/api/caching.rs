@@ -2,10 +2,11 @@
 //! few seconds costs a header comparison, not a body.
 
 use axum::body::Body;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use headers::{ETag, HeaderMapExt, IfNoneMatch};
 
 /// Clients may keep a copy but must revalidate it: aggregates change every minute, and a
 /// revalidation answered by a 304 is nearly free.
@@ -14,19 +15,14 @@ pub(crate) const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
 pub(crate) const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Whether the request's `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for
-/// `If-None-Match`; `*` matches anything).
+/// `If-None-Match`; `*` matches anything). A header that does not parse matches nothing, so the
+/// client gets the body.
 pub(crate) fn matches(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = strip_weak(etag.as_bytes());
-    headers.get_all(IF_NONE_MATCH).iter().any(|value| {
-        value.as_bytes().split(|&b| b == b',').any(|candidate| {
-            let candidate = candidate.trim_ascii();
-            candidate == b"*" || strip_weak(candidate) == ours
-        })
-    })
-}
-
-fn strip_weak(tag: &[u8]) -> &[u8] {
-    tag.strip_prefix(b"W/").unwrap_or(tag)
+    let ours = etag.to_str().ok().and_then(|e| e.parse::<ETag>().ok());
+    match (headers.typed_get::<IfNoneMatch>(), ours) {
+        (Some(condition), Some(ours)) => !condition.precondition_passes(&ours),
+        _ => false,
+    }
 }
 
 /// A body with its validator: `304` when the client already holds it, else `200`.
@@ -65,6 +61,8 @@ pub(crate) fn weak_etag(digest: u64) -> HeaderValue {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header::IF_NONE_MATCH;
+
     use super::*;
 
     fn req(value: &'static str) -> HeaderMap {
@@ -82,5 +80,9 @@ mod tests {
         assert!(matches(&req("*"), &etag));
         assert!(!matches(&req("W/\"0000000000000abd\""), &etag));
         assert!(!matches(&HeaderMap::new(), &etag));
+        assert!(
+            !matches(&req("not a tag"), &etag),
+            "a malformed header matches nothing"
+        );
     }
 }
