@@ -8,8 +8,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use rust_embed::RustEmbed;
 
-use super::caching::{REVALIDATE, cached};
 use super::errors::ApiError;
+use super::http_cache::{REVALIDATE, cached};
 
 /// `cryptomon-server/assets/`, embedded (also in debug builds, so tests do not depend on the
 /// working directory).

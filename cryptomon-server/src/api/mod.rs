@@ -4,11 +4,11 @@
 //! Handlers answer from memory: the [`AppState`] keeps the latest aggregates and re-reads the
 //! store only when the stored objects' versions change.
 
+mod aggregates;
 mod alert_log;
-mod cache;
-mod caching;
 mod dashboard;
 mod errors;
+mod http_cache;
 mod limits;
 mod model;
 mod openapi;

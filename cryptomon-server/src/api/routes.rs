@@ -15,10 +15,10 @@ use cryptomon_core::{
 };
 use serde::Deserialize;
 
+use super::aggregates::{ViewKey, json_bytes};
 use super::alert_log::MAX_LOOKBACK_DAYS;
-use super::cache::{ViewKey, json_bytes};
-use super::caching::{NO_STORE, cached_json, matches, weak_etag};
 use super::errors::{ApiError, ErrorBody};
+use super::http_cache::{NO_STORE, cached_json, matches, weak_etag};
 use super::limits::LimitErrors;
 use super::model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
 use super::params::{

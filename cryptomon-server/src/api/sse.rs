@@ -14,7 +14,7 @@ use cryptomon_core::alerting::AlertEvent;
 use futures::Stream;
 use tokio::sync::{broadcast, watch};
 
-use super::cache::Aggregates;
+use super::aggregates::Aggregates;
 use super::state::AppState;
 
 type Latest = watch::Receiver<Option<Arc<Aggregates>>>;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use cryptomon_core::{DynStore, Error};
 use tokio::sync::watch;
 
+use super::aggregates::{Aggregates, Cache};
 use super::alert_log::AlertLog;
-use super::cache::{Aggregates, Cache};
 use super::errors::ApiError;
 
 /// Tunables of the API.

@@ -17,8 +17,8 @@ use cryptomon_core::{
 };
 use tokio::sync::watch;
 
-use super::caching::weak_etag;
 use super::errors::ApiError;
+use super::http_cache::weak_etag;
 use super::model::MetricInfo;
 
 /// Views kept per generation of aggregates before the memo starts over: bounds memory when a
