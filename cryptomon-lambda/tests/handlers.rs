@@ -12,7 +12,7 @@ use cryptomon_core::{
     StoreExt, Tick, Version, pipeline,
 };
 use cryptomon_lambda::{Collector, HandlerError, Transformer, TransformerOutput};
-use cryptomon_mock::MemoryStore;
+use cryptomon_mock::{Fault, FaultyStore, MemoryStore, Op};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -470,40 +470,15 @@ async fn a_retried_transform_after_a_throttled_summary_write_brings_it_up_to_dat
     assert_eq!(now.as_of, Tick::parse("2026-11-27T23:49:00Z").unwrap());
 }
 
-/// A store whose snapshot reads take [`SLOW_READ`], like a slow network.
-#[derive(Debug)]
-struct SlowRaw(Arc<MemoryStore>);
-
+/// How long each snapshot read takes in the deadline test: a slow network.
 const SLOW_READ: std::time::Duration = std::time::Duration::from_millis(200);
-
-impl std::fmt::Display for SlowRaw {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "slow {}", self.0)
-    }
-}
-
-#[async_trait]
-impl Store for SlowRaw {
-    async fn get_opts(&self, key: &str, v: Option<&Version>) -> Result<Fetch> {
-        if key.starts_with("raw/") {
-            tokio::time::sleep(SLOW_READ).await;
-        }
-        self.0.get_opts(key, v).await
-    }
-
-    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
-        self.0.put_opts(key, body, mode).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.0.list(prefix).await
-    }
-}
 
 #[tokio::test]
 async fn transformer_writes_what_it_read_by_its_deadline_and_leaves_the_rest() {
-    let memory = seeded_store().await;
-    let t = Transformer::new(Arc::new(SlowRaw(memory.clone())), None);
+    let memory = Arc::try_unwrap(seeded_store().await).unwrap();
+    let slow = FaultyStore::new(memory)
+        .with_fault(Fault::key_prefix("raw/").on(Op::Get).slowed_by(SLOW_READ));
+    let t = Transformer::new(Arc::new(slow), None);
     // The invocation ends just after the transformer's finishing margin: reading must stop
     // almost at once.
     let left = cryptomon_lambda::transformer::FINISH_MARGIN + SLOW_READ;

@@ -83,6 +83,8 @@ pub struct Fault {
     retryable: bool,
     lose_response: bool,
     conflict: bool,
+    /// Set by [`Fault::slowed_by`]: the call is delayed by this and then goes through.
+    delay: Option<Duration>,
 }
 
 impl Fault {
@@ -93,6 +95,7 @@ impl Fault {
             retryable: true,
             lose_response: false,
             conflict: false,
+            delay: None,
         }
     }
 
@@ -139,6 +142,13 @@ impl Fault {
     /// an error. Tests idempotency of retries.
     pub fn lose_response(mut self) -> Self {
         self.lose_response = true;
+        self
+    }
+
+    /// Delays the matching calls by `delay` and then lets them through, as a slow network does:
+    /// no error. Tests deadlines (`Fault::key_prefix("raw/").on(Op::Get).slowed_by(d)`).
+    pub fn slowed_by(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
         self
     }
 
@@ -333,34 +343,47 @@ impl<S: Store> FaultyStore<S> {
             .faults
             .iter()
             .find(|f| f.matches(&call, state.successful_writes))?;
-        let injection = Injection {
-            lose_response: fault.lose_response,
-            error: fault.error(&call),
+        let injection = match fault.delay {
+            Some(delay) => Injection::Delay(delay),
+            None => Injection::Failure {
+                lose_response: fault.lose_response,
+                error: fault.error(&call),
+            },
         };
         state.counters.injected += 1;
         Some(injection)
     }
 }
 
-/// A failure decided for one call.
-struct Injection {
-    lose_response: bool,
-    error: Error,
+/// What a fault does to one call.
+enum Injection {
+    /// The call fails: at once, or with `lose_response` once the inner store answered.
+    Failure { lose_response: bool, error: Error },
+    /// The call waits, then goes through.
+    Delay(Duration),
 }
 
-/// Fails the call at once unless the fault lets it reach the inner store; returns what is left
-/// to do once the inner store answered.
-fn before(injection: Option<Injection>) -> Result<Option<Injection>> {
+/// Fails the call at once, or waits, unless the fault lets it reach the inner store first;
+/// returns the error left to give once the inner store answered.
+async fn before(injection: Option<Injection>) -> Result<Option<Error>> {
     match injection {
-        Some(i) if !i.lose_response => Err(i.error),
-        other => Ok(other),
+        Some(Injection::Failure {
+            lose_response: false,
+            error,
+        }) => Err(error),
+        Some(Injection::Failure { error, .. }) => Ok(Some(error)),
+        Some(Injection::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok(None)
+        }
+        None => Ok(None),
     }
 }
 
 /// What the caller sees once the inner store answered.
-fn after<T>(injection: Option<Injection>, result: Result<T>) -> Result<T> {
-    match injection {
-        Some(i) => Err(i.error),
+fn after<T>(lost: Option<Error>, result: Result<T>) -> Result<T> {
+    match lost {
+        Some(error) => Err(error),
         None => result,
     }
 }
@@ -374,7 +397,7 @@ impl<S: Store> fmt::Display for FaultyStore<S> {
 #[async_trait]
 impl<S: Store> Store for FaultyStore<S> {
     async fn get_opts(&self, key: &str, if_none_match: Option<&Version>) -> Result<Fetch> {
-        let injection = before(self.begin(Op::Get, key))?;
+        let injection = before(self.begin(Op::Get, key)).await?;
         let result = self.inner.get_opts(key, if_none_match).await;
         if let Ok(fetch) = &result {
             let mut state = self.lock();
@@ -388,7 +411,7 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
-        let injection = before(self.begin(Op::Put, key))?;
+        let injection = before(self.begin(Op::Put, key)).await?;
         let len = body.len() as u64;
         let result = self.inner.put_opts(key, body, mode).await;
         if result.is_ok() {
@@ -400,7 +423,7 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let injection = before(self.begin(Op::List, prefix))?;
+        let injection = before(self.begin(Op::List, prefix)).await?;
         let result = self.inner.list(prefix).await;
         if let Ok(keys) = &result {
             self.lock().counters.keys_listed += keys.len() as u64;
@@ -410,7 +433,7 @@ impl<S: Store> Store for FaultyStore<S> {
 
     /// Forwarded, so the inner store's own answer is used (and counted as a list).
     async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
-        let injection = before(self.begin(Op::List, prefix))?;
+        let injection = before(self.begin(Op::List, prefix)).await?;
         let result = self.inner.list_prefixes(prefix).await;
         if let Ok(keys) = &result {
             self.lock().counters.keys_listed += keys.len() as u64;

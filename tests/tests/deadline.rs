@@ -2,54 +2,20 @@
 //! new snapshots when it comes, writes what it has, and leaves the rest in the store for the
 //! next run: nothing is lost, and the run after ends where one unhurried run would.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::TimeZone;
 use cryptomon_core::keys::raw_key;
 use cryptomon_core::pipeline::{self, TransformMode, TransformOptions};
-use cryptomon_core::{
-    Fetch, Pair, PolarsAggregator, PutMode, Quote, Result, Snapshot, SourceName, Store, StoreExt,
-    Tick, Version,
-};
-use cryptomon_mock::MemoryStore;
+use cryptomon_core::{Pair, PolarsAggregator, Quote, Snapshot, SourceName, Store, StoreExt, Tick};
+use cryptomon_mock::{Fault, FaultyStore, MemoryStore, Op};
 
 const T0: i64 = 1_796_040_000;
 const MINUTES: i64 = 120;
 /// How long each read of a snapshot takes: slow enough that the reads cannot all finish by the
 /// deadline below.
 const READ_DELAY: Duration = Duration::from_millis(40);
-
-/// A store whose reads of snapshots take [`READ_DELAY`], like a slow network.
-#[derive(Debug)]
-struct SlowReads(Arc<MemoryStore>);
-
-impl fmt::Display for SlowReads {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "slow {}", self.0)
-    }
-}
-
-#[async_trait]
-impl Store for SlowReads {
-    async fn get_opts(&self, key: &str, if_none_match: Option<&Version>) -> Result<Fetch> {
-        if key.starts_with("raw/") {
-            tokio::time::sleep(READ_DELAY).await;
-        }
-        self.0.get_opts(key, if_none_match).await
-    }
-
-    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
-        self.0.put_opts(key, body, mode).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.0.list(prefix).await
-    }
-}
 
 async fn put_snapshot(store: &MemoryStore, source: &str, minute: i64) {
     let source = SourceName::new(source).unwrap();
@@ -85,9 +51,10 @@ async fn summary(store: &dyn Store) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
-    let memory = Arc::new(MemoryStore::new());
-    put_snapshot(&memory, "alpha", 0).await;
-    let store = SlowReads(Arc::clone(&memory));
+    let store = FaultyStore::new(MemoryStore::new())
+        .with_fault(Fault::key_prefix("raw/").on(Op::Get).slowed_by(READ_DELAY));
+    let memory = store.inner();
+    put_snapshot(memory, "alpha", 0).await;
     let aggregator = PolarsAggregator::default();
     let first = pipeline::transform_opts(&store, &aggregator, &options(None))
         .await
@@ -97,7 +64,7 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     // Two hours of two sources arrive at once (a backlog after an outage).
     for minute in 1..MINUTES {
         for source in ["alpha", "beta"] {
-            put_snapshot(&memory, source, minute).await;
+            put_snapshot(memory, source, minute).await;
         }
     }
     let backlog = usize::try_from(2 * (MINUTES - 1)).unwrap();
@@ -135,5 +102,5 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     pipeline::transform_opts(&full, &aggregator, &options_full)
         .await
         .unwrap();
-    assert_eq!(summary(memory.as_ref()).await, summary(&full).await);
+    assert_eq!(summary(memory).await, summary(&full).await);
 }
