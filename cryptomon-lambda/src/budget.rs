@@ -27,16 +27,23 @@ pub fn stop_at(context: &Context, margin: Duration) -> Option<tokio::time::Insta
     time_left(context).map(|left| tokio::time::Instant::now() + left.saturating_sub(margin))
 }
 
+/// A context whose deadline is `left` from now, as Lambda gives an invocation: for running a
+/// handler by hand (tests, local tools) against a real deadline.
+pub fn context_ending_in(left: Duration) -> Context {
+    let deadline = SystemTime::now() + left;
+    let mut context = Context::default();
+    context.deadline = deadline
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        .try_into()
+        .unwrap_or(u64::MAX);
+    context
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn context_ending_in(left: Duration) -> Context {
-        let mut context = Context::default();
-        let deadline = SystemTime::now() + left;
-        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        context
-    }
 
     #[test]
     fn keeps_the_margin_and_never_goes_negative() {

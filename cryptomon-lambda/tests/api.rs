@@ -191,12 +191,8 @@ impl cryptomon_core::Store for Unanswered {
 async fn a_request_still_waiting_at_the_deadline_gets_a_json_503() {
     let state = AppState::new(Arc::new(Unanswered));
     let request: LambdaRequest = serde_json::from_value(get("/api/summary", "")).unwrap();
-    let mut context = Context::default();
     let left = std::time::Duration::from_millis(1500);
-    context.deadline = (std::time::SystemTime::now() + left)
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let context = cryptomon_lambda::budget::context_ending_in(left);
     let started = std::time::Instant::now();
     let response = Adapter::from(cryptomon_lambda::api::router(state))
         .oneshot(LambdaEvent::new(request, context))

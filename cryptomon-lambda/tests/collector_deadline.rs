@@ -5,14 +5,15 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{Store, StoreExt};
+use cryptomon_lambda::budget::context_ending_in;
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
 use cryptomon_lambda::{Collector, sources};
 use cryptomon_mock::MemoryStore;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::json;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -58,12 +59,7 @@ async fn a_hung_source_is_reported_before_the_invocation_deadline() {
     let collector = Collector::new(store.clone(), setup.sources, setup.interval_secs);
 
     let left = DEADLINE_MARGIN + Duration::from_secs(2);
-    let mut context = Context::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    context.deadline = (now_ms + left.as_millis()) as u64;
+    let context = context_ending_in(left);
     let started = Instant::now();
     let output = collector
         .handle(LambdaEvent::new(
@@ -115,12 +111,7 @@ async fn an_invocation_already_out_of_time_reports_every_source_at_once() {
         setup.sources,
         setup.interval_secs,
     );
-    let mut context = Context::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    context.deadline = (now_ms + DEADLINE_MARGIN.as_millis() / 2) as u64;
+    let context = context_ending_in(DEADLINE_MARGIN / 2);
     let started = Instant::now();
     let err = collector
         .handle(LambdaEvent::new(json!({}), context))

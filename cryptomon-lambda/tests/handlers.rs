@@ -482,11 +482,7 @@ async fn transformer_writes_what_it_read_by_its_deadline_and_leaves_the_rest() {
     // The invocation ends just after the transformer's finishing margin: reading must stop
     // almost at once.
     let left = cryptomon_lambda::transformer::FINISH_MARGIN + SLOW_READ;
-    let mut context = Context::default();
-    context.deadline = (std::time::SystemTime::now() + left)
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let context = cryptomon_lambda::budget::context_ending_in(left);
     let started = std::time::Instant::now();
     let out = t
         .handle(LambdaEvent::new(json!({}), context))

@@ -12,6 +12,7 @@ use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::{
     DynSource, Error, Fetched, Pair, Quote, Result, Source, SourceName, StoreExt, Tick,
 };
+use cryptomon_lambda::budget::context_ending_in;
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
 use cryptomon_lambda::metrics::{
     ALERTS_FIRED, CapturedMetrics, DATA_AGE, MAX_DIMENSIONS, MAX_METRICS, NAMESPACE,
@@ -338,8 +339,7 @@ async fn a_source_hung_past_the_deadline_is_reported_as_failed() {
             source("stuck", Behaviour::Hangs),
         ],
     );
-    let mut context = Context::default();
-    context.deadline = now_ms() + (DEADLINE_MARGIN + Duration::from_secs(1)).as_millis() as u64;
+    let context = context_ending_in(DEADLINE_MARGIN + Duration::from_secs(1));
     let out = c
         .handle(LambdaEvent::new(
             json!({"tick": "2026-12-01T10:00:00Z"}),

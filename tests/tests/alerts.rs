@@ -726,15 +726,8 @@ async fn the_transformer_lambda_delivers_within_the_invocation_deadline() {
     let transformer = Transformer::new(store.clone(), None)
         .with_alerting(alerting)
         .with_finish_margin(Duration::from_secs(2));
-    let mut context = lambda_http::Context::default();
     let left = Duration::from_secs(6);
-    context.deadline = u64::try_from(
-        (std::time::SystemTime::now() + left)
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
+    let context = cryptomon_lambda::budget::context_ending_in(left);
     let started = Instant::now();
     transformer
         .handle(lambda_http::LambdaEvent::new(
