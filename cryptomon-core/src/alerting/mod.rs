@@ -2,7 +2,7 @@
 //! fire once per condition (with a cooldown) and resolve when it clears, and their delivery.
 //!
 //! - [`rules`]: the `[alerts]` table: rules, webhooks, an SNS topic; checked at start-up.
-//! - [`evaluate`]: which rule conditions hold at a tick. Pure.
+//! - [`evaluate`](mod@evaluate): which rule conditions hold at a tick. Pure.
 //! - [`events`]: the events and the state that turns conditions into them. Pure.
 //! - [`batches`]: the events owed to a sink split into deliveries within its size limit. Pure.
 //! - `webhook` (feature `webhooks`): delivery to webhooks, signed with a timestamp.

@@ -77,10 +77,8 @@ pub(super) const PARALLEL_ROWS: usize = 1 << 16;
 /// as the run at position `at` among `runs`; only rows with ticks after `from`.
 ///
 /// The frame is made in the host's own columns (a tick's day-long window, or a rebuild's
-/// pushed rows), not in fresh ones. A tick's merge adds a few hundred rows to a day's and drops
-/// as many; copying the day into new columns wrote about 15 MB into fresh pages (3,700 page
-/// faults, the largest cost of a one-shot tick), where moving the host's rows within its own
-/// columns touches pages it already has.
+/// pushed rows), not in fresh ones: a tick's merge adds a few hundred rows to a day's and drops
+/// as many, and moving rows within columns it already has touches no fresh memory.
 ///
 /// Rows are placed in stretches: the run with the smallest head gives every row up to the
 /// next run's head at once, so merging a few new rows into a day's window moves a few hundred

@@ -139,12 +139,10 @@ impl WindowBuilder {
     /// Adds the samples of one snapshot: `samples` are (pair, price, volume), each pair given as
     /// text and checked only the first time it is seen.
     ///
-    /// A full rebuild pushes a day of samples here, one at a time on one thread while others
-    /// decode. Looking each pair up by hashing it (and its source) was a quarter of a core
-    /// all through the decoding. But one source's snapshots list their pairs in the same
-    /// order, so a sample's series is first looked for at its position in the source's last
-    /// snapshot, by comparing the pair's text with that series' pair; only a pair not found
-    /// there is hashed.
+    /// One source's snapshots list their pairs in the same order, so a sample's series is first
+    /// looked for at its position in the source's last snapshot (one text comparison); only a
+    /// pair not found there is hashed, which keeps this single-threaded step off the profile
+    /// of a day's rebuild.
     pub fn push_samples<'a>(
         &mut self,
         source: &SourceName,
@@ -605,15 +603,12 @@ impl Window {
         ParquetWriter::new(&mut buf)
             // LZ4: the state is read and written every tick, so speed beats the last few %.
             .with_compression(ParquetCompression::Lz4Raw)
-            // One row group of the whole frame. With polars' default (262,144 rows) a frame
-            // shorter than that goes through polars' regrouping of small chunks, which starts
-            // from an empty column per chunk, and an empty column is a view of the 8 MB zero
-            // buffer polars makes (memset, 2,048 page faults) the first time one is asked for:
-            // about 5 ms of a one-shot tick, which writes a frame of an hour's rows.
+            // One row group of the whole frame: below polars' default group size, a frame goes
+            // through its regrouping of small chunks, which first builds polars' 8 MB zero
+            // buffer, a cost a one-shot tick would pay on every write.
             .with_row_group_size(Some(frame.height().max(1)))
-            // No min, max or null counts per column: the state is this program's own, and it
-            // reads every row; computing them was about a tenth of the profile samples of
-            // encoding a day's window.
+            // No min, max or null counts per column: the state is this program's own and is
+            // always read whole, so statistics would only cost encoding time.
             .with_statistics(StatisticsOptions::empty())
             .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)))
             .finish(&mut frame)?;
@@ -649,8 +644,8 @@ impl Window {
         }
         if df.height() == 0 {
             // No rows (a head right after a new base): polars reads such columns as scalars,
-            // and casting one made a series of it, which the first time fills polars' shared
-            // 8 MB buffer of zeros: a tenth of a cold tick. An empty window is all there is.
+            // and casting one would first build polars' shared 8 MB buffer of zeros; an empty
+            // window is all there is.
             return Ok((Window::empty()?, metadata));
         }
         // A column of the right type already (every window this code writes) is taken as it
@@ -684,9 +679,7 @@ impl Window {
         let sid = contiguous(frame.column(cols::SID)?.u32()?)?;
         let tick = contiguous(frame.column(cols::TICK)?.i64()?)?;
         // Each row against the one before it, counted without an early exit so that the loop
-        // vectorizes (a loop carrying the previous row from step to step took about 5 ms of a
-        // cold tick, on one core, in a profile); the offending row is looked for only when
-        // there is one.
+        // vectorizes; the offending row is looked for only when there is one.
         let in_order =
             |i: usize| sid[i] > sid[i - 1] || (sid[i] == sid[i - 1] && tick[i] > tick[i - 1]);
         let disorder = (1..sid.len())

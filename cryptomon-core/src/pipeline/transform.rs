@@ -365,9 +365,8 @@ async fn run_once(
     let compact = mode == TransformMode::Full
         || manifest.base.is_none()
         || delta.len() * COMPACT_EVERY > window.len();
-    // The metrics and a new base's encoding both read the window and nothing else: one on each
-    // core. (Encoded after the metrics, the base was the last 40 ms of a full rebuild's 240, on
-    // one core, in a profile.)
+    // The metrics and a new base's encoding both read the window and nothing else, so they run
+    // on two cores at once.
     let aggregate = {
         let (aggregator, window) = (aggregator.clone_box(), window.clone());
         blocking(move || aggregator.aggregate(&window, as_of))
