@@ -6,40 +6,29 @@
 
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use cryptomon_core::secrets::Secrets;
-use tokio::sync::OnceCell;
 
 use crate::error::HandlerError;
 
 /// Reads parameters from SSM Parameter Store, decrypted.
-///
-/// [`ParameterStore::from_env`] builds its client from the standard AWS environment
-/// (`AWS_REGION`, `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_SSM`, the credential chain) at the
-/// first read, so a function that reads nothing from SSM neither builds nor calls it.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone)]
 pub struct ParameterStore {
-    client: OnceCell<aws_sdk_ssm::Client>,
+    client: aws_sdk_ssm::Client,
 }
 
 impl ParameterStore {
     /// A store over a ready client.
     pub fn new(client: aws_sdk_ssm::Client) -> Self {
-        ParameterStore {
-            client: OnceCell::from(client),
-        }
+        ParameterStore { client }
     }
 
-    /// A store whose client is configured from the standard AWS environment when first used.
-    pub fn from_env() -> Self {
-        ParameterStore::default()
+    /// A store configured from `aws`, the function's one AWS configuration (building the
+    /// client makes no request).
+    pub fn from_sdk_config(aws: &aws_config::SdkConfig) -> Self {
+        ParameterStore::new(aws_sdk_ssm::Client::new(aws))
     }
 
-    async fn client(&self) -> &aws_sdk_ssm::Client {
-        self.client
-            .get_or_init(|| async {
-                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                aws_sdk_ssm::Client::new(&config)
-            })
-            .await
+    fn client(&self) -> &aws_sdk_ssm::Client {
+        &self.client
     }
 
     /// The value of the parameter `name` (`GetParameter`). A name under
@@ -48,7 +37,6 @@ impl ParameterStore {
         let request = Request::parameter(name);
         let output = self
             .client()
-            .await
             .get_parameter()
             .name(name)
             .with_decryption(true)
@@ -77,7 +65,7 @@ impl ParameterStore {
             "" => "/",
             trimmed => trimmed,
         };
-        let client = self.client().await;
+        let client = self.client();
         let mut values = Vec::new();
         let mut next_token = None;
         loop {

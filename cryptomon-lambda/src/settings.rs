@@ -187,9 +187,10 @@ impl Settings {
         Ok(secrets)
     }
 
-    /// The store, configured from the standard AWS environment.
-    pub async fn store(&self) -> S3Store {
-        S3Store::from_env(self.location.clone()).await
+    /// The store, configured from `aws`, the function's one AWS configuration (the standard
+    /// AWS environment).
+    pub fn store(&self, aws: &aws_config::SdkConfig) -> S3Store {
+        S3Store::from_sdk_config(aws, self.location.clone())
     }
 
     /// The bucket and prefix, as the transformer checks notifications against them.

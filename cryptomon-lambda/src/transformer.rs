@@ -182,17 +182,12 @@ impl Transformer {
         if let Err(error) = self.alerting.deliver(self.store.as_ref(), budget).await {
             tracing::warn!(%error, "alert delivery round failed");
         }
-        if report.deferred > 0 {
-            tracing::warn!(
-                deferred = report.deferred,
-                "the invocation's deadline came first: the snapshots not read are left for the next one"
-            );
-        }
         for s in &report.skipped {
             tracing::warn!(key = %s.key, reason = %s.reason, "skipped object");
         }
         tracing::info!(as_of = %report.as_of, series = report.series, samples = report.samples,
-            read = report.read, skipped = report.skipped.len(), warm = report.warm,
+            read = report.read, skipped = report.skipped.len(), deferred = report.deferred,
+            warm = report.warm,
             elapsed_ms = report.elapsed.as_millis() as u64, "transformed");
         self.emit_metrics(&report);
         Ok(TransformerOutput::Transformed {

@@ -14,6 +14,8 @@ async fn main() -> Result<(), Error> {
     // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON).
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
-    let store = Arc::new(settings.store().await);
+    // One AWS configuration (region, endpoint, credentials) for every client.
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Arc::new(settings.store(&aws));
     run(api::router(AppState::new(store))).await
 }

@@ -12,8 +12,10 @@ async fn main() -> Result<(), Error> {
     // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT=JSON).
     tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
-    let store = Arc::new(settings.store().await);
-    let parameters = ParameterStore::from_env();
+    // One AWS configuration (region, endpoint, credentials) for every client.
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Arc::new(settings.store(&aws));
+    let parameters = ParameterStore::from_sdk_config(&aws);
     let config = settings.config.load(store.as_ref(), &parameters).await?;
     let secrets = settings.secrets(&parameters).await?;
     let alerting = alerts::from_config(
