@@ -117,11 +117,13 @@ impl Notifier for SnsNotifier {
 
 /// The alert set-up of a function: the rules of `config_text` (the built-in config has none),
 /// its webhooks with their signing secrets from `secrets`, and the SNS topic of the config or
-/// of `topic_env`. An invalid rule or a missing secret is refused here, at start-up, naming it.
-pub async fn from_config(
+/// of `topic_env`, published to with a client configured from `aws` (the function's one AWS
+/// configuration). An invalid rule or a missing secret is refused here, at start-up, naming it.
+pub fn from_config(
     config_text: Option<&str>,
     topic_env: Option<String>,
     secrets: &Secrets,
+    aws: &aws_config::SdkConfig,
 ) -> std::result::Result<Alerting, HandlerError> {
     let alerts = match config_text {
         None => AlertConfig::default(),
@@ -139,9 +141,8 @@ pub async fn from_config(
         .clone()
         .or(topic_env.filter(|t| !t.is_empty()));
     if let Some(arn) = topic {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         notifiers.push(Arc::new(SnsNotifier::new(
-            aws_sdk_sns::Client::new(&aws),
+            aws_sdk_sns::Client::new(aws),
             arn,
         )));
     }
@@ -153,6 +154,11 @@ mod tests {
     use super::*;
     use cryptomon_core::Tick;
     use cryptomon_core::alerting::EventStatus;
+
+    /// An AWS configuration that no test sends a request with.
+    fn no_aws() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder().build()
+    }
 
     fn event(rule: &str) -> AlertEvent {
         AlertEvent {
@@ -226,16 +232,14 @@ kind = "spike"
 measure = "volume"
 factor = -1.0
 "#;
-        let err = from_config(Some(text), None, &Secrets::default())
-            .await
-            .unwrap_err();
+        let err = from_config(Some(text), None, &Secrets::default(), &no_aws()).unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.message().contains("too-eager"), "{}", err.message());
     }
 
     #[tokio::test]
     async fn no_config_means_no_rules_and_no_sinks() {
-        let alerting = from_config(None, None, &Secrets::default()).await.unwrap();
+        let alerting = from_config(None, None, &Secrets::default(), &no_aws()).unwrap();
         assert!(alerting.config.rules.is_empty());
         assert!(alerting.notifiers.is_empty());
     }

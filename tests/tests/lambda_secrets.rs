@@ -87,6 +87,11 @@ async fn cold_start(
     Ok((config, settings.secrets(parameters).await?))
 }
 
+/// An AWS configuration for clients no test sends a request with (no SNS topic is set).
+fn no_aws() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder().build()
+}
+
 fn assert_no_secret(what: &str, text: &str) {
     for secret in [API_KEY, WEBHOOK_SECRET, "url-token-from-ssm"] {
         assert!(!text.contains(secret), "{what} shows a secret: {text}");
@@ -180,9 +185,7 @@ async fn config_and_secrets_from_ssm_reach_the_exchange_and_the_webhook() {
         .unwrap();
     assert_eq!(fetched.quotes[0].price, 101_000.5);
 
-    let alerting = alerts::from_config(config.as_deref(), None, &secrets)
-        .await
-        .unwrap();
+    let alerting = alerts::from_config(config.as_deref(), None, &secrets, &no_aws()).unwrap();
     alerting.notifiers[0]
         .notify("delivery-1", &[event()])
         .await
@@ -263,9 +266,7 @@ async fn missing_parameters_and_paths_are_named_without_values() {
     let hook = format!(
         "[[sources]]\nkind = \"kraken\"\n\n[[alerts.webhooks]]\nurl = \"http://127.0.0.1:9{HOOK_PATH}\"\nsecret_env = \"OTHER\"\n"
     );
-    let err = alerts::from_config(Some(&hook), None, &secrets)
-        .await
-        .unwrap_err();
+    let err = alerts::from_config(Some(&hook), None, &secrets, &no_aws()).unwrap_err();
     assert!(err.message().contains("secret_env OTHER"), "{err}");
     assert_no_secret("a missing webhook secret's error", err.message());
     assert_no_secret("Secrets' Debug", &format!("{secrets:?}"));

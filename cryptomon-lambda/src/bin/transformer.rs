@@ -22,8 +22,8 @@ async fn main() -> Result<(), Error> {
         config.as_deref(),
         std::env::var(alerts::TOPIC_ENV).ok(),
         &secrets,
-    )
-    .await?;
+        &aws,
+    )?;
     let max_clock_skew = settings::max_clock_skew(config.as_deref())?;
     let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()))
         .with_alerting(alerting)
