@@ -48,16 +48,6 @@ impl Cli {
             _ => self.verbose,
         }
     }
-
-    /// Whether the command runs until stopped (`serve`, `transform --every`), holding a day's
-    /// window in memory and merging into it every run.
-    pub(crate) fn long_running(&self) -> bool {
-        match &self.command {
-            Command::Serve(_) => true,
-            Command::Transform(args) => args.every.is_some(),
-            Command::Collect(_) | Command::Candles(_) => false,
-        }
-    }
 }
 
 /// Runs the command; `Ok` carries the exit code for partial failures the command reported.
