@@ -3,8 +3,6 @@
 
 mod alerts;
 mod cross;
-mod merge;
-mod pushed;
 pub(crate) mod series;
 mod views;
 mod window;

@@ -6,6 +6,7 @@
 //! running peak) are sequential by definition and would not vectorise anyway.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::window::{Window, cols};
 use crate::error::{Error, Result};
@@ -64,94 +65,20 @@ impl<'a> Columns<'a> {
 
 /// Computes every series' metrics, in the window's (pair, source) order. Ranks are left `None`.
 ///
-/// Series are independent, so they are computed on up to [`threads`] threads (this one among
-/// them). The series are cut into [`RUNS_PER_THREAD`] contiguous runs a thread, of about the
-/// same number of rows, handed out one at a time to whichever thread is free: a thread the
-/// system slows down takes fewer. (With one run a thread, a cold tick's metrics often ran on one
-/// core for their second half.) The runs are joined in order, and each series is computed by
-/// the same code whatever the split, so the result does not depend on the threads.
+/// Series are independent, so rayon computes them on every core; each is computed by the same
+/// code whatever the split, so the result does not depend on the threads.
 pub(crate) fn series_metrics(window: &Window) -> Result<Vec<SeriesSummary>> {
-    metrics_on_threads(window, threads(window.len()))
-}
-
-/// [`series_metrics`] on `threads` threads.
-fn metrics_on_threads(window: &Window, threads: usize) -> Result<Vec<SeriesSummary>> {
     if window.is_empty() {
         return Ok(Vec::new());
     }
     let columns = Columns::of(window)?;
     let offsets = window.offsets();
-    let one_run = |sids: std::ops::Range<usize>| -> Result<Vec<SeriesSummary>> {
-        sids.map(|sid| one_series(window, &columns, sid, offsets[sid]..offsets[sid + 1]))
-            .collect()
-    };
-    if threads <= 1 {
-        return one_run(0..window.series().len());
-    }
-    let runs = split_rows(offsets, threads * RUNS_PER_THREAD);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || -> Result<Vec<(usize, Vec<SeriesSummary>)>> {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(sids) = runs.get(i) else {
-                return Ok(done);
-            };
-            done.push((i, one_run(sids.clone())?));
-        }
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut parts = work()?;
-        for helper in helpers {
-            let part = helper
-                .join()
-                .map_err(|_| Error::Engine("a series metrics thread panicked".into()))??;
-            parts.extend(part);
-        }
-        parts.sort_unstable_by_key(|(i, _)| *i);
-        Ok(parts.into_iter().flat_map(|(_, part)| part).collect())
-    })
-}
-
-/// Runs of series per thread (see [`series_metrics`]).
-const RUNS_PER_THREAD: usize = 4;
-
-/// Rows below which one thread does the work: starting a thread (~20 µs) would cost more than
-/// it saves.
-const ROWS_PER_THREAD: usize = 50_000;
-
-/// Threads for `rows` rows: one per core, and no more than the rows warrant.
-fn threads(rows: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.min(rows / ROWS_PER_THREAD).max(1)
-}
-
-/// Splits the series (`offsets` as from [`Window::offsets`]) into at most `parts` contiguous runs
-/// of about equal rows.
-fn split_rows(offsets: &[usize], parts: usize) -> Vec<std::ops::Range<usize>> {
-    let (series, rows) = (offsets.len() - 1, offsets[offsets.len() - 1]);
-    let mut runs = Vec::with_capacity(parts);
-    let mut start = 0;
-    for part in 1..=parts {
-        let end = if part == parts {
-            series
-        } else {
-            // The series boundary nearest this part's share of the rows.
-            let share = rows * part / parts;
-            let after = offsets.partition_point(|&o| o < share).min(series);
-            if after > 0 && share - offsets[after - 1] < offsets[after] - share {
-                after - 1
-            } else {
-                after
-            }
-        };
-        if end > start {
-            runs.push(start..end);
-            start = end;
-        }
-    }
-    runs
+    (0..window.series().len())
+        .into_par_iter()
+        // A series is a few microseconds of work: handed out in batches, not one by one.
+        .with_min_len(16)
+        .map(|sid| one_series(window, &columns, sid, offsets[sid]..offsets[sid + 1]))
+        .collect()
 }
 
 /// The metrics of series `sid`, whose samples are rows `range`.
@@ -329,17 +256,6 @@ mod tests {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
     }
 
-    #[test]
-    fn series_split_into_runs_of_about_equal_rows() {
-        // Series of 10, 10, 10, 70 rows.
-        let offsets = [0, 10, 20, 30, 100];
-        assert_eq!(split_rows(&offsets, 1), vec![(0..4)]);
-        assert_eq!(split_rows(&offsets, 2), [0..3, 3..4]);
-        assert_eq!(split_rows(&[0, 5], 4), vec![(0..1)]);
-        let runs = split_rows(&[0, 1, 2, 3, 4, 5, 6], 3);
-        assert_eq!(runs, [0..2, 2..4, 4..6]);
-    }
-
     /// However many threads compute them, the metrics are the same, in the same order.
     #[test]
     fn metrics_do_not_depend_on_the_threads() {
@@ -361,14 +277,17 @@ mod tests {
             }
         }
         let window = b.build().unwrap();
-        let one = metrics_on_threads(&window, 1).unwrap();
+        let on = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| series_metrics(&window).unwrap())
+        };
+        let one = on(1);
         assert_eq!(one.len(), 37);
         for threads in [2, 3, 8] {
-            assert_eq!(
-                metrics_on_threads(&window, threads).unwrap(),
-                one,
-                "{threads} threads"
-            );
+            assert_eq!(on(threads), one, "{threads} threads");
         }
     }
 
