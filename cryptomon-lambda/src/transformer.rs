@@ -170,8 +170,7 @@ impl Transformer {
             ..self.alerting.options(pipeline::TransformMode::Incremental)
         };
         let report =
-            pipeline::transform_opts(self.store.as_ref(), self.aggregator.as_ref(), &options)
-                .await?;
+            pipeline::transform(self.store.as_ref(), self.aggregator.as_ref(), &options).await?;
         if let Some(error) = &report.alert_error {
             tracing::warn!(%error, "alert rules not evaluated");
         }

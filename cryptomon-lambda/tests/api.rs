@@ -2,6 +2,7 @@
 //! request by `lambda_http`'s adapter (the one `lambda_http::run` wraps the router in), answered
 //! by the server's router, and turned back into the HTTP API's response JSON.
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -58,9 +59,13 @@ async fn transformed_store() -> Arc<MemoryStore> {
             .await
             .unwrap();
     }
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     store
 }
 

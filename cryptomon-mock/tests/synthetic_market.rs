@@ -1,6 +1,7 @@
 //! A synthetic market through the real pipelines: backfilled history, a transform, and the
 //! metrics the contract defines come out plausible, with spreads and alerts to show.
 
+use cryptomon_core::pipeline::TransformOptions;
 use cryptomon_core::pipeline::read_summary;
 use cryptomon_core::{Measure, PolarsAggregator, Source, SourceName, Tick, collect, transform};
 use cryptomon_mock::{MemoryStore, SyntheticSource, backfill};
@@ -40,9 +41,13 @@ async fn backfilled_market_transforms_into_plausible_metrics() {
     }
     assert_eq!(backfill(&demo, &store, as_of, 120).await.unwrap(), 120);
 
-    transform(&store, &PolarsAggregator::default())
-        .await
-        .unwrap();
+    transform(
+        &store,
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     let summary = read_summary(&store).await.unwrap().expect("a summary");
     assert_eq!(summary.as_of, as_of);
     assert_eq!(summary.series.len(), 4 * 12);

@@ -2,6 +2,7 @@
 
 mod common;
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -71,9 +72,13 @@ async fn new_aggregates_are_picked_up_and_change_the_etag() {
     let first = get(&state, "/api/summary").await;
     let etag = first.headers()[ETAG].clone();
     write_ticks(&store, TICKS, TICKS + 1).await;
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     let request = Request::get("/api/summary")
         .header(IF_NONE_MATCH, etag.clone())
         .body(Body::empty())

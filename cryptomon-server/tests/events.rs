@@ -2,6 +2,7 @@
 
 mod common;
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -54,9 +55,13 @@ async fn events_send_the_current_summary_then_each_new_one() {
     assert_eq!(first["as_of"], "2026-11-27T11:59:00Z");
 
     write_ticks(&store, TICKS, TICKS + 1).await;
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(state.refresh().await.unwrap(), "new aggregates were loaded");
     let second = next_summary(&mut body).await;
     assert_eq!(second["as_of"], "2026-11-27T12:00:00Z");
@@ -86,9 +91,13 @@ async fn events_wait_for_the_first_aggregates() {
         .unwrap();
     let mut body = response.into_body();
     write_ticks(&store, 0, 3).await;
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     state.refresh().await.unwrap();
     let first = next_summary(&mut body).await;
     assert_eq!(first["as_of"], "2026-11-27T10:02:00Z");
@@ -125,9 +134,13 @@ async fn an_alert_event_is_pushed_when_a_transform_stores_one() {
     // The market up to the tick before coinbase's BTC-USD volume spike.
     let store = std::sync::Arc::new(cryptomon_mock::MemoryStore::new());
     write_ticks(&store, 0, TICKS - 1).await;
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     let state = state(store.clone());
     let response = cryptomon_server::app(state.clone())
         .oneshot(Request::get("/api/events").body(Body::empty()).unwrap())
@@ -142,7 +155,7 @@ async fn an_alert_event_is_pushed_when_a_transform_stores_one() {
         alerts: std::sync::Arc::new(alert_config(SPIKE_RULES)),
         ..Default::default()
     };
-    let report = pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
+    let report = pipeline::transform(store.as_ref(), &PolarsAggregator::default(), &options)
         .await
         .unwrap();
     assert_eq!(report.alert_events.len(), 1, "{:?}", report.alert_events);

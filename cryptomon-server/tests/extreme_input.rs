@@ -5,6 +5,7 @@
 
 mod common;
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -116,7 +117,7 @@ proptest! {
                 snap.validate().map_err(|e| TestCaseError::fail(e.to_string()))?;
                 store.put(&raw_key(&snap.source, snap.tick), Bytes::from(snap.to_json())).await.unwrap();
             }
-            let report = pipeline::transform(store.as_ref(), &PolarsAggregator::default()).await.unwrap();
+            let report = pipeline::transform(store.as_ref(), &PolarsAggregator::default(), &TransformOptions::default()).await.unwrap();
             prop_assert!(report.skipped.is_empty(), "{:?}", report.skipped);
             let summary = stored_summary(&store).await;
             prop_assert_eq!(summary.series.len(), report.series);
@@ -144,9 +145,13 @@ async fn a_stored_snapshot_with_an_extreme_price_is_skipped_and_named() {
     let text = serde_json::to_vec(&dust).unwrap();
     store.put(&key, Bytes::from(text.clone())).await.unwrap();
 
-    let report = pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    let report = pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     let skipped: Vec<_> = report.skipped.iter().filter(|s| s.key == key).collect();
     assert_eq!(skipped.len(), 1, "{:?}", report.skipped);
     assert!(

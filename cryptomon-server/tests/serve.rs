@@ -3,6 +3,7 @@
 
 mod common;
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,9 +125,13 @@ async fn read_only_serve_picks_up_aggregates_written_elsewhere() {
 
     // Another writer lands a new transform.
     write_ticks(&store, TICKS, TICKS + 1).await;
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     wait_until("the new summary", async || {
         get_json(&http, &format!("{base}/api/summary"))
             .await

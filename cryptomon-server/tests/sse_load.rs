@@ -5,6 +5,7 @@
 
 mod common;
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -38,9 +39,13 @@ async fn write_and_transform(store: &FsStore, from: i64, to: i64) {
                 .unwrap();
         }
     }
-    pipeline::transform(store, &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store,
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
 }
 
 struct Server(std::process::Child);

@@ -13,6 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = validate_prefix(key);
     if let Some(raw) = parse_raw_key(key) {
         assert!(valid, "{key:?} parses as a raw key but does not validate");
-        assert_eq!(raw_key(&raw.source, raw.tick), key, "{key:?} does not round-trip");
+        assert_eq!(
+            raw_key(&raw.source, raw.tick),
+            key,
+            "{key:?} does not round-trip"
+        );
     }
 });

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, header};
+use cryptomon_core::pipeline::TransformOptions;
 use cryptomon_core::{PolarsAggregator, Tick, transform};
 use cryptomon_mock::MemoryStore;
 use cryptomon_server::{AppState, app, demo_sources, seed_history};
@@ -33,9 +34,13 @@ fn api() -> &'static Api {
             seed_history(&*store, &demo_sources(), now, Duration::from_secs(300))
                 .await
                 .expect("demo history");
-            transform(&*store, &PolarsAggregator::default())
-                .await
-                .expect("transform");
+            transform(
+                &*store,
+                &PolarsAggregator::default(),
+                &TransformOptions::default(),
+            )
+            .await
+            .expect("transform");
             let state = AppState::new(store);
             state.refresh().await.expect("the API loads the summary");
             app(state)

@@ -25,7 +25,10 @@ pub fn check(kind: ExchangeKind, data: &[u8]) {
         (200..300).contains(&status),
         "{kind}: quotes taken from an HTTP {status} answer"
     );
-    assert!(!fetched.quotes.is_empty(), "{kind}: accepted without a quote");
+    assert!(
+        !fetched.quotes.is_empty(),
+        "{kind}: accepted without a quote"
+    );
     let mut pairs = HashSet::new();
     for q in &fetched.quotes {
         if let Err(why) = q.check() {

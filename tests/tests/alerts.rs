@@ -67,10 +67,9 @@ async fn load(store: &dyn Store, keep: impl Fn(&str) -> bool) {
 }
 
 async fn transform(store: &dyn Store, alerting: &Alerting, mode: TransformMode) -> TransformReport {
-    let report =
-        pipeline::transform_opts(store, &PolarsAggregator::default(), &alerting.options(mode))
-            .await
-            .unwrap();
+    let report = pipeline::transform(store, &PolarsAggregator::default(), &alerting.options(mode))
+        .await
+        .unwrap();
     assert_eq!(report.alert_error, None);
     report
 }
@@ -556,7 +555,7 @@ async fn an_unreadable_alert_state_is_kept_aside_and_old_alerts_do_not_fire_agai
     let run = |options: pipeline::TransformOptions| {
         let store = &store;
         async move {
-            pipeline::transform_opts(store, &PolarsAggregator::default(), &options)
+            pipeline::transform(store, &PolarsAggregator::default(), &options)
                 .await
                 .unwrap()
         }
@@ -633,7 +632,7 @@ minutes = 10
     let run = |options: pipeline::TransformOptions| {
         let store = &store;
         async move {
-            pipeline::transform_opts(store, &PolarsAggregator::default(), &options)
+            pipeline::transform(store, &PolarsAggregator::default(), &options)
                 .await
                 .unwrap()
         }

@@ -42,7 +42,7 @@ async fn run(store: &MemoryStore, now: Tick, mode: TransformMode) -> TransformRe
         now: Some(now),
         ..TransformOptions::default()
     };
-    pipeline::transform_opts(store, &PolarsAggregator::default(), &options)
+    pipeline::transform(store, &PolarsAggregator::default(), &options)
         .await
         .unwrap()
 }

@@ -1,6 +1,7 @@
 //! Two transforms at once: the conditional write on the state makes the slower one re-read and
 //! run again, so no snapshot is lost and no stale state replaces a newer one.
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +90,12 @@ async fn transform_paused_at<S: Store>(
     let task = {
         let paused = paused.clone();
         tokio::spawn(async move {
-            pipeline::transform(paused.as_ref(), &PolarsAggregator::default()).await
+            pipeline::transform(
+                paused.as_ref(),
+                &PolarsAggregator::default(),
+                &TransformOptions::default(),
+            )
+            .await
         })
     };
     paused.reached.notified().await;
@@ -111,7 +117,7 @@ async fn race<S: Store>(inner: Arc<S>) {
         let (k, b) = snapshot("alpha", m);
         inner.put(&k, b).await.unwrap();
     }
-    pipeline::transform(inner.as_ref(), &aggregator)
+    pipeline::transform(inner.as_ref(), &aggregator, &TransformOptions::default())
         .await
         .unwrap();
 
@@ -123,7 +129,7 @@ async fn race<S: Store>(inner: Arc<S>) {
     // Meanwhile another snapshot lands and transform B runs to the end.
     let (k, b) = snapshot("beta", 6);
     inner.put(&k, b).await.unwrap();
-    let b_report = pipeline::transform(inner.as_ref(), &aggregator)
+    let b_report = pipeline::transform(inner.as_ref(), &aggregator, &TransformOptions::default())
         .await
         .unwrap();
     assert_eq!(b_report.attempts, 1);
@@ -174,7 +180,7 @@ async fn an_older_transform_never_replaces_a_newer_summary() {
             inner.put(&k, b).await.unwrap();
         }
     }
-    pipeline::transform(inner.as_ref(), &aggregator)
+    pipeline::transform(inner.as_ref(), &aggregator, &TransformOptions::default())
         .await
         .unwrap();
 
@@ -188,7 +194,7 @@ async fn an_older_transform_never_replaces_a_newer_summary() {
         let (k, b) = snapshot(source, m);
         inner.put(&k, b).await.unwrap();
     }
-    let newer = pipeline::transform(paused.as_ref(), &aggregator)
+    let newer = pipeline::transform(paused.as_ref(), &aggregator, &TransformOptions::default())
         .await
         .unwrap();
     assert_eq!(newer.as_of.unix(), 1_796_040_000 + 7 * 60);
@@ -238,7 +244,9 @@ async fn a_stale_summary_is_rewritten_by_the_next_run() {
         let (k, b) = snapshot("alpha", m);
         store.put(&k, b).await.unwrap();
     }
-    pipeline::transform(&store, &aggregator).await.unwrap();
+    pipeline::transform(&store, &aggregator, &TransformOptions::default())
+        .await
+        .unwrap();
     let good = store
         .get(cryptomon_core::keys::SUMMARY_KEY)
         .await
@@ -253,7 +261,9 @@ async fn a_stale_summary_is_rewritten_by_the_next_run() {
         )
         .await
         .unwrap();
-    let report = pipeline::transform(&store, &aggregator).await.unwrap();
+    let report = pipeline::transform(&store, &aggregator, &TransformOptions::default())
+        .await
+        .unwrap();
     assert_eq!((report.new_objects, report.writes), (0, 2));
     let healed = store
         .get(cryptomon_core::keys::SUMMARY_KEY)
@@ -264,6 +274,8 @@ async fn a_stale_summary_is_rewritten_by_the_next_run() {
     assert_eq!(healed, good);
 
     // And once it is current again, an idle run writes nothing.
-    let idle = pipeline::transform(&store, &aggregator).await.unwrap();
+    let idle = pipeline::transform(&store, &aggregator, &TransformOptions::default())
+        .await
+        .unwrap();
     assert_eq!(idle.writes, 0);
 }

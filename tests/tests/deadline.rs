@@ -56,7 +56,7 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     let memory = store.inner();
     put_snapshot(memory, "alpha", 0).await;
     let aggregator = PolarsAggregator::default();
-    let first = pipeline::transform_opts(&store, &aggregator, &options(None))
+    let first = pipeline::transform(&store, &aggregator, &options(None))
         .await
         .unwrap();
     assert_eq!((first.new_objects, first.deferred), (1, 0));
@@ -69,7 +69,7 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     }
     let backlog = usize::try_from(2 * (MINUTES - 1)).unwrap();
     let deadline = tokio::time::Instant::now() + READ_DELAY * 3;
-    let hurried = pipeline::transform_opts(&store, &aggregator, &options(Some(deadline)))
+    let hurried = pipeline::transform(&store, &aggregator, &options(Some(deadline)))
         .await
         .unwrap();
     assert!(
@@ -80,7 +80,7 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     );
     assert!(hurried.writes > 0, "what was read is written");
 
-    let next = pipeline::transform_opts(&store, &aggregator, &options(None))
+    let next = pipeline::transform(&store, &aggregator, &options(None))
         .await
         .unwrap();
     assert_eq!(
@@ -99,7 +99,7 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
         mode: TransformMode::Full,
         ..options(None)
     };
-    pipeline::transform_opts(&full, &aggregator, &options_full)
+    pipeline::transform(&full, &aggregator, &options_full)
         .await
         .unwrap();
     assert_eq!(summary(memory).await, summary(&full).await);

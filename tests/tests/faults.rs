@@ -3,6 +3,7 @@
 //! hang or answer garbage. After each: no raw snapshot lost or corrupted, the aggregates either
 //! the previous or the new ones (never a mix), and the next clean run recovers.
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,10 +69,10 @@ async fn aggregates(store: &dyn Store) -> (Option<serde_json::Value>, Option<usi
 }
 
 async fn transform(store: &dyn Store) -> cryptomon_core::Result<pipeline::TransformReport> {
-    pipeline::transform_with(
+    pipeline::transform(
         store,
         &PolarsAggregator::default(),
-        TransformMode::Incremental,
+        &TransformOptions::default(),
     )
     .await
 }
@@ -254,7 +255,7 @@ async fn a_lost_answer_to_a_conditional_write_is_taken_as_the_transforms_own() {
                 .lose_response()
                 .as_conflict(),
         );
-        let report = pipeline::transform_opts(
+        let report = pipeline::transform(
             &store,
             &PolarsAggregator::default(),
             &alerting.options(TransformMode::Incremental),
@@ -273,9 +274,13 @@ async fn a_lost_answer_to_a_conditional_write_is_taken_as_the_transforms_own() {
         for (k, body) in cryptomon_tests::golden::golden_objects() {
             clean.put(&k, Bytes::from(body)).await.unwrap();
         }
-        pipeline::transform(&clean, &PolarsAggregator::default())
-            .await
-            .unwrap();
+        pipeline::transform(
+            &clean,
+            &PolarsAggregator::default(),
+            &TransformOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             aggregates(store.inner()).await,
             aggregates(&clean).await,

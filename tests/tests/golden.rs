@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use cryptomon_core::pipeline::TransformMode;
+use cryptomon_core::pipeline::TransformOptions;
 use cryptomon_core::{
     CandleInterval, FsStore, PolarsAggregator, Store, StoreExt, engine, pipeline,
 };
@@ -43,9 +44,13 @@ fn assert_close(path: &str, got: &Value, want: &Value) {
 
 async fn check_store(store: &dyn Store) {
     load(store).await;
-    let report = pipeline::transform_with(store, &PolarsAggregator::default(), TransformMode::Full)
-        .await
-        .unwrap();
+    let report = pipeline::transform(
+        store,
+        &PolarsAggregator::default(),
+        &TransformOptions::full(),
+    )
+    .await
+    .unwrap();
     check_aggregates(store, &report).await;
 }
 
@@ -70,7 +75,9 @@ async fn check_store_incremental(store: &dyn Store) {
                 .await
                 .unwrap();
         }
-        let report = pipeline::transform(store, &aggregator).await.unwrap();
+        let report = pipeline::transform(store, &aggregator, &TransformOptions::default())
+            .await
+            .unwrap();
         if i == 0 {
             assert_eq!(report.mode, TransformMode::Full, "no state yet: a rebuild");
         } else {
@@ -84,7 +91,9 @@ async fn check_store_incremental(store: &dyn Store) {
     }
     // A run with nothing new reads the state (head and base), checks the summary is current
     // without transferring it, and writes nothing.
-    let idle = pipeline::transform(store, &aggregator).await.unwrap();
+    let idle = pipeline::transform(store, &aggregator, &TransformOptions::default())
+        .await
+        .unwrap();
     assert_eq!((idle.read, idle.writes, idle.new_objects), (3, 0, 0));
     check_aggregates_after_batches(store, &last.unwrap()).await;
 }

@@ -95,7 +95,7 @@ async fn warm_transform(
         cache: Some(cache.clone()),
         ..TransformOptions::default()
     };
-    pipeline::transform_opts(store, &PolarsAggregator::default(), &options).await
+    pipeline::transform(store, &PolarsAggregator::default(), &options).await
 }
 
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -161,7 +161,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let _ = warm_transform(&store, &cache).await;
             }
             Op::TransformElsewhere => {
-                let _ = pipeline::transform(&store, &aggregator).await;
+                let _ =
+                    pipeline::transform(&store, &aggregator, &TransformOptions::default()).await;
             }
         }
     }
@@ -170,7 +171,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
     let incremental = summary_of(&store).await;
     let incremental_window = pipeline::read_window(&store).await.unwrap().unwrap();
-    let full = pipeline::transform_with(&store, &aggregator, TransformMode::Full)
+    let full = pipeline::transform(&store, &aggregator, &TransformOptions::full())
         .await
         .unwrap();
     prop_assert_eq!(full.mode, TransformMode::Full);
@@ -213,7 +214,9 @@ async fn a_tick_writes_the_head_and_the_base_is_rewritten_about_hourly() {
             let body = snapshot(s, tick, 100.0 + (m % 17) as f64);
             store.put(&raw_key(&source(s), tick), body).await.unwrap();
         }
-        let report = pipeline::transform(&store, &aggregator).await.unwrap();
+        let report = pipeline::transform(&store, &aggregator, &TransformOptions::default())
+            .await
+            .unwrap();
         assert_eq!(report.new_objects, 2, "minute {m}");
         assert_eq!(
             report.writes,
@@ -289,7 +292,9 @@ async fn a_warm_transform_reads_only_new_snapshots_and_writes_what_a_cold_one_do
                 .unwrap();
         }
         let warm = warm_transform(&warm_store, &cache).await.unwrap();
-        let cold = pipeline::transform(&cold_store, &aggregator).await.unwrap();
+        let cold = pipeline::transform(&cold_store, &aggregator, &TransformOptions::default())
+            .await
+            .unwrap();
         assert_eq!(warm.warm, m > 0, "minute {m}");
         assert!(!cold.warm);
         assert_eq!(warm.compacted, cold.compacted, "minute {m}");
@@ -363,7 +368,9 @@ async fn a_head_whose_base_was_replaced_is_refused_and_rebuilt() {
             )
             .await
             .unwrap();
-        pipeline::transform(&store, &aggregator).await.unwrap();
+        pipeline::transform(&store, &aggregator, &TransformOptions::default())
+            .await
+            .unwrap();
     }
     let before = summary_of(&store).await;
     // Another run's base lands in the slot the head names.
@@ -378,7 +385,7 @@ async fn a_head_whose_base_was_replaced_is_refused_and_rebuilt() {
     store.put(named, Bytes::from(other)).await.unwrap();
     let err = pipeline::read_window(&store).await.unwrap_err();
     assert!(err.to_string().contains("rewritten since"), "{err}");
-    let report = pipeline::transform_with(&store, &aggregator, TransformMode::Incremental)
+    let report = pipeline::transform(&store, &aggregator, &TransformOptions::default())
         .await
         .unwrap();
     assert_eq!(report.mode, TransformMode::Full);
@@ -413,12 +420,16 @@ async fn a_base_the_store_fails_to_read_fails_the_run_instead_of_rebuilding() {
             .await
             .unwrap();
         if m < 2 {
-            pipeline::transform(&store, &aggregator).await.unwrap();
+            pipeline::transform(&store, &aggregator, &TransformOptions::default())
+                .await
+                .unwrap();
         }
     }
     let before = summary_of(&store).await;
     store.add_fault(Fault::key_prefix("aggregates/window.v1.base-").on(Op::Get));
-    let err = pipeline::transform(&store, &aggregator).await.unwrap_err();
+    let err = pipeline::transform(&store, &aggregator, &TransformOptions::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("window.v1.base-"), "{err}");
     assert!(
         pipeline::read_window(&store).await.is_err(),
@@ -426,7 +437,9 @@ async fn a_base_the_store_fails_to_read_fails_the_run_instead_of_rebuilding() {
     );
     assert_eq!(summary_of(&store).await, before, "nothing written");
     store.clear_faults();
-    let report = pipeline::transform(&store, &aggregator).await.unwrap();
+    let report = pipeline::transform(&store, &aggregator, &TransformOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.mode, TransformMode::Incremental);
     assert_eq!(report.new_objects, 1);
 }

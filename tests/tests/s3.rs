@@ -2,6 +2,7 @@
 //! see `cryptomon_tests::moto`), and against a fake endpoint for the errors moto will not
 //! produce (denied access, throttling).
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -413,9 +414,13 @@ async fn collect_and_transform(store: &dyn Store, ticks: i64) -> Vec<u8> {
             assert!(report.written);
         }
     }
-    let report = pipeline::transform(store, &PolarsAggregator::default())
-        .await
-        .unwrap();
+    let report = pipeline::transform(
+        store,
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.series, 6);
     assert_eq!(report.samples, 6 * ticks as usize);
     store

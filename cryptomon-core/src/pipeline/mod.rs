@@ -3,6 +3,7 @@
 mod alerts;
 mod collect;
 mod decode;
+mod read;
 mod state;
 mod transform;
 mod warm;
@@ -15,12 +16,24 @@ pub use collect::{
     CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,
     fetch_deadline,
 };
+pub use read::{read_summary, read_window};
 pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{
-    DEFAULT_MAX_CLOCK_SKEW, Skipped, TransformMode, TransformOptions, TransformReport, blocking,
-    read_summary, read_window, transform, transform_opts, transform_with,
+    DEFAULT_MAX_CLOCK_SKEW, Skipped, TransformMode, TransformOptions, TransformReport, transform,
 };
 pub use warm::TransformCache;
+
+use crate::error::{Error, Result};
+
+/// Runs CPU-bound engine work on a blocking thread: it must not stall the async executor, and
+/// polars itself may block in place, which a runtime's worker thread does not allow.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Engine(format!("engine task failed: {e}")))?
+}
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers the pipelines run on stored bytes.
 /// Not part of the API.

@@ -167,8 +167,7 @@ pub(crate) async fn read_base(
         return Ok(Err(format!("its base {key} is missing")));
     };
     let len = object.body.len() as u64;
-    let decoded =
-        super::transform::blocking(move || Ok(Window::from_parquet(&object.body))).await?;
+    let decoded = super::blocking(move || Ok(Window::from_parquet(&object.body))).await?;
     let (window, generation) = match decoded {
         Ok(d) => d,
         Err(e) => return Ok(Err(format!("its base {key} is unreadable: {e}"))),
@@ -241,7 +240,7 @@ pub async fn load_window(
         reason,
     };
     let body = object.body;
-    let (delta, manifest) = super::transform::blocking(move || Ok(decode_head(&body)))
+    let (delta, manifest) = super::blocking(move || Ok(decode_head(&body)))
         .await?
         .map_err(unreadable)?;
     let base = match (&manifest.base, known.and_then(|k| k.base.as_ref())) {
@@ -254,7 +253,7 @@ pub async fn load_window(
     };
     // The base is kept for the next refresh, so the merge copies its columns.
     let base_window = base.as_ref().map(|(_, w)| Window::clone(w));
-    let window = super::transform::blocking(move || merged(base_window, delta)).await?;
+    let window = super::blocking(move || merged(base_window, delta)).await?;
     Ok(Some(WindowState {
         window: Arc::new(window),
         version: object.version,

@@ -67,10 +67,9 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
         ..alerting.options(mode)
     };
     let Some(every) = args.every else {
-        let report =
-            pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
-                .await
-                .with_context(|| format!("transform of {store} failed"))?;
+        let report = pipeline::transform(store.as_ref(), &PolarsAggregator::default(), &options)
+            .await
+            .with_context(|| format!("transform of {store} failed"))?;
         print_report(&report);
         deliver(&alerting, &store).await;
         return Ok(ExitCode::SUCCESS);
@@ -86,8 +85,7 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     loop {
         let started = Instant::now();
-        match pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options).await
-        {
+        match pipeline::transform(store.as_ref(), &PolarsAggregator::default(), &options).await {
             Ok(report) => {
                 print_report(&report);
                 deliver(&alerting, &store).await;

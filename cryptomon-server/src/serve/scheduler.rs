@@ -119,7 +119,7 @@ impl Schedule {
             max_clock_skew: self.max_clock_skew,
             ..self.alerting.options(TransformMode::Incremental)
         };
-        match pipeline::transform_opts(store, &PolarsAggregator::default(), &options).await {
+        match pipeline::transform(store, &PolarsAggregator::default(), &options).await {
             Ok(report) => {
                 if let Some(error) = &report.alert_error {
                     tracing::warn!(%error, "alert rules not evaluated");

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,9 +88,13 @@ pub async fn write_ticks(store: &MemoryStore, from: i64, to: i64) {
 pub async fn market() -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::new());
     write_ticks(&store, 0, TICKS).await;
-    pipeline::transform(store.as_ref(), &PolarsAggregator::default())
-        .await
-        .unwrap();
+    pipeline::transform(
+        store.as_ref(),
+        &PolarsAggregator::default(),
+        &TransformOptions::default(),
+    )
+    .await
+    .unwrap();
     store
 }
 
@@ -158,7 +163,7 @@ pub async fn market_with_alerts() -> Arc<MemoryStore> {
         alerts: Arc::new(alert_config(SPIKE_RULES)),
         ..Default::default()
     };
-    let report = pipeline::transform_opts(store.as_ref(), &PolarsAggregator::default(), &options)
+    let report = pipeline::transform(store.as_ref(), &PolarsAggregator::default(), &options)
         .await
         .unwrap();
     assert_eq!(report.alert_events.len(), 1, "{:?}", report.alert_error);

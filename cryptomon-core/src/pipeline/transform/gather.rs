@@ -1,0 +1,256 @@
+//! Gathering what is new: listing the partitions the window can still touch, reading the
+//! snapshots the manifest has not taken in, and decoding them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::{StreamExt, stream};
+
+use super::super::decode::{Samples, decode_samples};
+use super::super::state::{self, Manifest};
+use super::options::Clock;
+use super::report::{Io, Skipped};
+use crate::engine::{WINDOW_MINUTES, WindowBuilder};
+use crate::error::{Error, Result};
+use crate::keys::{RAW_PREFIX, RawKey, parse_raw_key};
+use crate::model::{SourceName, Tick};
+use crate::store::{BlockingGet, Object, Store, StoreExt};
+
+/// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
+const READ_CONCURRENCY: usize = 16;
+/// Snapshots decoded per hand-off to the blocking pool.
+const DECODE_BATCH: usize = 32;
+/// Decode batches in flight at once: one per core of a small machine, and one filling up.
+const DECODE_BATCHES: usize = 3;
+/// What arrived since the state was written.
+pub(super) struct Gathered {
+    /// The new snapshots' samples.
+    pub(super) builder: WindowBuilder,
+    /// Objects newly found unusable (recorded in the manifest too).
+    pub(super) skipped: Vec<Skipped>,
+    /// Objects dated too far ahead of the clock: left for a later run, not recorded.
+    pub(super) ahead: Vec<Skipped>,
+    /// Raw objects read to be taken in.
+    pub(super) new_objects: usize,
+    /// New snapshots left unread at the deadline.
+    pub(super) deferred: usize,
+}
+
+/// Lists what `manifest` has not taken in (the window's partitions when standing on a state,
+/// everything under `raw/` for a rebuild), reads and decodes it, and records it in `manifest`.
+///
+/// A key whose tick is further ahead of `clock` than it allows is neither read nor recorded:
+/// it is reported in `ahead`, and taken in by the first run whose clock has reached it. Reading
+/// stops at `deadline` once a first batch is in: what is unread is not recorded either, so the
+/// next run reads it.
+pub(super) async fn gather_new(
+    store: &dyn Store,
+    has_prior: bool,
+    manifest: &mut Manifest,
+    io: &mut Io,
+    clock: Clock,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Gathered> {
+    let keys = match (has_prior, manifest.as_of) {
+        (true, Some(as_of)) => list_window_partitions(store, as_of, io).await?,
+        _ => list_all(store, io).await?,
+    };
+
+    // What is new: keys the manifest has not taken in or skipped.
+    let mut skipped = Vec::new();
+    let mut ahead = Vec::new();
+    let mut to_read: Vec<(String, RawKey)> = Vec::new();
+    for key in keys {
+        let raw = parse_raw_key(&key);
+        if manifest.has(&key, raw.as_ref()) {
+            continue;
+        }
+        match raw {
+            Some(raw) => match clock.check("tick", raw.tick) {
+                Ok(()) => to_read.push((key, raw)),
+                Err(why) => {
+                    let reason =
+                        format!("{why}: left in the store, taken in once the clock reaches it");
+                    tracing::warn!(key, %reason, "skipping a snapshot from the future");
+                    ahead.push(Skipped { key, reason });
+                }
+            },
+            None => skipped.push(Skipped {
+                key,
+                reason: "not a snapshot key of the contract".into(),
+            }),
+        }
+    }
+    if !has_prior {
+        // A rebuild reads only the partitions that can hold the window of the latest key.
+        if let Some(latest) = to_read.iter().map(|(_, r)| r.tick).max() {
+            let first_date = window_first_date(latest);
+            to_read.retain(|(_, r)| r.tick.date() >= first_date);
+        }
+    }
+
+    let mut builder = WindowBuilder::new();
+    let to_take = to_read.len();
+    let mut taken = 0;
+    // A series gets a sample from each snapshot of its source: room for all of them at once,
+    // not a doubling (and both copies) every time one fills.
+    let mut per_source: BTreeMap<&SourceName, usize> = BTreeMap::new();
+    for (_, raw) in &to_read {
+        *per_source.entry(&raw.source).or_default() += 1;
+    }
+    for (source, objects) in per_source {
+        builder.reserve_per_series(source, objects);
+    }
+    // Decoding is CPU work, done on the blocking pool a batch at a time, several batches at once
+    // so every core decodes. A batch, not an object: a hand-off to the pool (a thread wake-up)
+    // per 20 KB snapshot cost more than its decoding. A store that reads files is read on the
+    // decoding thread too; another's reads are in flight here meanwhile.
+    let batches = match store.blocking_reader() {
+        Some(reader) => stream::iter(to_read)
+            .chunks(DECODE_BATCH)
+            .map(move |keys| Batch::ToRead(keys, reader.clone()))
+            .boxed(),
+        None => stream::iter(to_read)
+            .map(|(key, raw)| async move {
+                let got = store.get(&key).await;
+                (key, raw, got)
+            })
+            .buffered(READ_CONCURRENCY)
+            .chunks(DECODE_BATCH)
+            .map(Batch::Fetched)
+            .boxed(),
+    };
+    let mut batches = batches
+        .map(|batch| tokio::task::spawn_blocking(move || batch.decode()))
+        .buffered(DECODE_BATCHES);
+    loop {
+        // The first batch is always awaited, so every run makes progress, however slow the
+        // store: a run that read nothing would have nothing to write.
+        let next = match deadline.filter(|_| taken > 0) {
+            Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => batches.next().await,
+        };
+        let Some(batch) = next else { break };
+        let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
+        taken += batch.len();
+        for (key, raw, got) in batch {
+            let Some((len, decoded)) = got? else {
+                continue; // deleted between list and get (a lifecycle rule): nothing to take in
+            };
+            io.read += 1;
+            io.bytes_read += len;
+            match decoded {
+                Ok(samples) => {
+                    samples.push_into(&mut builder)?;
+                    manifest.add(&raw.source, raw.tick);
+                }
+                Err(reason) => {
+                    tracing::warn!(key, %reason, "skipping unreadable object");
+                    skipped.push(Skipped { key, reason });
+                }
+            }
+        }
+    }
+    drop(batches);
+    let deferred = to_take - taken;
+    if deferred > 0 {
+        tracing::warn!(
+            deferred,
+            taken,
+            "deadline reached: the snapshots not read yet are left for the next run"
+        );
+    }
+    for s in &skipped {
+        manifest.skipped.insert(s.key.clone(), s.reason.clone());
+    }
+    Ok(Gathered {
+        builder,
+        skipped,
+        ahead,
+        new_objects: taken,
+        deferred,
+    })
+}
+
+/// Snapshots to decode on one blocking thread.
+enum Batch {
+    /// Read already.
+    Fetched(Vec<(String, RawKey, Result<Option<Object>>)>),
+    /// To read there first.
+    ToRead(Vec<(String, RawKey)>, Arc<dyn BlockingGet>),
+}
+
+/// A snapshot's decoding: its size and samples (or why it cannot be used), `None` if it was
+/// deleted between list and get.
+type Decoded = (String, RawKey, Result<Option<(u64, DecodeResult)>>);
+type DecodeResult = std::result::Result<Samples, String>;
+
+impl Batch {
+    fn decode(self) -> Vec<Decoded> {
+        let decode = |key, raw, got: Result<Option<Object>>| {
+            let got = got.map(|o| o.map(|o| (o.body.len() as u64, decode_samples(&o.body))));
+            (key, raw, got)
+        };
+        match self {
+            Batch::Fetched(objects) => objects
+                .into_iter()
+                .map(|(key, raw, got)| decode(key, raw, got))
+                .collect(),
+            Batch::ToRead(keys, reader) => keys
+                .into_iter()
+                .map(|(key, raw)| {
+                    let got = reader.get_blocking(&key);
+                    decode(key, raw, got)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The first date partition that can hold a sample of the window ending at `as_of`.
+fn window_first_date(as_of: Tick) -> String {
+    as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60).date()
+}
+
+/// Every key under `raw/`.
+async fn list_all(store: &dyn Store, io: &mut Io) -> Result<Vec<String>> {
+    let keys = store.list(RAW_PREFIX).await?;
+    io.lists += 1;
+    io.listed += keys.len();
+    Ok(keys)
+}
+
+/// The keys of every source's date partitions from the window's first date on: what can hold
+/// new or late snapshots of the window after `as_of`.
+async fn list_window_partitions(
+    store: &dyn Store,
+    as_of: Tick,
+    io: &mut Io,
+) -> Result<Vec<String>> {
+    let first_date = window_first_date(as_of);
+    let sources = store.list_prefixes(RAW_PREFIX).await?;
+    io.lists += 1;
+    let mut partitions = BTreeSet::new();
+    for source in &sources {
+        if !source.starts_with("raw/source=") {
+            continue;
+        }
+        for date in store.list_prefixes(source).await? {
+            if state::partition_date(&date).is_some_and(|d| d >= first_date.as_str()) {
+                partitions.insert(date);
+            }
+        }
+        io.lists += 1;
+    }
+    let mut keys = Vec::new();
+    for partition in partitions {
+        let listed = store.list(&partition).await?;
+        io.lists += 1;
+        io.listed += listed.len();
+        keys.extend(listed);
+    }
+    Ok(keys)
+}
