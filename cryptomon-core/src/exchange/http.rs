@@ -83,15 +83,15 @@ impl Default for HttpPolicy {
 /// What one exchange's requests share, whichever source entry makes them: the request rate and
 /// the time until which the exchange asked to be left alone.
 #[derive(Debug)]
-pub(crate) struct Gate {
+pub(crate) struct Throttle {
     limiter: RequestLimiter,
     cooldown_until: Mutex<Option<Instant>>,
 }
 
-impl Gate {
+impl Throttle {
     /// `count` requests per `period` for one exchange.
     pub(crate) fn new(count: u32, period: Duration) -> Arc<Self> {
-        Arc::new(Gate {
+        Arc::new(Throttle {
             limiter: RequestLimiter::new(NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN), period),
             cooldown_until: Mutex::new(None),
         })
@@ -159,7 +159,7 @@ impl HttpError {
 /// The HTTP client of one source.
 pub(crate) struct HttpClient {
     client: reqwest::Client,
-    gate: Arc<Gate>,
+    throttle: Arc<Throttle>,
     policy: HttpPolicy,
     source: SourceName,
     /// The longest body read; a longer one is refused.
@@ -182,13 +182,13 @@ impl fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
-    /// A client for `source`, sharing `gate` with the other sources of its exchange, reading
+    /// A client for `source`, sharing `throttle` with the other sources of its exchange, reading
     /// bodies of at most `max_body_bytes`.
     pub(crate) fn new(
         source: &SourceName,
         policy: &HttpPolicy,
         max_body_bytes: u64,
-        gate: Arc<Gate>,
+        throttle: Arc<Throttle>,
         api_key: Option<(&'static str, String)>,
     ) -> Result<Self> {
         let mut builder = reqwest::Client::builder()
@@ -216,7 +216,7 @@ impl HttpClient {
         }
         Ok(HttpClient {
             client,
-            gate,
+            throttle,
             policy: policy.clone(),
             source: source.clone(),
             max_body_bytes,
@@ -283,10 +283,10 @@ impl HttpClient {
         query: &[(&str, String)],
         deadline: Instant,
     ) -> std::result::Result<Reply, HttpError> {
-        if let Some(left) = self.gate.cooling_for() {
+        if let Some(left) = self.throttle.cooling_for() {
             return Err(HttpError::CoolingDown(left));
         }
-        if !self.gate.limiter.until_ready(deadline).await {
+        if !self.throttle.limiter.until_ready(deadline).await {
             return Err(HttpError::OutOfTime);
         }
         let mut request = self
@@ -309,7 +309,7 @@ impl HttpClient {
         let body = self.redact(body);
         match status {
             429 | 418 => {
-                self.gate
+                self.throttle
                     .cool_for(retry_after.unwrap_or(self.policy.rate_limit_pause));
                 Err(HttpError::RateLimited {
                     status,
