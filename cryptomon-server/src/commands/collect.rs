@@ -73,7 +73,12 @@ pub(crate) fn sources(
         return Ok((cryptomon_mock::demo_sources(), 60));
     }
     let config = match config {
-        Some(path) => Config::load(path)?,
+        Some(path) => {
+            let config = Config::load(path)?;
+            // What each exchange accepts is checked here too, so the error names the file.
+            exchange::validate(&config).with_context(|| path.display().to_string())?;
+            config
+        }
         None => Config::default(),
     };
     // The CLI's secrets are its environment variables.
