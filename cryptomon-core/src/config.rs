@@ -5,8 +5,8 @@
 //! depend on an exchange (an unknown kind, a malformed pair, a timeout longer than the interval),
 //! so a mistake stops the program with a message naming the source entry and the pair, instead
 //! of failing every minute. What each exchange accepts (the pairs it can express, the fields it
-//! uses) is its own module's to say: `exchange::validate` checks it, and building the sources
-//! does too.
+//! uses) is its own module's to say: `exchange::validate` checks it (with the file's name through
+//! [`Config::load_checked`]), and building the sources does too.
 //!
 //! ```
 //! use cryptomon_core::config::{Config, ExchangeKind, PairSelection};
@@ -308,6 +308,18 @@ impl Config {
         Config::from_toml_str(&text)
             .map_err(|e| Error::Config(format!("{}: {}", path.display(), config_message(e))))
     }
+    /// [`Config::load`], then `check`, whose error names the file too: a check the file format
+    /// does not know, such as `exchange::validate` (what each exchange accepts).
+    pub fn load_checked(
+        path: impl AsRef<Path>,
+        check: impl FnOnce(&Config) -> Result<()>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let config = Config::load(path)?;
+        check(&config)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), config_message(e))))?;
+        Ok(config)
+    }
 }
 
 fn config_message(e: Error) -> String {
@@ -557,5 +569,12 @@ mod tests {
         let e = Config::load(&path).unwrap_err().to_string();
         assert!(e.contains("cryptomon.toml") && e.contains("nope"), "{e}");
         assert!(Config::load(dir.path().join("missing.toml")).is_err());
+        std::fs::write(&path, "[[sources]]\nkind = \"kraken\"\n").unwrap();
+        let refuse = |_: &Config| Err(Error::Config("sources[0] (kraken): no".to_owned()));
+        let e = Config::load_checked(&path, refuse).unwrap_err().to_string();
+        assert!(
+            e.ends_with("cryptomon.toml: sources[0] (kraken): no"),
+            "{e}"
+        );
     }
 }

@@ -63,12 +63,8 @@ fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
         return Ok((Vec::new(), minute));
     }
     let config = match &args.config {
-        Some(path) => {
-            let context = || format!("cannot load the configuration {}", path.display());
-            let config = Config::load(path).with_context(context)?;
-            exchange::validate(&config).with_context(context)?;
-            config
-        }
+        Some(path) => Config::load_checked(path, exchange::validate)
+            .with_context(|| format!("cannot load the configuration {}", path.display()))?,
         // The default configuration: BTC, ETH and SOL on every exchange, once a minute.
         None => Config::default(),
     };
