@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::batch::QuoteBatch;
 use super::decimal::Decimal;
-use super::http::excerpt;
 use super::http_source::{Exchange, Refusal, Request, sole_body};
+use super::reply::excerpt;
 use super::rules;
 use crate::config::SourceConfig;
 use crate::error::Result;

@@ -9,9 +9,10 @@ use chrono::Utc;
 use super::binance::Binance;
 use super::coinbase::Coinbase;
 use super::coingecko::Coingecko;
-use super::http::{HttpPolicy, Reply};
+use super::http::HttpPolicy;
 use super::http_source::{Exchange, HttpSource};
 use super::kraken::Kraken;
+use super::reply::Reply;
 use crate::config::Config;
 pub use crate::config::ExchangeKind;
 use crate::error::Result;
@@ -97,7 +98,7 @@ pub fn read_rate_limit(
     RateLimitReading {
         retry_after,
         retry_in: super::http::rate_limit_retry(&headers, backoff, left),
-        pause: super::http::cooldown(retry_after.unwrap_or(policy.rate_limit_pause)),
+        pause: super::throttle::cooldown(retry_after.unwrap_or(policy.rate_limit_pause)),
     }
 }
 

@@ -12,7 +12,9 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
-use super::http::{HttpClient, HttpPolicy, Reply, Throttle, excerpt};
+use super::http::{HttpClient, HttpPolicy};
+use super::reply::{Reply, excerpt};
+use super::throttle::Throttle;
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::model::{SourceName, Tick};

@@ -17,8 +17,11 @@
 //! What they share lives beside them:
 //!
 //! - `http_source`: `HttpSource` and the `Exchange` trait, with its contract.
-//! - `http`: the reqwest client, timeouts, retries with backoff and jitter, `Retry-After`, the
-//!   per-exchange request rate (`Throttle`) and the time budget of a fetch ([`HttpPolicy`]).
+//! - `http`: the reqwest client, timeouts, retries with backoff and jitter, `Retry-After` and
+//!   the time budget of a fetch ([`HttpPolicy`]).
+//! - `throttle`: what the sources of one exchange share, its request rate and the pause it asked
+//!   for after a rate limit.
+//! - `reply`: the response a request ends with, and the short view of a body that errors quote.
 //! - `rules`: the entry checks several exchanges share (fields only one exchange uses).
 //! - `batch`: the quotes of one answer, checked, each pair once, with what was dropped and why.
 //! - `decimal`: the strict number type of the bodies.
@@ -56,7 +59,9 @@ mod http;
 mod http_source;
 mod kraken;
 mod limiter;
+mod reply;
 mod rules;
+mod throttle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,9 +72,9 @@ pub use http::HttpPolicy;
 use self::binance::Binance;
 use self::coinbase::Coinbase;
 use self::coingecko::Coingecko;
-use self::http::Throttle;
 use self::http_source::{Exchange, HttpSource};
 use self::kraken::Kraken;
+use self::throttle::Throttle;
 use crate::config::{Config, ExchangeKind, SourceConfig};
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
