@@ -191,10 +191,7 @@ impl Exchange for Binance {
     fn error(&self, body: &Value) -> Option<Refusal> {
         let code = body.get("code")?;
         let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
-        Some(Refusal {
-            message: format!("{msg} (code {code})"),
-            retryable: false,
-        })
+        Some(Refusal::permanent(format!("{msg} (code {code})")))
     }
 
     fn parse(

@@ -108,10 +108,7 @@ impl Exchange for Coinbase {
     /// Coinbase says what went wrong in `message` ("NotFound" for an unknown product).
     fn error(&self, body: &Value) -> Option<Refusal> {
         let message = body.get("message")?.as_str()?;
-        Some(Refusal {
-            message: message.to_owned(),
-            retryable: false,
-        })
+        Some(Refusal::permanent(message.to_owned()))
     }
 
     /// A product whose ticker failed is dropped; one whose stats failed lacks its 24-hour

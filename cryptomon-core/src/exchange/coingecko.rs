@@ -115,10 +115,7 @@ impl Exchange for Coingecko {
     /// The error in any of CoinGecko's shapes: `{"status": {"error_code", "error_message"}}`,
     /// `{"error_code", "status": {"error_message"}}`, `{"error": "..."}`.
     fn error(&self, body: &Value) -> Option<Refusal> {
-        coingecko_error(body).map(|message| Refusal {
-            message,
-            retryable: false,
-        })
+        coingecko_error(body).map(Refusal::permanent)
     }
 
     fn parse(

@@ -49,6 +49,16 @@ pub(crate) struct Refusal {
     pub(crate) retryable: bool,
 }
 
+impl Refusal {
+    /// An error the same request would get again (an unknown pair, a bad key).
+    pub(crate) fn permanent(message: String) -> Self {
+        Refusal {
+            message,
+            retryable: false,
+        }
+    }
+}
+
 /// What one exchange adds to [`HttpSource`]; the HTTP layer does the rest (rate, retries,
 /// timeouts, body cap, API key).
 ///
