@@ -1,9 +1,12 @@
 //! The configuration file (`cryptomon.toml`): the collection interval and the sources to collect.
 //!
 //! Parsing is pure (no network, no environment): [`Config::from_toml_str`] reads and validates,
-//! [`Config::load`] reads a file. Every check that can be done before start-up is done here, so a
-//! mistake (an unknown kind, a malformed pair, a pair the exchange cannot express) stops the
-//! program with a message naming the source entry and the pair, instead of failing every minute.
+//! [`Config::load`] reads a file. This module holds the file's format and the checks that do not
+//! depend on an exchange (an unknown kind, a malformed pair, a timeout longer than the interval),
+//! so a mistake stops the program with a message naming the source entry and the pair, instead
+//! of failing every minute. What each exchange accepts (the pairs it can express, the fields it
+//! uses) is its own module's to say: `exchange::validate` checks it (with the file's name through
+//! [`Config::load_checked`]), and building the sources does too.
 //!
 //! ```
 //! use cryptomon_core::config::{Config, ExchangeKind, PairSelection};
@@ -127,7 +130,7 @@ impl FromStr for ExchangeKind {
 /// Which markets a source collects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PairSelection {
-    /// Every market the exchange lists (`pairs = "all"`; Binance only).
+    /// Every market the exchange lists (`pairs = "all"`, where the exchange supports it).
     All,
     /// These canonical pairs, each once.
     List(Vec<Pair>),
@@ -153,8 +156,8 @@ pub struct SourceConfig {
     /// The name of the environment variable holding an API key (CoinGecko only). The key itself
     /// is never part of the configuration.
     pub api_key_env: Option<String>,
-    /// CoinGecko coin ids by pair (`"BTC-USD" = "bitcoin"`): the file's `ids` table on top of the
-    /// built-in ids of well-known assets. Empty for other kinds.
+    /// Coin ids by pair (`"BTC-USD" = "bitcoin"`), the entry's `ids` table as written (CoinGecko
+    /// only; its module adds the built-in ids of well-known assets).
     pub ids: BTreeMap<Pair, String>,
 }
 
@@ -177,26 +180,15 @@ impl Default for Config {
     fn default() -> Self {
         let sources = ExchangeKind::ALL
             .into_iter()
-            .map(|kind| {
-                let pairs = kind.default_pairs();
-                let ids = match kind {
-                    ExchangeKind::Coingecko => pairs
-                        .iter()
-                        .filter_map(|p| builtin_coingecko_id(p.base()).map(|id| (p.clone(), id)))
-                        .map(|(p, id)| (p, id.to_owned()))
-                        .collect(),
-                    _ => BTreeMap::new(),
-                };
-                SourceConfig {
-                    kind,
-                    name: SourceName::new(kind.as_str()).expect("kind names are valid"),
-                    pairs: PairSelection::List(pairs),
-                    base_url: kind.default_base_url().to_owned(),
-                    timeout_secs: None,
-                    max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                    api_key_env: None,
-                    ids,
-                }
+            .map(|kind| SourceConfig {
+                kind,
+                name: SourceName::new(kind.as_str()).expect("kind names are valid"),
+                pairs: PairSelection::List(kind.default_pairs()),
+                base_url: kind.default_base_url().to_owned(),
+                timeout_secs: None,
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                api_key_env: None,
+                ids: BTreeMap::new(),
             })
             .collect();
         Config {
@@ -316,6 +308,18 @@ impl Config {
         Config::from_toml_str(&text)
             .map_err(|e| Error::Config(format!("{}: {}", path.display(), config_message(e))))
     }
+    /// [`Config::load`], then `check`, whose error names the file too: a check the file format
+    /// does not know, such as `exchange::validate` (what each exchange accepts).
+    pub fn load_checked(
+        path: impl AsRef<Path>,
+        check: impl FnOnce(&Config) -> Result<()>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let config = Config::load(path)?;
+        check(&config)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), config_message(e))))?;
+        Ok(config)
+    }
 }
 
 fn config_message(e: Error) -> String {
@@ -340,14 +344,7 @@ fn validate_source(index: usize, raw: RawSource, interval_secs: u32) -> Result<S
 
     let pairs = match raw.pairs {
         None => PairSelection::List(kind.default_pairs()),
-        Some(RawPairs::Word(w)) if w == "all" => {
-            if kind != ExchangeKind::Binance {
-                return Err(at(
-                    "pairs = \"all\" is only supported by binance; list the pairs".to_owned(),
-                ));
-            }
-            PairSelection::All
-        }
+        Some(RawPairs::Word(w)) if w == "all" => PairSelection::All,
         Some(RawPairs::Word(w)) => {
             return Err(at(format!(
                 "pairs = {w:?}: expected a list of pairs like [\"BTC-USD\"] or \"all\""
@@ -402,17 +399,6 @@ fn validate_source(index: usize, raw: RawSource, interval_secs: u32) -> Result<S
         }
     };
 
-    if kind != ExchangeKind::Coingecko {
-        if raw.api_key_env.is_some() {
-            return Err(at(
-                "api_key_env is only used by coingecko (the other exchanges' market data needs no key)"
-                    .to_owned(),
-            ));
-        }
-        if !raw.ids.is_empty() {
-            return Err(at("ids is only used by coingecko".to_owned()));
-        }
-    }
     if let Some(var) = &raw.api_key_env
         && (var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
     {
@@ -423,51 +409,9 @@ fn validate_source(index: usize, raw: RawSource, interval_secs: u32) -> Result<S
     }
 
     let mut ids = BTreeMap::new();
-    if kind == ExchangeKind::Coingecko {
-        for (p, id) in &raw.ids {
-            let pair = Pair::new(p).map_err(|e| at_pair(p, format!("in ids: {e}")))?;
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-            {
-                return Err(at_pair(p, format!("coin id {id:?} is not a CoinGecko id")));
-            }
-            ids.insert(pair, id.clone());
-        }
-        if let PairSelection::List(pairs) = &pairs {
-            for pair in pairs {
-                if !is_coingecko_currency(pair.quote()) {
-                    return Err(at_pair(
-                        pair.as_str(),
-                        format!(
-                            "coingecko cannot express it: {} is not one of its vs_currencies",
-                            pair.quote()
-                        ),
-                    ));
-                }
-                if !ids.contains_key(pair) {
-                    let id = builtin_coingecko_id(pair.base()).ok_or_else(|| {
-                        at_pair(
-                            pair.as_str(),
-                            format!(
-                                "coingecko needs a coin id for {}: add it under ids, e.g. \
-                                 ids = {{ \"{pair}\" = \"bitcoin\" }}",
-                                pair.base()
-                            ),
-                        )
-                    })?;
-                    ids.insert(pair.clone(), id.to_owned());
-                }
-            }
-            // Ids for pairs that are not collected would be silently unused: most likely a typo.
-            if let Some(extra) = ids.keys().find(|p| !pairs.contains(p)) {
-                return Err(at_pair(
-                    extra.as_str(),
-                    "has an id under ids but is not listed in pairs".to_owned(),
-                ));
-            }
-        }
+    for (p, id) in raw.ids {
+        let pair = Pair::new(&p).map_err(|e| at_pair(&p, format!("in ids: {e}")))?;
+        ids.insert(pair, id);
     }
 
     Ok(SourceConfig {
@@ -480,40 +424,6 @@ fn validate_source(index: usize, raw: RawSource, interval_secs: u32) -> Result<S
         api_key_env: raw.api_key_env,
         ids,
     })
-}
-
-/// CoinGecko ids of well-known assets, so the common pairs need no `ids` table.
-pub fn builtin_coingecko_id(base: &str) -> Option<&'static str> {
-    Some(match base {
-        "BTC" => "bitcoin",
-        "ETH" => "ethereum",
-        "SOL" => "solana",
-        "XRP" => "ripple",
-        "DOGE" => "dogecoin",
-        "ADA" => "cardano",
-        "LTC" => "litecoin",
-        "DOT" => "polkadot",
-        "AVAX" => "avalanche-2",
-        "LINK" => "chainlink",
-        "BNB" => "binancecoin",
-        "TRX" => "tron",
-        "USDT" => "tether",
-        "USDC" => "usd-coin",
-        _ => return None,
-    })
-}
-
-/// Whether CoinGecko prices assets in `quote` (its `vs_currencies`, upper-cased). USDT, for
-/// one, is not among them.
-pub fn is_coingecko_currency(quote: &str) -> bool {
-    const VS_CURRENCIES: &[&str] = &[
-        "BTC", "ETH", "LTC", "BCH", "BNB", "EOS", "XRP", "XLM", "LINK", "DOT", "YFI", "SOL", "USD",
-        "AED", "ARS", "AUD", "BDT", "BHD", "BMD", "BRL", "CAD", "CHF", "CLP", "CNY", "CZK", "DKK",
-        "EUR", "GBP", "GEL", "HKD", "HUF", "IDR", "ILS", "INR", "JPY", "KRW", "KWD", "LKR", "MMK",
-        "MXN", "MYR", "NGN", "NOK", "NZD", "PHP", "PKR", "PLN", "RUB", "SAR", "SEK", "SGD", "THB",
-        "TRY", "TWD", "UAH", "VEF", "VND", "ZAR", "XDR", "XAG", "XAU", "BITS", "SATS",
-    ];
-    VS_CURRENCIES.contains(&quote)
 }
 
 #[cfg(test)]
@@ -538,8 +448,6 @@ mod tests {
             assert_eq!(bases, DEFAULT_BASES, "{}", s.kind);
             assert_eq!(s.name.as_str(), s.kind.as_str());
         }
-        let gecko = &c.sources[3];
-        assert_eq!(gecko.ids[&Pair::new("SOL-USD").unwrap()], "solana");
         let binance = &c.sources[2];
         assert_eq!(
             binance.pairs,
@@ -579,7 +487,7 @@ mod tests {
         let g = &c.sources[1];
         assert_eq!(g.api_key_env.as_deref(), Some("CG_KEY"));
         assert_eq!(g.ids[&Pair::new("AKT-USD").unwrap()], "akash-network");
-        assert_eq!(g.ids[&Pair::new("BTC-USD").unwrap()], "bitcoin");
+        assert_eq!(g.ids.len(), 1, "only the file's ids");
         assert_eq!(g.base_url, "https://api.coingecko.com/api/v3");
         assert_eq!(g.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(c.alerts.unwrap()["factor"].as_float(), Some(3.0));
@@ -596,20 +504,9 @@ mod tests {
             "{e}"
         );
 
-        let e = err("[[sources]]\nkind = \"coingecko\"\npairs = [\"BTC-USDT\"]\n");
+        let e = err("[[sources]]\nkind = \"coingecko\"\nids = { \"btc\" = \"bitcoin\" }\n");
         assert!(
-            e.contains("sources[0] (coingecko)")
-                && e.contains("BTC-USDT")
-                && e.contains("vs_currencies"),
-            "{e}"
-        );
-
-        let e = err("[[sources]]\nkind = \"coingecko\"\npairs = [\"AKT-USD\"]\n");
-        assert!(e.contains("AKT-USD") && e.contains("ids"), "{e}");
-
-        let e = err("[[sources]]\nkind = \"kraken\"\npairs = \"all\"\n");
-        assert!(
-            e.contains("sources[0] (kraken)") && e.contains("binance"),
+            e.contains("sources[0] (coingecko)") && e.contains("in ids") && e.contains("btc"),
             "{e}"
         );
 
@@ -636,7 +533,6 @@ mod tests {
         assert!(err(&format!("{base}timeout_secs = 60\n")).contains("timeout_secs"));
         assert!(err(&format!("{base}max_body_bytes = 0\n")).contains("max_body_bytes = 0"));
         assert!(err(&format!("{base}base_url = \"ftp://x\"\n")).contains("base_url"));
-        assert!(err(&format!("{base}api_key_env = \"K\"\n")).contains("coingecko"));
         assert!(err(&format!("{base}pairs = []\n")).contains("empty"));
         assert!(err(&format!("{base}pairs = \"some\"\n")).contains("all"));
         assert!(err(&format!("{base}{base}")).contains("distinct `name`"));
@@ -673,5 +569,12 @@ mod tests {
         let e = Config::load(&path).unwrap_err().to_string();
         assert!(e.contains("cryptomon.toml") && e.contains("nope"), "{e}");
         assert!(Config::load(dir.path().join("missing.toml")).is_err());
+        std::fs::write(&path, "[[sources]]\nkind = \"kraken\"\n").unwrap();
+        let refuse = |_: &Config| Err(Error::Config("sources[0] (kraken): no".to_owned()));
+        let e = Config::load_checked(&path, refuse).unwrap_err().to_string();
+        assert!(
+            e.ends_with("cryptomon.toml: sources[0] (kraken): no"),
+            "{e}"
+        );
     }
 }

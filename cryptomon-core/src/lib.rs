@@ -12,10 +12,12 @@
 //! - [`store`]: the [`Store`] trait, [`StoreExt`] conveniences and [`FsStore`].
 //! - [`source`]: the [`Source`] trait.
 //! - [`alerting`]: alert rules, their evaluation at each transform, events, cooldown.
-//! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, validated.
+//! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, with the checks
+//!   every exchange shares.
 //! - [`secrets`]: [`Secrets`](secrets::Secrets), the values `api_key_env` and `secret_env` name:
 //!   given ones first, then the environment.
-//! - `exchange` (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko sources and
+//! - `exchange` (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko sources, one
+//!   generic HTTP source over a per-exchange trait, each exchange's rules for its entries, and
 //!   `build_sources`, which turns a [`config::Config`] into sources.
 //! - [`engine`]: the [`Window`] of samples (a polars `DataFrame`), the [`Aggregator`] trait and
 //!   [`PolarsAggregator`], and the candle and point views.

@@ -192,28 +192,30 @@ fn failures_are_one_line_errors_with_a_non_zero_exit() {
 }
 
 #[test]
-fn a_bad_config_stops_collect_naming_the_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("cryptomon.toml");
-    std::fs::write(
-        &config,
-        "[[sources]]\nkind = \"kraken\"\npairs = [\"BTC/USD\"]\n",
-    )
-    .unwrap();
-    let out = cryptomon(&[
-        "collect",
-        "--once",
-        "--config",
-        config.to_str().unwrap(),
-        "--store",
-        dir.path().join("s").to_str().unwrap(),
-    ]);
-    let (_, stderr) = text(&out);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("BTC/USD") && stderr.contains("kraken"),
-        "{stderr}"
-    );
+fn a_bad_config_stops_collect_naming_the_file_and_the_entry() {
+    // A malformed pair (the file's format), and a pair the exchange cannot express (its rules).
+    for (entry, pair) in [
+        ("kind = \"kraken\"\npairs = [\"BTC/USD\"]", "BTC/USD"),
+        ("kind = \"coingecko\"\npairs = [\"BTC-USDT\"]", "BTC-USDT"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("cryptomon.toml");
+        std::fs::write(&config, format!("[[sources]]\n{entry}\n")).unwrap();
+        let out = cryptomon(&[
+            "collect",
+            "--once",
+            "--config",
+            config.to_str().unwrap(),
+            "--store",
+            dir.path().join("s").to_str().unwrap(),
+        ]);
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("cryptomon.toml: sources[0] (") && stderr.contains(pair),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The config file: `Config::from_toml_str`, then the `[alerts]` table's rules and webhooks.
-//! Either is accepted or refused with an error; nothing may panic.
+//! The config file: `Config::from_toml_str`, then each exchange's checks of its entries and the
+//! `[alerts]` table's rules and webhooks. Each is accepted or refused with an error; nothing may
+//! panic.
 #![no_main]
 
 use cryptomon_core::alerting::AlertConfig;
@@ -11,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(config) = Config::from_toml_str(text) {
+        let _ = cryptomon_core::exchange::validate(&config);
         let _ = AlertConfig::from_toml(config.alerts.as_ref());
     }
     // The alert table alone, whatever the rest of the file says.

@@ -20,6 +20,8 @@ pub(crate) struct QuoteBatch {
     seen: HashSet<Pair>,
     problems: Vec<String>,
     more_problems: usize,
+    /// The first request that failed, which decides whether an empty batch may be retried.
+    failure: Option<Error>,
 }
 
 impl QuoteBatch {
@@ -31,6 +33,7 @@ impl QuoteBatch {
             seen: HashSet::new(),
             problems: Vec::new(),
             more_problems: 0,
+            failure: None,
         }
     }
 
@@ -56,6 +59,16 @@ impl QuoteBatch {
         } else {
             self.more_problems += 1;
         }
+    }
+
+    /// Records that the request for `pair` failed with `error`: the pair is dropped.
+    pub(crate) fn failed(&mut self, pair: &Pair, error: Error) {
+        let message = match &error {
+            Error::Source { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        self.problem(format!("{pair}: dropped: {message}"));
+        self.failure.get_or_insert(error);
     }
 
     /// Records each of `wanted` that has no quote as missing from the answer.
@@ -87,6 +100,12 @@ impl QuoteBatch {
                 .push(format!("... and {} more problems", self.more_problems));
         }
         if self.quotes.is_empty() {
+            // With nothing but one failed request, its error says why better than a summary.
+            if self.problems.len() == 1
+                && let Some(failure) = self.failure.take()
+            {
+                return Err(failure);
+            }
             let why = if self.problems.is_empty() {
                 "the answer holds no quote".to_owned()
             } else {
@@ -98,7 +117,7 @@ impl QuoteBatch {
             return Err(Error::Source {
                 source_name: self.source.to_string(),
                 message: why,
-                retryable: false,
+                retryable: self.failure.as_ref().is_some_and(Error::is_retryable),
             });
         }
         Ok(Fetched {

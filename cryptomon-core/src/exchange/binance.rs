@@ -6,25 +6,20 @@
 //! longest first (`BTCFDUSD` is BTC-FDUSD, not BTCFD-USD).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
 use super::decimal::{Decimal, opt};
-use super::http::{Gate, HttpClient, HttpPolicy, Reply, excerpt};
+use super::http_source::{Exchange, Refusal, Request, sole_body};
+use super::reply::excerpt;
+use super::rules;
 use crate::config::{PairSelection, SourceConfig};
-use crate::error::{Error, Result};
-use crate::model::{Pair, Quote, SourceName, Tick};
-use crate::source::{Fetched, Source};
-
-/// Requests a second: far under the weight limit (6,000 a minute; the every-market ticker
-/// weighs 80), leaving room for retries.
-pub(crate) const RATE: (u32, Duration) = (5, Duration::from_secs(1));
+use crate::error::Result;
+use crate::model::{Pair, Quote};
 
 /// The assets Binance quotes markets in, longest first so a longer one wins a shared suffix.
 const QUOTE_ASSETS: &[&str] = &[
@@ -71,42 +66,13 @@ struct Ticker {
 
 /// Binance's 24-hour tickers for a list of pairs or every market.
 #[derive(Debug)]
-pub struct BinanceSource {
-    name: SourceName,
+pub(crate) struct Binance {
     url: String,
     /// `None` for every market.
     symbols: Option<Vec<(String, Pair)>>,
-    http: HttpClient,
 }
 
-impl BinanceSource {
-    /// A source for the entry `config` (kind `binance`), with its own request rate.
-    pub fn new(config: &SourceConfig, policy: &HttpPolicy) -> Result<Self> {
-        Self::with_gate(config, policy, Gate::new(RATE.0, RATE.1))
-    }
-
-    pub(crate) fn with_gate(
-        config: &SourceConfig,
-        policy: &HttpPolicy,
-        gate: Arc<Gate>,
-    ) -> Result<Self> {
-        let symbols = match &config.pairs {
-            PairSelection::All => None,
-            PairSelection::List(pairs) => Some(
-                pairs
-                    .iter()
-                    .map(|p| (format!("{}{}", p.base(), p.quote()), p.clone()))
-                    .collect(),
-            ),
-        };
-        Ok(BinanceSource {
-            name: config.name.clone(),
-            url: format!("{}/api/v3/ticker/24hr", config.base_url),
-            symbols,
-            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, None)?,
-        })
-    }
-
+impl Binance {
     fn query(&self) -> Vec<(&'static str, String)> {
         match &self.symbols {
             None => vec![],
@@ -118,10 +84,11 @@ impl BinanceSource {
     }
 
     /// Reads the answer's markets into `batch`.
-    fn parse(&self, body: &Value, batch: &mut QuoteBatch) -> std::result::Result<(), String> {
-        if let Some(e) = binance_error(body) {
-            return Err(e);
-        }
+    fn read_markets(
+        &self,
+        body: &Value,
+        batch: &mut QuoteBatch,
+    ) -> std::result::Result<(), String> {
         let markets: Vec<&Value> = match body {
             Value::Array(items) => items.iter().collect(),
             // One symbol answers with a bare object.
@@ -190,11 +157,52 @@ impl BinanceSource {
     }
 }
 
-/// Binance's `{"code": -1121, "msg": "Invalid symbol."}`, as a message.
-fn binance_error(body: &Value) -> Option<String> {
-    let code = body.get("code")?;
-    let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
-    Some(format!("{msg} (code {code})"))
+impl Exchange for Binance {
+    /// Far under the weight limit (6,000 a minute; the every-market ticker weighs 80), leaving
+    /// room for retries.
+    const RATE: (u32, Duration) = (5, Duration::from_secs(1));
+
+    fn new(config: &SourceConfig) -> std::result::Result<Self, String> {
+        rules::no_key_nor_ids(config)?;
+        let symbols = match &config.pairs {
+            PairSelection::All => None,
+            PairSelection::List(pairs) => Some(
+                pairs
+                    .iter()
+                    .map(|p| (format!("{}{}", p.base(), p.quote()), p.clone()))
+                    .collect(),
+            ),
+        };
+        Ok(Binance {
+            url: format!("{}/api/v3/ticker/24hr", config.base_url),
+            symbols,
+        })
+    }
+
+    /// One `ticker/24hr` call, for the listed symbols or every market.
+    fn requests(&self) -> Vec<Request> {
+        vec![Request {
+            url: self.url.clone(),
+            query: self.query(),
+        }]
+    }
+
+    /// Binance's `{"code": -1121, "msg": "Invalid symbol."}`.
+    fn error(&self, body: &Value) -> Option<Refusal> {
+        let code = body.get("code")?;
+        let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
+        Some(Refusal::permanent(format!("{msg} (code {code})")))
+    }
+
+    fn parse(
+        &self,
+        bodies: Vec<Result<Value>>,
+        batch: &mut QuoteBatch,
+    ) -> std::result::Result<Value, String> {
+        let body = sole_body(bodies)?;
+        self.read_markets(&body, batch)?;
+        Ok(body)
+    }
 }
 
 /// The quote of a market. A `0` bid or ask means an empty book side, not a price of zero.
@@ -211,70 +219,21 @@ fn quote(pair: Pair, t: &Ticker) -> Quote {
     q
 }
 
-#[async_trait]
-impl Source for BinanceSource {
-    fn name(&self) -> &SourceName {
-        &self.name
-    }
-
-    async fn fetch(&self, _tick: Tick) -> Result<Fetched> {
-        let deadline = self.http.deadline();
-        let reply = self.http.get(&self.url, &self.query(), deadline).await?;
-        self.read(&reply, Utc::now())
-    }
-}
-
-impl BinanceSource {
-    /// The fetch made of one answer: its quotes, or why it gives none.
-    pub(crate) fn read(&self, reply: &Reply, fetched_at: DateTime<Utc>) -> Result<Fetched> {
-        let fail = |message: String| -> Error {
-            // 451 (restricted location) and 4xx codes are answers, not accidents: no retry.
-            self.http.error(
-                format!("GET {}: HTTP {}: {message}", self.url, reply.status),
-                false,
-            )
-        };
-        let body = reply
-            .json()
-            .map_err(|why| self.http.error(format!("GET {}: {why}", self.url), false))?;
-        if !reply.is_success() {
-            return Err(fail(
-                binance_error(&body).unwrap_or_else(|| excerpt(&reply.body)),
-            ));
-        }
-        let mut batch = QuoteBatch::new(&self.name);
-        self.parse(&body, &mut batch).map_err(fail)?;
-        batch.finish(body, fetched_at)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ExchangeKind;
+    use crate::exchange::http_source::HttpSource;
+    use crate::exchange::http_source::testing::{self, entry, read_ok};
+    use crate::source::Fetched;
     use serde_json::json;
 
-    fn source(pairs: Option<&[&str]>) -> BinanceSource {
-        let config = SourceConfig {
-            kind: crate::config::ExchangeKind::Binance,
-            name: SourceName::new("binance").unwrap(),
-            pairs: match pairs {
-                None => PairSelection::All,
-                Some(p) => PairSelection::List(p.iter().map(|p| Pair::new(p).unwrap()).collect()),
-            },
-            base_url: "http://127.0.0.1:9".to_owned(),
-            timeout_secs: None,
-            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
-            api_key_env: None,
-            ids: Default::default(),
-        };
-        BinanceSource::new(&config, &HttpPolicy::default()).unwrap()
+    fn source(pairs: Option<&[&str]>) -> HttpSource<Binance> {
+        testing::source(&entry(ExchangeKind::Binance, pairs))
     }
 
-    fn parse(s: &BinanceSource, body: Value) -> Result<Fetched> {
-        let mut batch = QuoteBatch::new(&s.name);
-        s.parse(&body, &mut batch)
-            .map_err(|m| s.http.error(m, false))?;
-        batch.finish(body, Utc::now())
+    fn parse(s: &HttpSource<Binance>, body: Value) -> Result<Fetched> {
+        read_ok(s, body)
     }
 
     fn mini(symbol: &str, last: &str, count: i64) -> Value {
@@ -310,10 +269,10 @@ mod tests {
     fn query_lists_symbols_as_a_json_array() {
         let s = source(Some(&["BTC-USDT", "ETH-USDT"]));
         assert_eq!(
-            s.query(),
+            s.exchange().query(),
             vec![("symbols", "[\"BTCUSDT\",\"ETHUSDT\"]".to_owned())]
         );
-        assert!(source(None).query().is_empty());
+        assert!(source(None).exchange().query().is_empty());
     }
 
     #[test]

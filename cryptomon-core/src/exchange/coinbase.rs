@@ -1,38 +1,26 @@
 //! Coinbase Exchange: `GET /products/{id}/ticker` and `GET /products/{id}/stats`, one product
 //! a call, a few products at a time under the public limit of 10 requests a second.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::time::Instant;
 
 use super::batch::QuoteBatch;
 use super::decimal::{Decimal, opt};
-use super::http::{Gate, HttpClient, HttpPolicy, Reply};
-use crate::config::{PairSelection, SourceConfig};
-use crate::error::{Error, Result};
-use crate::model::{Pair, Quote, SourceName, Tick};
-use crate::source::{Fetched, Source};
-
-/// Requests a second: under the public limit of 10 (bursts of 15) with room for clock skew.
-pub(crate) const RATE: (u32, Duration) = (8, Duration::from_secs(1));
-
-/// Products fetched at once; each needs two requests.
-const CONCURRENCY: usize = 4;
+use super::http_source::{Exchange, Refusal, Request};
+use super::rules;
+use crate::config::SourceConfig;
+use crate::error::Result;
+use crate::model::{Pair, Quote};
 
 /// Coinbase Exchange's public market data for a list of products (`BTC-USD`, the canonical
 /// form already).
 #[derive(Debug)]
-pub struct CoinbaseSource {
-    name: SourceName,
+pub(crate) struct Coinbase {
     base_url: String,
     pairs: Vec<Pair>,
-    http: HttpClient,
 }
 
 /// `GET /products/{id}/ticker`. Unknown fields (`trade_id` as number or string, `rfq_volume`,
@@ -58,67 +46,6 @@ struct Stats {
     high: Option<Decimal>,
     #[serde(default)]
     low: Option<Decimal>,
-}
-
-impl CoinbaseSource {
-    /// A source for the entry `config` (kind `coinbase`), with its own request rate.
-    pub fn new(config: &SourceConfig, policy: &HttpPolicy) -> Result<Self> {
-        Self::with_gate(config, policy, Gate::new(RATE.0, RATE.1))
-    }
-
-    pub(crate) fn with_gate(
-        config: &SourceConfig,
-        policy: &HttpPolicy,
-        gate: Arc<Gate>,
-    ) -> Result<Self> {
-        let PairSelection::List(pairs) = &config.pairs else {
-            return Err(Error::Config(format!(
-                "source {}: coinbase needs a list of pairs",
-                config.name
-            )));
-        };
-        Ok(CoinbaseSource {
-            name: config.name.clone(),
-            base_url: config.base_url.clone(),
-            pairs: pairs.clone(),
-            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, None)?,
-        })
-    }
-
-    /// One endpoint of one product as JSON, or an error naming the product.
-    async fn get(&self, pair: &Pair, endpoint: &str, deadline: Instant) -> Result<Value> {
-        let url = format!("{}/products/{pair}/{endpoint}", self.base_url);
-        let reply = self.http.get(&url, &[], deadline).await?;
-        self.read_endpoint(&url, &reply)
-    }
-
-    /// One endpoint's answer as JSON, or an error naming the product (`url`).
-    pub(crate) fn read_endpoint(&self, url: &str, reply: &Reply) -> Result<Value> {
-        let json = reply.json();
-        if !reply.is_success() {
-            // Coinbase says what went wrong in `message` ("NotFound" for an unknown product).
-            let message = json
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| super::http::excerpt(&reply.body));
-            return Err(self.http.error(
-                format!("GET {url}: HTTP {}: {message}", reply.status),
-                false,
-            ));
-        }
-        json.map_err(|why| self.http.error(format!("GET {url}: {why}"), false))
-    }
-
-    async fn fetch_product(
-        &self,
-        pair: &Pair,
-        deadline: Instant,
-    ) -> (Result<Value>, Result<Value>) {
-        futures::join!(
-            self.get(pair, "ticker", deadline),
-            self.get(pair, "stats", deadline)
-        )
-    }
 }
 
 /// The quote of one product from its ticker and, where it came, its stats.
@@ -151,41 +78,56 @@ fn parse_product(
     Ok(quote)
 }
 
-#[async_trait]
-impl Source for CoinbaseSource {
-    fn name(&self) -> &SourceName {
-        &self.name
+impl Exchange for Coinbase {
+    /// Under the public limit of 10 requests a second (bursts of 15), with room for clock skew.
+    const RATE: (u32, Duration) = (8, Duration::from_secs(1));
+
+    /// Four products at once, each asking for its ticker and its stats.
+    const CONCURRENCY: usize = 8;
+
+    fn new(config: &SourceConfig) -> std::result::Result<Self, String> {
+        rules::no_key_nor_ids(config)?;
+        Ok(Coinbase {
+            base_url: config.base_url.clone(),
+            pairs: rules::listed_pairs(config)?.to_vec(),
+        })
     }
 
-    async fn fetch(&self, _tick: Tick) -> Result<Fetched> {
-        let deadline = self.http.deadline();
-        // By index: a closure over `&Pair` trips the `Send` check of `async_trait` futures.
-        let results: Vec<_> = futures::stream::iter(0..self.pairs.len())
-            .map(|i| self.fetch_product(&self.pairs[i], deadline))
-            .buffered(CONCURRENCY)
+    /// Each product's ticker, then its stats.
+    fn requests(&self) -> Vec<Request> {
+        self.pairs
+            .iter()
+            .flat_map(|pair| {
+                ["ticker", "stats"].map(|endpoint| {
+                    Request::to(format!("{}/products/{pair}/{endpoint}", self.base_url))
+                })
+            })
             .collect()
-            .await;
-        self.assemble(results, Utc::now())
     }
-}
 
-impl CoinbaseSource {
-    /// The fetch made of each product's ticker and stats answers, in the order of the pairs.
-    pub(crate) fn assemble(
+    /// Coinbase says what went wrong in `message` ("NotFound" for an unknown product).
+    fn error(&self, body: &Value) -> Option<Refusal> {
+        let message = body.get("message")?.as_str()?;
+        Some(Refusal::permanent(message.to_owned()))
+    }
+
+    /// A product whose ticker failed is dropped; one whose stats failed lacks its 24-hour
+    /// range. The raw answer holds each product's bodies under its pair.
+    fn parse(
         &self,
-        results: Vec<(Result<Value>, Result<Value>)>,
-        fetched_at: DateTime<Utc>,
-    ) -> Result<Fetched> {
-        let mut batch = QuoteBatch::new(&self.name);
+        bodies: Vec<Result<Value>>,
+        batch: &mut QuoteBatch,
+    ) -> std::result::Result<Value, String> {
         let mut raw = Map::new();
-        let mut first_error: Option<Error> = None;
-        for (pair, (ticker, stats)) in self.pairs.iter().zip(results) {
-            let mut bodies = Map::new();
+        let mut bodies = bodies.into_iter();
+        for pair in &self.pairs {
+            let (Some(ticker), Some(stats)) = (bodies.next(), bodies.next()) else {
+                break;
+            };
             let ticker = match ticker {
                 Ok(body) => body,
                 Err(e) => {
-                    batch.problem(format!("{pair}: dropped: {}", message_of(&e)));
-                    first_error.get_or_insert(e);
+                    batch.failed(pair, e);
                     continue;
                 }
             };
@@ -196,38 +138,24 @@ impl CoinbaseSource {
                     None
                 }
             };
-            match parse_product(pair, &ticker, stats.as_ref(), &mut batch) {
+            match parse_product(pair, &ticker, stats.as_ref(), batch) {
                 Ok(quote) => batch.push(quote),
                 Err(why) => batch.problem(format!("{pair}: dropped: {why}")),
             }
-            bodies.insert("ticker".to_owned(), ticker);
+            let mut product = Map::new();
+            product.insert("ticker".to_owned(), ticker);
             if let Some(stats) = stats {
-                bodies.insert("stats".to_owned(), stats);
+                product.insert("stats".to_owned(), stats);
             }
-            raw.insert(pair.to_string(), Value::Object(bodies));
+            raw.insert(pair.to_string(), Value::Object(product));
         }
-        match batch.finish(Value::Object(raw), fetched_at) {
-            // With no product answered, the first failure says why better than a summary.
-            Err(_) if first_error.is_some() && self.pairs.len() == 1 => {
-                Err(first_error.expect("checked"))
-            }
-            Err(Error::Source {
-                source_name,
-                message,
-                ..
-            }) => Err(Error::Source {
-                source_name,
-                message,
-                retryable: first_error.as_ref().is_some_and(Error::is_retryable),
-            }),
-            other => other,
-        }
+        Ok(Value::Object(raw))
     }
 }
 
-fn message_of(e: &Error) -> String {
+fn message_of(e: &crate::Error) -> String {
     match e {
-        Error::Source { message, .. } => message.clone(),
+        crate::Error::Source { message, .. } => message.clone(),
         other => other.to_string(),
     }
 }
@@ -241,7 +169,7 @@ mod tests {
         ticker: Value,
         stats: Option<Value>,
     ) -> (std::result::Result<Quote, String>, Vec<String>) {
-        let mut batch = QuoteBatch::new(&SourceName::new("coinbase").unwrap());
+        let mut batch = QuoteBatch::new(&crate::model::SourceName::new("coinbase").unwrap());
         let pair = Pair::new("BTC-USD").unwrap();
         let q = parse_product(&pair, &ticker, stats.as_ref(), &mut batch);
         if let Ok(q) = &q {

@@ -2,28 +2,24 @@
 //! and the update time, pairs mapped to coin ids by the config.
 //!
 //! CoinGecko is an aggregator: it gives a price, a 24-hour volume in the quote currency and the
-//! time of its last update, nothing else. Unknown ids are silently left out of the answer.
+//! time of its last update, nothing else. Unknown ids are silently left out of the answer, so
+//! an entry is checked before start-up: every pair needs a coin id (the entry's `ids`, or the
+//! built-in id of a well-known asset) and a quote among CoinGecko's `vs_currencies`.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
 use super::decimal::Decimal;
-use super::http::{Gate, HttpClient, HttpPolicy, Reply, excerpt};
-use crate::config::{PairSelection, SourceConfig};
-use crate::error::{Error, Result};
-use crate::model::{Pair, Quote, SourceName, Tick};
-use crate::secrets::Secrets;
-use crate::source::{Fetched, Source};
-
-/// Requests per period: keyless callers get 5 to 30 calls a minute per IP; one call a tick plus
-/// a retry or two stays far under that.
-pub(crate) const RATE: (u32, Duration) = (1, Duration::from_secs(2));
+use super::http_source::{Exchange, Refusal, Request, sole_body};
+use super::reply::excerpt;
+use super::rules;
+use crate::config::SourceConfig;
+use crate::error::Result;
+use crate::model::{Pair, Quote};
 
 /// The header of a demo key (the public host), and of a pro key (the `pro-api` host).
 const DEMO_KEY_HEADER: &str = "x-cg-demo-api-key";
@@ -31,71 +27,15 @@ const PRO_KEY_HEADER: &str = "x-cg-pro-api-key";
 
 /// CoinGecko's simple prices for a list of pairs, each with its coin id.
 #[derive(Debug)]
-pub struct CoingeckoSource {
-    name: SourceName,
+pub(crate) struct Coingecko {
     url: String,
     /// Pair, coin id, vs currency (lower case).
     pairs: Vec<(Pair, String, String)>,
-    http: HttpClient,
+    /// The header an API key goes in: the pro host's or the public host's.
+    key_header: &'static str,
 }
 
-impl CoingeckoSource {
-    /// A source for the entry `config` (kind `coingecko`), with its own request rate. The key,
-    /// if the entry names one in `api_key_env`, is read from `secrets` now.
-    pub fn new(config: &SourceConfig, policy: &HttpPolicy, secrets: &Secrets) -> Result<Self> {
-        Self::with_gate(config, policy, secrets, Gate::new(RATE.0, RATE.1))
-    }
-
-    pub(crate) fn with_gate(
-        config: &SourceConfig,
-        policy: &HttpPolicy,
-        secrets: &Secrets,
-        gate: Arc<Gate>,
-    ) -> Result<Self> {
-        let PairSelection::List(list) = &config.pairs else {
-            return Err(Error::Config(format!(
-                "source {}: coingecko needs a list of pairs",
-                config.name
-            )));
-        };
-        let mut pairs = Vec::with_capacity(list.len());
-        for pair in list {
-            let id = config.ids.get(pair).ok_or_else(|| {
-                Error::Config(format!(
-                    "source {}: pair {pair:?} has no coin id",
-                    config.name
-                ))
-            })?;
-            pairs.push((pair.clone(), id.clone(), pair.quote().to_ascii_lowercase()));
-        }
-        let key = match &config.api_key_env {
-            None => None,
-            Some(var) => {
-                let key = secrets
-                    .get(var)
-                    .filter(|k| !k.trim().is_empty())
-                    .ok_or_else(|| {
-                        Error::Config(format!(
-                            "source {}: api_key_env names {var}, which is not set",
-                            config.name
-                        ))
-                    })?;
-                let header = if config.base_url.contains("pro-api.coingecko.com") {
-                    PRO_KEY_HEADER
-                } else {
-                    DEMO_KEY_HEADER
-                };
-                Some((header, key.trim().to_owned()))
-            }
-        };
-        Ok(CoingeckoSource {
-            name: config.name.clone(),
-            url: format!("{}/simple/price", config.base_url),
-            pairs,
-            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, key)?,
-        })
-    }
-
+impl Coingecko {
     fn query(&self) -> Vec<(&'static str, String)> {
         let ids: BTreeSet<&str> = self.pairs.iter().map(|(_, id, _)| id.as_str()).collect();
         let vs: BTreeSet<&str> = self.pairs.iter().map(|(_, _, vs)| vs.as_str()).collect();
@@ -112,10 +52,7 @@ impl CoingeckoSource {
     }
 
     /// Reads each configured pair from the answer into `batch`.
-    fn parse(&self, body: &Value, batch: &mut QuoteBatch) -> std::result::Result<(), String> {
-        if let Some(e) = coingecko_error(body) {
-            return Err(e);
-        }
+    fn read_coins(&self, body: &Value, batch: &mut QuoteBatch) -> std::result::Result<(), String> {
         let Some(coins) = body.as_object() else {
             return Err(format!(
                 "expected an object of coins, got {}",
@@ -134,6 +71,150 @@ impl CoingeckoSource {
         }
         Ok(())
     }
+}
+
+impl Exchange for Coingecko {
+    /// Keyless callers get 5 to 30 calls a minute per IP; one call a tick plus a retry or two
+    /// stays far under that.
+    const RATE: (u32, Duration) = (1, Duration::from_secs(2));
+
+    fn new(config: &SourceConfig) -> std::result::Result<Self, String> {
+        let list = rules::listed_pairs(config)?;
+        let ids = coin_ids(list, &config.ids)?;
+        let pairs = list
+            .iter()
+            .map(|pair| {
+                let id = ids[pair].clone();
+                (pair.clone(), id, pair.quote().to_ascii_lowercase())
+            })
+            .collect();
+        let key_header = if config.base_url.contains("pro-api.coingecko.com") {
+            PRO_KEY_HEADER
+        } else {
+            DEMO_KEY_HEADER
+        };
+        Ok(Coingecko {
+            url: format!("{}/simple/price", config.base_url),
+            pairs,
+            key_header,
+        })
+    }
+
+    fn key_header(&self) -> Option<&'static str> {
+        Some(self.key_header)
+    }
+
+    /// One `simple/price` call for every coin id and currency.
+    fn requests(&self) -> Vec<Request> {
+        vec![Request {
+            url: self.url.clone(),
+            query: self.query(),
+        }]
+    }
+
+    /// The error in any of CoinGecko's shapes: `{"status": {"error_code", "error_message"}}`,
+    /// `{"error_code", "status": {"error_message"}}`, `{"error": "..."}`.
+    fn error(&self, body: &Value) -> Option<Refusal> {
+        coingecko_error(body).map(Refusal::permanent)
+    }
+
+    fn parse(
+        &self,
+        bodies: Vec<Result<Value>>,
+        batch: &mut QuoteBatch,
+    ) -> std::result::Result<Value, String> {
+        let body = sole_body(bodies)?;
+        self.read_coins(&body, batch)?;
+        Ok(body)
+    }
+}
+
+/// The coin id of each of `pairs`: the entry's `ids` first, then the built-in ids; or why a
+/// pair cannot be asked for.
+fn coin_ids(
+    pairs: &[Pair],
+    configured: &BTreeMap<Pair, String>,
+) -> std::result::Result<BTreeMap<Pair, String>, String> {
+    let at_pair = |pair: &Pair, detail: String| format!("pair {:?}: {detail}", pair.as_str());
+    for (pair, id) in configured {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(at_pair(
+                pair,
+                format!("coin id {id:?} is not a CoinGecko id"),
+            ));
+        }
+    }
+    let mut ids = configured.clone();
+    for pair in pairs {
+        if !is_vs_currency(pair.quote()) {
+            return Err(at_pair(
+                pair,
+                format!(
+                    "coingecko cannot express it: {} is not one of its vs_currencies",
+                    pair.quote()
+                ),
+            ));
+        }
+        if !ids.contains_key(pair) {
+            let id = builtin_id(pair.base()).ok_or_else(|| {
+                at_pair(
+                    pair,
+                    format!(
+                        "coingecko needs a coin id for {}: add it under ids, e.g. \
+                         ids = {{ \"{pair}\" = \"bitcoin\" }}",
+                        pair.base()
+                    ),
+                )
+            })?;
+            ids.insert(pair.clone(), id.to_owned());
+        }
+    }
+    // Ids for pairs that are not collected would be silently unused: most likely a typo.
+    if let Some(extra) = ids.keys().find(|p| !pairs.contains(p)) {
+        return Err(at_pair(
+            extra,
+            "has an id under ids but is not listed in pairs".to_owned(),
+        ));
+    }
+    Ok(ids)
+}
+
+/// CoinGecko ids of well-known assets, so the common pairs need no `ids` table.
+pub(crate) fn builtin_id(base: &str) -> Option<&'static str> {
+    Some(match base {
+        "BTC" => "bitcoin",
+        "ETH" => "ethereum",
+        "SOL" => "solana",
+        "XRP" => "ripple",
+        "DOGE" => "dogecoin",
+        "ADA" => "cardano",
+        "LTC" => "litecoin",
+        "DOT" => "polkadot",
+        "AVAX" => "avalanche-2",
+        "LINK" => "chainlink",
+        "BNB" => "binancecoin",
+        "TRX" => "tron",
+        "USDT" => "tether",
+        "USDC" => "usd-coin",
+        _ => return None,
+    })
+}
+
+/// Whether CoinGecko prices assets in `quote` (its `vs_currencies`, upper-cased). USDT, for
+/// one, is not among them.
+fn is_vs_currency(quote: &str) -> bool {
+    const VS_CURRENCIES: &[&str] = &[
+        "BTC", "ETH", "LTC", "BCH", "BNB", "EOS", "XRP", "XLM", "LINK", "DOT", "YFI", "SOL", "USD",
+        "AED", "ARS", "AUD", "BDT", "BHD", "BMD", "BRL", "CAD", "CHF", "CLP", "CNY", "CZK", "DKK",
+        "EUR", "GBP", "GEL", "HKD", "HUF", "IDR", "ILS", "INR", "JPY", "KRW", "KWD", "LKR", "MMK",
+        "MXN", "MYR", "NGN", "NOK", "NZD", "PHP", "PKR", "PLN", "RUB", "SAR", "SEK", "SGD", "THB",
+        "TRY", "TWD", "UAH", "VEF", "VND", "ZAR", "XDR", "XAG", "XAU", "BITS", "SATS",
+    ];
+    VS_CURRENCIES.contains(&quote)
 }
 
 /// The quote of `pair` in one coin's prices: `{vs}` is the price, `{vs}_24h_vol` the volume in
@@ -157,8 +238,7 @@ fn quote(pair: &Pair, coin: &Value, vs: &str) -> std::result::Result<Quote, Stri
     Ok(q)
 }
 
-/// The error in any of CoinGecko's shapes: `{"status": {"error_code", "error_message"}}`,
-/// `{"error_code", "status": {"error_message"}}`, `{"error": "..."}`.
+/// The message of an error body, with its code where it has one.
 fn coingecko_error(body: &Value) -> Option<String> {
     let status = body.get("status");
     let message = status
@@ -177,69 +257,72 @@ fn coingecko_error(body: &Value) -> Option<String> {
     })
 }
 
-#[async_trait]
-impl Source for CoingeckoSource {
-    fn name(&self) -> &SourceName {
-        &self.name
-    }
-
-    async fn fetch(&self, _tick: Tick) -> Result<Fetched> {
-        let deadline = self.http.deadline();
-        let reply = self.http.get(&self.url, &self.query(), deadline).await?;
-        self.read(&reply, Utc::now())
-    }
-}
-
-impl CoingeckoSource {
-    /// The fetch made of one answer: its quotes, or why it gives none.
-    pub(crate) fn read(&self, reply: &Reply, fetched_at: DateTime<Utc>) -> Result<Fetched> {
-        let fail = |message: String| -> Error {
-            self.http.error(
-                format!("GET {}: HTTP {}: {message}", self.url, reply.status),
-                false,
-            )
-        };
-        let body = reply
-            .json()
-            .map_err(|why| self.http.error(format!("GET {}: {why}", self.url), false))?;
-        if !reply.is_success() {
-            return Err(fail(
-                coingecko_error(&body).unwrap_or_else(|| excerpt(&reply.body)),
-            ));
-        }
-        let mut batch = QuoteBatch::new(&self.name);
-        self.parse(&body, &mut batch).map_err(fail)?;
-        batch.finish(body, fetched_at)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, ExchangeKind};
+    use crate::exchange::http_source::HttpSource;
+    use crate::exchange::http_source::testing::{self, entry, read_ok};
+    use crate::source::Fetched;
     use serde_json::json;
 
-    fn source(pairs: &[(&str, &str)]) -> CoingeckoSource {
-        let config = SourceConfig {
-            kind: crate::config::ExchangeKind::Coingecko,
-            name: SourceName::new("coingecko").unwrap(),
-            pairs: PairSelection::List(pairs.iter().map(|(p, _)| Pair::new(p).unwrap()).collect()),
-            base_url: "http://127.0.0.1:9".to_owned(),
-            timeout_secs: None,
-            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
-            api_key_env: None,
-            ids: pairs
-                .iter()
-                .map(|(p, id)| (Pair::new(p).unwrap(), (*id).to_owned()))
-                .collect(),
-        };
-        CoingeckoSource::new(&config, &HttpPolicy::default(), &Secrets::default()).unwrap()
+    fn source(pairs: &[(&str, &str)]) -> HttpSource<Coingecko> {
+        let list: Vec<&str> = pairs.iter().map(|(p, _)| *p).collect();
+        let mut entry = entry(ExchangeKind::Coingecko, Some(&list));
+        entry.ids = pairs
+            .iter()
+            .map(|(p, id)| (Pair::new(p).unwrap(), (*id).to_owned()))
+            .collect();
+        testing::source(&entry)
     }
 
-    fn parse(s: &CoingeckoSource, body: Value) -> Result<Fetched> {
-        let mut batch = QuoteBatch::new(&s.name);
-        s.parse(&body, &mut batch)
-            .map_err(|m| s.http.error(m, false))?;
-        batch.finish(body, Utc::now())
+    fn parse(s: &HttpSource<Coingecko>, body: Value) -> Result<Fetched> {
+        read_ok(s, body)
+    }
+
+    /// Why `text`'s one entry does not suit CoinGecko.
+    fn refusal(text: &str) -> String {
+        let config =
+            Config::from_toml_str(&format!("[[sources]]\nkind = \"coingecko\"\n{text}")).unwrap();
+        Coingecko::new(&config.sources[0]).unwrap_err()
+    }
+
+    #[test]
+    fn coin_ids_come_from_the_entry_then_the_built_in_table() {
+        let config = Config::from_toml_str(
+            "[[sources]]\nkind = \"coingecko\"\npairs = [\"BTC-USD\", \"AKT-USD\"]\n\
+             ids = { \"AKT-USD\" = \"akash-network\" }\n",
+        )
+        .unwrap();
+        let c = Coingecko::new(&config.sources[0]).unwrap();
+        let ids: Vec<_> = c
+            .pairs
+            .iter()
+            .map(|(p, id, _)| (p.as_str(), id.as_str()))
+            .collect();
+        assert_eq!(ids, [("BTC-USD", "bitcoin"), ("AKT-USD", "akash-network")]);
+        let default = Coingecko::new(&Config::default().sources[3]).unwrap();
+        assert_eq!(default.pairs[2].1, "solana");
+    }
+
+    #[test]
+    fn entries_it_cannot_serve_are_refused_naming_the_pair() {
+        for (text, wanted) in [
+            ("pairs = [\"BTC-USDT\"]", ["BTC-USDT", "vs_currencies"]),
+            ("pairs = [\"AKT-USD\"]", ["AKT-USD", "add it under ids"]),
+            ("pairs = \"all\"", ["pairs = \"all\"", "binance"]),
+            (
+                "pairs = [\"BTC-USD\"]\nids = { \"BTC-USD\" = \"bit coin\" }",
+                ["BTC-USD", "is not a CoinGecko id"],
+            ),
+            (
+                "pairs = [\"BTC-USD\"]\nids = { \"ETH-USD\" = \"ethereum\" }",
+                ["ETH-USD", "not listed in pairs"],
+            ),
+        ] {
+            let e = refusal(text);
+            assert!(wanted.iter().all(|w| e.contains(w)), "{text}: {e}");
+        }
     }
 
     #[test]
@@ -249,7 +332,7 @@ mod tests {
             ("BTC-EUR", "bitcoin"),
             ("ETH-USD", "ethereum"),
         ]);
-        let q = s.query();
+        let q = s.exchange().query();
         assert_eq!(q[0], ("ids", "bitcoin,ethereum".to_owned()));
         assert_eq!(q[1], ("vs_currencies", "eur,usd".to_owned()));
     }

@@ -8,9 +8,8 @@
 //! absurd, is clamped rather than added to a clock unchecked.
 
 use std::fmt;
-use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -18,15 +17,11 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::time::Instant;
 
-use super::limiter::RequestLimiter;
+use super::reply::{Reply, excerpt};
+use super::throttle::{MAX_COOLDOWN, Throttle};
 use crate::error::{Error, Result};
 use crate::model::SourceName;
 use crate::pipeline::fetch_deadline;
-
-/// The longest an exchange is left alone after a 429/418: a longer `Retry-After` is taken as
-/// this, because one request an hour costs a banning exchange nothing while a garbage header
-/// must not silence a source for days.
-const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
 
 /// How sources talk HTTP: timeouts, retries and the time budget of one fetch.
 ///
@@ -80,50 +75,6 @@ impl Default for HttpPolicy {
     }
 }
 
-/// What one exchange's requests share, whichever source entry makes them: the request rate and
-/// the time until which the exchange asked to be left alone.
-#[derive(Debug)]
-pub(crate) struct Gate {
-    limiter: RequestLimiter,
-    cooldown_until: Mutex<Option<Instant>>,
-}
-
-impl Gate {
-    /// `count` requests per `period` for one exchange.
-    pub(crate) fn new(count: u32, period: Duration) -> Arc<Self> {
-        Arc::new(Gate {
-            limiter: RequestLimiter::new(NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN), period),
-            cooldown_until: Mutex::new(None),
-        })
-    }
-
-    fn cooling_for(&self) -> Option<Duration> {
-        let until = (*self
-            .cooldown_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()))?;
-        let left = until.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
-    }
-
-    /// Leaves the exchange alone for `pause`, at most [`MAX_COOLDOWN`].
-    fn cool_for(&self, pause: Duration) {
-        let until = Instant::now() + cooldown(pause);
-        let mut slot = self
-            .cooldown_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *slot = Some(slot.map_or(until, |u| u.max(until)));
-    }
-}
-
-/// A response that is not retried: 2xx, or a 4xx other than 429/418 for the exchange to read.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) body: Bytes,
-}
-
 /// Why a request gave no [`Reply`].
 #[derive(Debug)]
 enum HttpError {
@@ -159,7 +110,7 @@ impl HttpError {
 /// The HTTP client of one source.
 pub(crate) struct HttpClient {
     client: reqwest::Client,
-    gate: Arc<Gate>,
+    throttle: Arc<Throttle>,
     policy: HttpPolicy,
     source: SourceName,
     /// The longest body read; a longer one is refused.
@@ -182,13 +133,13 @@ impl fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
-    /// A client for `source`, sharing `gate` with the other sources of its exchange, reading
+    /// A client for `source`, sharing `throttle` with the other sources of its exchange, reading
     /// bodies of at most `max_body_bytes`.
     pub(crate) fn new(
         source: &SourceName,
         policy: &HttpPolicy,
         max_body_bytes: u64,
-        gate: Arc<Gate>,
+        throttle: Arc<Throttle>,
         api_key: Option<(&'static str, String)>,
     ) -> Result<Self> {
         let mut builder = reqwest::Client::builder()
@@ -216,7 +167,7 @@ impl HttpClient {
         }
         Ok(HttpClient {
             client,
-            gate,
+            throttle,
             policy: policy.clone(),
             source: source.clone(),
             max_body_bytes,
@@ -283,10 +234,10 @@ impl HttpClient {
         query: &[(&str, String)],
         deadline: Instant,
     ) -> std::result::Result<Reply, HttpError> {
-        if let Some(left) = self.gate.cooling_for() {
+        if let Some(left) = self.throttle.cooling_for() {
             return Err(HttpError::CoolingDown(left));
         }
-        if !self.gate.limiter.until_ready(deadline).await {
+        if !self.throttle.until_ready(deadline).await {
             return Err(HttpError::OutOfTime);
         }
         let mut request = self
@@ -309,7 +260,7 @@ impl HttpClient {
         let body = self.redact(body);
         match status {
             429 | 418 => {
-                self.gate
+                self.throttle
                     .cool_for(retry_after.unwrap_or(self.policy.rate_limit_pause));
                 Err(HttpError::RateLimited {
                     status,
@@ -447,11 +398,6 @@ fn next_delay(e: &HttpError, backoff: Option<Duration>, deadline: Instant) -> Op
     (delay < left).then_some(delay)
 }
 
-/// How long an exchange is left alone after it asked for `pause`.
-pub(crate) fn cooldown(pause: Duration) -> Duration {
-    pause.min(MAX_COOLDOWN)
-}
-
 /// The `Retry-After` of a response's headers, if it has a readable one.
 pub(crate) fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     headers
@@ -516,66 +462,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// A short, printable view of a body for an error message; an HTML page is named as such.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim_start();
-    if looks_like_html(trimmed) {
-        let title = trimmed
-            .find("<title>")
-            .and_then(|i| {
-                let rest = &trimmed[i + 7..];
-                rest.find("</title>").map(|j| rest[..j].trim().to_owned())
-            })
-            .filter(|t| !t.is_empty());
-        return match title {
-            Some(t) => format!("an HTML page ({})", clip(&t, 120)),
-            None => "an HTML page".to_owned(),
-        };
-    }
-    if trimmed.is_empty() {
-        return "an empty body".to_owned();
-    }
-    clip(trimmed, 300)
-}
-
-/// JSON never starts with `<`; HTML, XML and comments do.
-fn looks_like_html(text: &str) -> bool {
-    text.starts_with('<')
-}
-
-fn clip(text: &str, max: usize) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        format!("{clean}...")
-    } else {
-        clean
-    }
-}
-
-impl Reply {
-    /// Whether the status is 2xx.
-    pub(crate) fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The body as JSON, or why it is not (an HTML error page, a cut body).
-    pub(crate) fn json(&self) -> std::result::Result<serde_json::Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            let what = excerpt(&self.body);
-            if what.starts_with("an HTML page") || what == "an empty body" {
-                format!("HTTP {}: {what}, not JSON", self.status)
-            } else {
-                format!("HTTP {}: the body is not JSON ({e}): {what}", self.status)
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,31 +501,6 @@ mod tests {
         ] {
             assert_eq!(parse_retry_after(garbage), None, "{garbage:?}");
         }
-    }
-
-    #[test]
-    fn html_pages_are_named_not_dumped() {
-        let page = b"<!DOCTYPE html>\n<html><head><title>api.kraken.com | 520: Web server is returning an unknown error</title></head><body>...</body></html>";
-        assert_eq!(
-            excerpt(page),
-            "an HTML page (api.kraken.com | 520: Web server is returning an unknown error)"
-        );
-        let reply = Reply {
-            status: 200,
-            body: Bytes::from_static(page),
-        };
-        assert!(
-            reply
-                .json()
-                .unwrap_err()
-                .starts_with("HTTP 200: an HTML page")
-        );
-        assert_eq!(excerpt(b""), "an empty body");
-        assert_eq!(
-            excerpt(b"{\"message\":\"NotFound\"}"),
-            "{\"message\":\"NotFound\"}"
-        );
-        assert_eq!(excerpt("x".repeat(400).as_bytes()).len(), 303);
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,36 +6,28 @@
 //! configured pair through every spelling Kraken uses for it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
 use super::decimal::Decimal;
-use super::http::{Gate, HttpClient, HttpPolicy, Reply};
-use crate::config::{PairSelection, SourceConfig};
-use crate::error::{Error, Result};
-use crate::model::{Pair, Quote, SourceName, Tick};
-use crate::source::{Fetched, Source};
-
-/// Requests a second: Kraken's public limit is per IP, about one a second sustained.
-pub(crate) const RATE: (u32, Duration) = (1, Duration::from_secs(1));
+use super::http_source::{Exchange, Refusal, Request, sole_body};
+use super::rules;
+use crate::config::SourceConfig;
+use crate::error::Result;
+use crate::model::{Pair, Quote};
 
 /// Kraken's public market data for a list of pairs.
 #[derive(Debug)]
-pub struct KrakenSource {
-    name: SourceName,
+pub(crate) struct Kraken {
     url: String,
     pairs: Vec<Pair>,
     /// `pair=` of the request: Kraken's names, comma-separated.
     request: String,
     /// Every spelling a result key may take, to the configured pair.
     names: HashMap<String, Pair>,
-    http: HttpClient,
 }
 
 /// One market of the `Ticker` answer. Arrays of strings; `t` (trade counts, integers), `p`
@@ -102,100 +94,12 @@ pub(crate) fn answer_names(pair: &Pair) -> Vec<String> {
     names
 }
 
-impl KrakenSource {
-    /// A source for the entry `config` (kind `kraken`), with its own request rate.
-    pub fn new(config: &SourceConfig, policy: &HttpPolicy) -> Result<Self> {
-        Self::with_gate(config, policy, Gate::new(RATE.0, RATE.1))
-    }
-
-    pub(crate) fn with_gate(
-        config: &SourceConfig,
-        policy: &HttpPolicy,
-        gate: Arc<Gate>,
-    ) -> Result<Self> {
-        let PairSelection::List(pairs) = &config.pairs else {
-            return Err(Error::Config(format!(
-                "source {}: kraken needs a list of pairs",
-                config.name
-            )));
-        };
-        let mut names = HashMap::new();
-        for pair in pairs {
-            for name in answer_names(pair) {
-                // The first configured pair keeps an ambiguous spelling.
-                names.entry(name).or_insert_with(|| pair.clone());
-            }
-        }
-        Ok(KrakenSource {
-            name: config.name.clone(),
-            url: format!("{}/0/public/Ticker", config.base_url),
-            request: pairs.iter().map(request_name).collect::<Vec<_>>().join(","),
-            pairs: pairs.clone(),
-            names,
-            http: HttpClient::new(&config.name, policy, config.max_body_bytes, gate, None)?,
-        })
-    }
-
+impl Kraken {
     /// The configured pair a result key stands for.
     fn pair_of(&self, key: &str) -> Option<&Pair> {
         self.names
             .get(key)
             .or_else(|| self.names.get(&key.trim().to_ascii_uppercase()))
-    }
-
-    /// Reads a `Ticker` answer: the `error` array first (Kraken reports errors with HTTP 200),
-    /// then each market of `result`.
-    fn parse(
-        &self,
-        body: &Value,
-        batch: &mut QuoteBatch,
-    ) -> std::result::Result<(), (String, bool)> {
-        let errors: Vec<&str> = body
-            .get("error")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        // Entries starting with W are warnings: the answer is still good.
-        let (warnings, errors): (Vec<&str>, Vec<&str>) =
-            errors.into_iter().partition(|e| e.starts_with('W'));
-        for w in warnings {
-            batch.problem(format!("kraken warning: {w}"));
-        }
-        if !errors.is_empty() {
-            // Throttling and a busy service pass; a bad pair or argument does not.
-            let retryable = errors.iter().all(|e| {
-                e.starts_with("EGeneral:Too many requests")
-                    || e.starts_with("EAPI:Rate limit")
-                    || e.starts_with("EService:")
-                    || e.starts_with("EGeneral:Temporary")
-            });
-            let mut message = errors.join(", ");
-            if errors.iter().any(|e| e.contains("Unknown asset pair")) {
-                message.push_str(&format!(" (asked for {})", self.request));
-            }
-            return Err((message, retryable));
-        }
-        let Some(result) = body.get("result").and_then(Value::as_object) else {
-            return Err((
-                "the answer has neither an error nor a result".to_owned(),
-                false,
-            ));
-        };
-        for (key, market) in result {
-            let Some(pair) = self.pair_of(key) else {
-                batch.problem(format!("unexpected market {key:?} in the answer, ignored"));
-                continue;
-            };
-            match Ticker::deserialize(market) {
-                Ok(t) => match quote(pair, &t) {
-                    Some(q) => batch.push(q),
-                    None => batch.problem(format!("{pair} ({key}): dropped: no last price")),
-                },
-                Err(e) => batch.problem(format!("{pair} ({key}): dropped: {e}")),
-            }
-        }
-        batch.report_missing(&self.pairs);
-        Ok(())
     }
 }
 
@@ -212,72 +116,112 @@ fn quote(pair: &Pair, t: &Ticker) -> Option<Quote> {
     Some(q)
 }
 
-#[async_trait]
-impl Source for KrakenSource {
-    fn name(&self) -> &SourceName {
-        &self.name
+impl Exchange for Kraken {
+    /// Kraken's public limit is per IP, about one call a second sustained.
+    const RATE: (u32, Duration) = (1, Duration::from_secs(1));
+
+    fn new(config: &SourceConfig) -> std::result::Result<Self, String> {
+        rules::no_key_nor_ids(config)?;
+        let pairs = rules::listed_pairs(config)?;
+        let mut names = HashMap::new();
+        for pair in pairs {
+            for name in answer_names(pair) {
+                // The first configured pair keeps an ambiguous spelling.
+                names.entry(name).or_insert_with(|| pair.clone());
+            }
+        }
+        Ok(Kraken {
+            url: format!("{}/0/public/Ticker", config.base_url),
+            request: pairs.iter().map(request_name).collect::<Vec<_>>().join(","),
+            pairs: pairs.to_vec(),
+            names,
+        })
     }
 
-    async fn fetch(&self, _tick: Tick) -> Result<Fetched> {
-        let deadline = self.http.deadline();
-        let query = [("pair", self.request.clone())];
-        let reply = self.http.get(&self.url, &query, deadline).await?;
-        self.read(&reply, Utc::now())
+    /// One `Ticker` call for every pair.
+    fn requests(&self) -> Vec<Request> {
+        vec![Request {
+            url: self.url.clone(),
+            query: vec![("pair", self.request.clone())],
+        }]
     }
-}
 
-impl KrakenSource {
-    /// The fetch made of one answer: its quotes, or why it gives none.
-    pub(crate) fn read(&self, reply: &Reply, fetched_at: DateTime<Utc>) -> Result<Fetched> {
-        let body = reply
-            .json()
-            .map_err(|why| self.http.error(format!("GET {}: {why}", self.url), false))?;
-        let mut batch = QuoteBatch::new(&self.name);
-        if let Err((message, retryable)) = self.parse(&body, &mut batch) {
-            return Err(self.http.error(
-                format!("GET {}: HTTP {}: {message}", self.url, reply.status),
-                retryable,
-            ));
+    /// The `error` array's errors; Kraken reports them with HTTP 200. Entries starting with W
+    /// are warnings: the answer is still good.
+    fn error(&self, body: &Value) -> Option<Refusal> {
+        let errors: Vec<&str> = body
+            .get("error")?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|e| !e.starts_with('W'))
+            .collect();
+        if errors.is_empty() {
+            return None;
         }
-        if !reply.is_success() {
-            return Err(self.http.error(
-                format!(
-                    "GET {}: HTTP {}: {}",
-                    self.url,
-                    reply.status,
-                    super::http::excerpt(&reply.body)
-                ),
-                false,
-            ));
+        // Throttling and a busy service pass; a bad pair or argument does not.
+        let retryable = errors.iter().all(|e| {
+            e.starts_with("EGeneral:Too many requests")
+                || e.starts_with("EAPI:Rate limit")
+                || e.starts_with("EService:")
+                || e.starts_with("EGeneral:Temporary")
+        });
+        let mut message = errors.join(", ");
+        if errors.iter().any(|e| e.contains("Unknown asset pair")) {
+            message.push_str(&format!(" (asked for {})", self.request));
         }
-        batch.finish(body, fetched_at)
+        Some(Refusal { message, retryable })
+    }
+
+    /// The warnings of the `error` array, then each market of `result`.
+    fn parse(
+        &self,
+        bodies: Vec<Result<Value>>,
+        batch: &mut QuoteBatch,
+    ) -> std::result::Result<Value, String> {
+        let body = sole_body(bodies)?;
+        let warnings = body.get("error").and_then(Value::as_array);
+        for w in warnings.into_iter().flatten().filter_map(Value::as_str) {
+            batch.problem(format!("kraken warning: {w}"));
+        }
+        let Some(result) = body.get("result").and_then(Value::as_object) else {
+            return Err("the answer has neither an error nor a result".to_owned());
+        };
+        for (key, market) in result {
+            let Some(pair) = self.pair_of(key) else {
+                batch.problem(format!("unexpected market {key:?} in the answer, ignored"));
+                continue;
+            };
+            match Ticker::deserialize(market) {
+                Ok(t) => match quote(pair, &t) {
+                    Some(q) => batch.push(q),
+                    None => batch.problem(format!("{pair} ({key}): dropped: no last price")),
+                },
+                Err(e) => batch.problem(format!("{pair} ({key}): dropped: {e}")),
+            }
+        }
+        batch.report_missing(&self.pairs);
+        Ok(body)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ExchangeKind;
+    use crate::exchange::http_source::testing::{entry, read_ok, source};
+    use crate::source::Fetched;
     use serde_json::json;
 
-    fn source(pairs: &[&str]) -> KrakenSource {
-        let config = SourceConfig {
-            kind: crate::config::ExchangeKind::Kraken,
-            name: SourceName::new("kraken").unwrap(),
-            pairs: PairSelection::List(pairs.iter().map(|p| Pair::new(p).unwrap()).collect()),
-            base_url: "http://127.0.0.1:9".to_owned(),
-            timeout_secs: None,
-            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
-            api_key_env: None,
-            ids: Default::default(),
-        };
-        KrakenSource::new(&config, &HttpPolicy::default()).unwrap()
+    fn kraken(pairs: &[&str]) -> Kraken {
+        Kraken::new(&entry(ExchangeKind::Kraken, Some(pairs))).unwrap()
     }
 
-    fn parse(s: &KrakenSource, body: Value) -> Result<Fetched> {
-        let mut batch = QuoteBatch::new(&s.name);
-        s.parse(&body, &mut batch)
-            .map_err(|(m, r)| s.http.error(m, r))?;
-        batch.finish(body, Utc::now())
+    fn parse(pairs: &[&str], body: Value) -> Result<Fetched> {
+        read_ok(
+            &source::<Kraken>(&entry(ExchangeKind::Kraken, Some(pairs))),
+            body,
+        )
     }
 
     fn ticker(last: &str) -> Value {
@@ -287,13 +231,13 @@ mod tests {
 
     #[test]
     fn request_names_use_kraken_assets() {
-        let s = source(&["BTC-USD", "ETH-USD", "DOGE-USD", "BTC-USDT", "ETH-BTC"]);
+        let s = kraken(&["BTC-USD", "ETH-USD", "DOGE-USD", "BTC-USDT", "ETH-BTC"]);
         assert_eq!(s.request, "XBTUSD,ETHUSD,XDGUSD,XBTUSDT,ETHXBT");
     }
 
     #[test]
     fn result_keys_map_back_whatever_their_form() {
-        let s = source(&[
+        let s = kraken(&[
             "BTC-USD", "ETH-USD", "DOGE-USD", "BTC-USDT", "SOL-USD", "ETH-BTC",
         ]);
         for (key, pair) in [
@@ -316,8 +260,12 @@ mod tests {
 
     #[test]
     fn fields_come_from_the_24_hour_side() {
-        let s = source(&["BTC-USD"]);
-        let f = parse(&s, json!({"error":[],"result":{"XXBTZUSD":ticker("2.0")}})).unwrap();
+        let pairs: &[&str] = &["BTC-USD"];
+        let f = parse(
+            pairs,
+            json!({"error":[],"result":{"XXBTZUSD":ticker("2.0")}}),
+        )
+        .unwrap();
         let q = &f.quotes[0];
         assert_eq!(q.pair.as_str(), "BTC-USD");
         assert_eq!((q.price, q.bid, q.ask), (2.0, Some(1.9), Some(2.1)));
@@ -330,9 +278,9 @@ mod tests {
 
     #[test]
     fn bad_price_dropped_missing_pair_reported_strangers_ignored() {
-        let s = source(&["BTC-USD", "ETH-USD", "SOL-USD"]);
+        let pairs: &[&str] = &["BTC-USD", "ETH-USD", "SOL-USD"];
         let f = parse(
-            &s,
+            pairs,
             json!({"error":[],"result":{"XXBTZUSD":ticker("2.0"),"XETHZUSD":ticker("0"),
                                         "XLTCZUSD":ticker("3")}}),
         )
@@ -346,16 +294,16 @@ mod tests {
 
     #[test]
     fn errors_in_a_200_answer() {
-        let s = source(&["BTC-USD"]);
-        let e = parse(&s, json!({"error":["EQuery:Unknown asset pair"]})).unwrap_err();
+        let pairs: &[&str] = &["BTC-USD"];
+        let e = parse(pairs, json!({"error":["EQuery:Unknown asset pair"]})).unwrap_err();
         assert!(e.to_string().contains("Unknown asset pair") && e.to_string().contains("XBTUSD"));
         assert!(!e.is_retryable());
-        let e = parse(&s, json!({"error":["EGeneral:Too many requests"]})).unwrap_err();
+        let e = parse(pairs, json!({"error":["EGeneral:Too many requests"]})).unwrap_err();
         assert!(e.is_retryable());
-        let e = parse(&s, json!({"error":[],"result":{}})).unwrap_err();
+        let e = parse(pairs, json!({"error":[],"result":{}})).unwrap_err();
         assert!(e.to_string().contains("BTC-USD: missing"), "{e}");
         let f = parse(
-            &s,
+            pairs,
             json!({"error":["WGeneral:Something"],"result":{"XBTUSD":ticker("1")}}),
         )
         .unwrap();
@@ -364,11 +312,11 @@ mod tests {
 
     #[test]
     fn malformed_numbers_drop_the_market() {
-        let s = source(&["BTC-USD", "ETH-USD"]);
+        let pairs: &[&str] = &["BTC-USD", "ETH-USD"];
         let mut bad = ticker("2.0");
         bad["c"] = json!([null, "1"]);
         let f = parse(
-            &s,
+            pairs,
             json!({"error":[],"result":{"XXBTZUSD":ticker("2.0"),"XETHZUSD":bad}}),
         )
         .unwrap();

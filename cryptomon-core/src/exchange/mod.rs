@@ -1,18 +1,40 @@
 //! Live exchange sources (feature `exchanges`): Coinbase, Kraken, Binance and CoinGecko over
 //! HTTPS, built from the [`Config`].
 //!
-//! Each exchange has its module and its [`Source`](crate::Source): it builds the request, maps the exchange's
-//! names to canonical pairs and reads the body strictly (numbers as strings or JSON numbers,
-//! exponents, nulls). What they share lives beside them:
+//! # How a source is made
 //!
-//! - `http`: the reqwest client, timeouts, retries with backoff and jitter, `Retry-After`, the
-//!   per-exchange request rate and the time budget of a fetch ([`HttpPolicy`]).
-//! - `decimal`: the strict number type of the bodies.
+//! Every exchange is one [`Source`](crate::Source), `HttpSource<E>`, generic over the
+//! `Exchange` trait. An exchange's module implements that trait and holds everything that is
+//! particular to it:
+//!
+//! - which `[[sources]]` entries it accepts (`Exchange::new`, which refuses the rest with a
+//!   message naming the field or the pair) and its tables (CoinGecko's coin ids and currencies,
+//!   Kraken's asset names, Binance's quote assets);
+//! - its request rate, its requests and how many are in flight at once;
+//! - the error its bodies carry, and the reading of its answers into quotes (numbers as strings
+//!   or JSON numbers, exponents, nulls).
+//!
+//! What they share lives beside them:
+//!
+//! - `http_source`: `HttpSource` and the `Exchange` trait, with its contract.
+//! - `http`: the reqwest client, timeouts, retries with backoff and jitter, `Retry-After` and
+//!   the time budget of a fetch ([`HttpPolicy`]).
+//! - `throttle`: what the sources of one exchange share, its request rate and the pause it asked
+//!   for after a rate limit.
+//! - `reply`: the response a request ends with, and the short view of a body that errors quote.
+//! - `rules`: the entry checks several exchanges share (fields only one exchange uses).
 //! - `batch`: the quotes of one answer, checked, each pair once, with what was dropped and why.
+//! - `decimal`: the strict number type of the bodies.
+//! - `limiter`: the request rate, a token bucket.
 //!
-//! Every source follows the [`Source`](crate::Source) contract: quotes it cannot vouch for are dropped and
-//! listed in `problems`; an answer without a valid quote, an error body or a transport failure is
-//! an [`Error::Source`] saying whether a later attempt may succeed.
+//! The configuration file knows the exchanges only by name ([`ExchangeKind`]): [`validate`]
+//! and [`build_sources`] ask each exchange whether it can serve its entries. Adding an exchange
+//! is a module implementing `Exchange`, a variant of [`ExchangeKind`] and a line in
+//! [`build_sources_with`] and [`validate`].
+//!
+//! Every source follows the [`Source`](crate::Source) contract: quotes it cannot vouch for are
+//! dropped and listed in `problems`; an answer without a valid quote, an error body or a
+//! transport failure is an [`Error::Source`] saying whether a later attempt may succeed.
 //!
 //! ```no_run
 //! # async fn run() -> cryptomon_core::Result<()> {
@@ -31,29 +53,57 @@ mod binance;
 mod coinbase;
 mod coingecko;
 mod decimal;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
+mod http_source;
 mod kraken;
 mod limiter;
+mod reply;
+mod rules;
+mod throttle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use binance::BinanceSource;
-pub use coinbase::CoinbaseSource;
-pub use coingecko::CoingeckoSource;
 pub use http::HttpPolicy;
-pub use kraken::KrakenSource;
 
+use self::binance::Binance;
+use self::coinbase::Coinbase;
+use self::coingecko::Coingecko;
+use self::http_source::{Exchange, HttpSource};
+use self::kraken::Kraken;
+use self::throttle::Throttle;
 use crate::config::{Config, ExchangeKind, SourceConfig};
 use crate::error::{Error, Result};
 use crate::secrets::Secrets;
 use crate::source::DynSource;
 
+/// Checks that each exchange can serve its entries of `config` (pairs it can express, the fields
+/// it uses), without building anything. Errors name the entry and, where one is to blame, the
+/// pair, as [`Config::from_toml_str`]'s do; [`build_sources`] makes the same checks.
+pub fn validate(config: &Config) -> Result<()> {
+    fn accepts<E: Exchange>(entry: &SourceConfig) -> std::result::Result<(), String> {
+        E::new(entry).map(drop)
+    }
+    for (index, entry) in config.sources.iter().enumerate() {
+        match entry.kind {
+            ExchangeKind::Coinbase => accepts::<Coinbase>(entry),
+            ExchangeKind::Kraken => accepts::<Kraken>(entry),
+            ExchangeKind::Binance => accepts::<Binance>(entry),
+            ExchangeKind::Coingecko => accepts::<Coingecko>(entry),
+        }
+        .map_err(|why| entry_error(index, entry, Error::Config(why)))?;
+    }
+    Ok(())
+}
+
 /// The sources of `config`, in file order, with the default [`HttpPolicy`] for its interval
 /// (each entry's `timeout_secs` overriding the policy's timeout) and API keys from `secrets`.
 ///
-/// Fails, naming the entry, if a source cannot be built: an API key that `secrets` lacks.
+/// Fails, naming the entry, if a source cannot be built: an entry its exchange cannot serve
+/// (see [`validate`]), or an API key that `secrets` lacks.
 pub fn build_sources(config: &Config, secrets: &Secrets) -> Result<Vec<DynSource>> {
     build_sources_with(
         config,
@@ -69,7 +119,7 @@ pub fn build_sources_with(
     policy: &HttpPolicy,
     secrets: &Secrets,
 ) -> Result<Vec<DynSource>> {
-    let mut gates = HashMap::new();
+    let mut throttles = HashMap::new();
     config
         .sources
         .iter()
@@ -79,226 +129,99 @@ pub fn build_sources_with(
             if let Some(secs) = entry.timeout_secs {
                 policy.timeout = Some(Duration::from_secs(secs));
             }
-            let gate = gates
-                .entry(entry.kind)
-                .or_insert_with(|| {
-                    let (count, period) = rate(entry.kind);
-                    http::Gate::new(count, period)
-                })
-                .clone();
-            build_one(entry, &policy, secrets, gate).map_err(|e| {
-                Error::Config(format!("sources[{index}] ({}): {}", entry.kind, message(e)))
-            })
+            let built = match entry.kind {
+                ExchangeKind::Coinbase => {
+                    build::<Coinbase>(entry, &policy, secrets, &mut throttles)
+                }
+                ExchangeKind::Kraken => build::<Kraken>(entry, &policy, secrets, &mut throttles),
+                ExchangeKind::Binance => build::<Binance>(entry, &policy, secrets, &mut throttles),
+                ExchangeKind::Coingecko => {
+                    build::<Coingecko>(entry, &policy, secrets, &mut throttles)
+                }
+            };
+            built.map_err(|e| entry_error(index, entry, e))
         })
         .collect()
 }
 
-fn build_one(
+/// The source of `entry`, sharing its exchange's throttle with the entries before it.
+fn build<E: Exchange>(
     entry: &SourceConfig,
     policy: &HttpPolicy,
     secrets: &Secrets,
-    gate: Arc<http::Gate>,
+    throttles: &mut HashMap<ExchangeKind, Arc<Throttle>>,
 ) -> Result<DynSource> {
-    Ok(match entry.kind {
-        ExchangeKind::Coinbase => Arc::new(CoinbaseSource::with_gate(entry, policy, gate)?),
-        ExchangeKind::Kraken => Arc::new(KrakenSource::with_gate(entry, policy, gate)?),
-        ExchangeKind::Binance => Arc::new(BinanceSource::with_gate(entry, policy, gate)?),
-        ExchangeKind::Coingecko => {
-            Arc::new(CoingeckoSource::with_gate(entry, policy, secrets, gate)?)
-        }
-    })
+    let throttle = throttles
+        .entry(entry.kind)
+        .or_insert_with(|| Throttle::new(E::RATE.0, E::RATE.1))
+        .clone();
+    Ok(Arc::new(HttpSource::<E>::with_throttle(
+        entry, policy, secrets, throttle,
+    )?))
 }
 
-/// Requests per period each exchange is sent, from its documented public limits.
-fn rate(kind: ExchangeKind) -> (u32, Duration) {
-    match kind {
-        ExchangeKind::Coinbase => coinbase::RATE,
-        ExchangeKind::Kraken => kraken::RATE,
-        ExchangeKind::Binance => binance::RATE,
-        ExchangeKind::Coingecko => coingecko::RATE,
-    }
-}
-
-fn message(e: Error) -> String {
-    match e {
+/// `e`, naming the entry as the configuration's own errors do (`sources[1] (kraken): ...`).
+fn entry_error(index: usize, entry: &SourceConfig, e: Error) -> Error {
+    let message = match e {
         Error::Config(m) => m,
         other => other.to_string(),
-    }
-}
-
-/// Entry points for the fuzz targets in `fuzz/`: each exchange's reading of an answer, without
-/// the network. Not part of the API.
-#[doc(hidden)]
-pub mod fuzzing {
-    use std::sync::OnceLock;
-
-    use bytes::Bytes;
-    use chrono::Utc;
-
-    use super::http::{HttpPolicy, Reply};
-    use super::{BinanceSource, CoinbaseSource, CoingeckoSource, KrakenSource};
-    use crate::config::Config;
-    pub use crate::config::ExchangeKind;
-    use crate::error::Result;
-    use crate::source::Fetched;
-
-    /// One source of each kind, built once: Binance for every market (its symbol splitting),
-    /// the others for the pairs of the recorded fixtures, under the names Kraken answers with.
-    struct Sources {
-        binance: BinanceSource,
-        coinbase: CoinbaseSource,
-        coingecko: CoingeckoSource,
-        kraken: KrakenSource,
-    }
-
-    const CONFIG: &str = r#"
-        [[sources]]
-        kind = "binance"
-        pairs = "all"
-        [[sources]]
-        kind = "coinbase"
-        pairs = ["BTC-USD"]
-        [[sources]]
-        kind = "coingecko"
-        pairs = ["BTC-USD", "ETH-USD", "AKT-USD"]
-        ids = { "AKT-USD" = "akash-network" }
-        [[sources]]
-        kind = "kraken"
-        pairs = ["BTC-USD", "BTC-USDT", "DOGE-USD", "ETH-USD"]
-    "#;
-
-    fn sources() -> &'static Sources {
-        static SOURCES: OnceLock<Sources> = OnceLock::new();
-        SOURCES.get_or_init(|| {
-            let config = Config::from_toml_str(CONFIG).expect("the fuzzing config is valid");
-            let policy = HttpPolicy::default();
-            let entry = |i: usize| &config.sources[i];
-            Sources {
-                binance: BinanceSource::new(entry(0), &policy).expect("binance"),
-                coinbase: CoinbaseSource::new(entry(1), &policy).expect("coinbase"),
-                coingecko: CoingeckoSource::new(entry(2), &policy, &Default::default())
-                    .expect("coingecko"),
-                kraken: KrakenSource::new(entry(3), &policy).expect("kraken"),
-            }
-        })
-    }
-
-    /// What the HTTP layer reads from a 429 answer's headers (`name: value` lines; those that
-    /// are not a valid header are left out, as the HTTP parser would refuse them).
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct RateLimitReading {
-        /// `Retry-After`, if readable.
-        pub retry_after: Option<std::time::Duration>,
-        /// The delay before the retry, or `None` to give up for the tick.
-        pub retry_in: Option<std::time::Duration>,
-        /// How long the exchange is then left alone.
-        pub pause: std::time::Duration,
-    }
-
-    /// The HTTP layer's reading of `head` (header lines) for a 429, after a backoff of
-    /// `backoff`, with `left` of the fetch's budget.
-    pub fn read_rate_limit(
-        head: &[u8],
-        backoff: std::time::Duration,
-        left: std::time::Duration,
-    ) -> RateLimitReading {
-        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-        let mut headers = HeaderMap::new();
-        for line in head.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let Some(colon) = line.iter().position(|b| *b == b':') else {
-                continue;
-            };
-            let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(&line[..colon]),
-                HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
-            ) else {
-                continue;
-            };
-            headers.append(name, value);
-        }
-        let retry_after = super::http::retry_after_of(&headers);
-        let policy = HttpPolicy::default();
-        RateLimitReading {
-            retry_after,
-            retry_in: super::http::rate_limit_retry(&headers, backoff, left),
-            pause: super::http::cooldown(retry_after.unwrap_or(policy.rate_limit_pause)),
-        }
-    }
-
-    /// What the source of `kind` makes of an answer with HTTP `status` and `body`, as `fetch`
-    /// would. Coinbase asks two endpoints per product: `body` is the ticker's answer up to the
-    /// first NUL byte, the stats' answer after it (none: the stats request failed).
-    pub fn read_answer(kind: ExchangeKind, status: u16, body: &[u8]) -> Result<Fetched> {
-        let s = sources();
-        let reply = |body: &[u8]| Reply {
-            status,
-            body: Bytes::copy_from_slice(body),
-        };
-        let now = Utc::now();
-        match kind {
-            ExchangeKind::Binance => s.binance.read(&reply(body), now),
-            ExchangeKind::Coingecko => s.coingecko.read(&reply(body), now),
-            ExchangeKind::Kraken => s.kraken.read(&reply(body), now),
-            ExchangeKind::Coinbase => {
-                let (ticker, stats) = match body.iter().position(|b| *b == 0) {
-                    Some(at) => (&body[..at], Some(&body[at + 1..])),
-                    None => (body, None),
-                };
-                let url = "https://fuzz.invalid/products/BTC-USD";
-                let ticker = s.coinbase.read_endpoint(url, &reply(ticker));
-                let stats = match stats {
-                    Some(stats) => s.coinbase.read_endpoint(url, &reply(stats)),
-                    None => Err(crate::Error::Source {
-                        source_name: "coinbase".into(),
-                        message: "no stats answer".into(),
-                        retryable: false,
-                    }),
-                };
-                s.coinbase.assemble(vec![(ticker, stats)], now)
-            }
-        }
-    }
+    };
+    Error::Config(format!("sources[{index}] ({}): {message}", entry.kind))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fuzzing::{ExchangeKind, read_answer};
+    use super::*;
 
-    fn fixture(path: &str) -> Vec<u8> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
-        std::fs::read(format!("{dir}{path}")).unwrap()
+    /// Why `validate` refuses `text`.
+    fn refusal(text: &str) -> String {
+        let config = Config::from_toml_str(text).unwrap();
+        let e = validate(&config).unwrap_err().to_string();
+        let built = build_sources(&config, &Secrets::default()).unwrap_err();
+        assert_eq!(
+            built.to_string(),
+            e,
+            "building the sources makes the same check"
+        );
+        e
     }
 
-    /// The fuzz targets start from the fixtures: the hook must read them as `fetch` does.
     #[test]
-    fn fuzzing_hook_reads_the_fixtures_as_fetch_does() {
-        let quotes = |kind, status, body: &[u8]| read_answer(kind, status, body).map(|f| f.quotes);
-        let binance = fixture("binance/ticker_24hr_docs_example_full.json");
-        assert_eq!(
-            quotes(ExchangeKind::Binance, 200, &binance).unwrap().len(),
-            1
-        );
-        let gecko = fixture("coingecko/simple_price_btc_eth_CONSTRUCTED.json");
-        assert_eq!(
-            quotes(ExchangeKind::Coingecko, 200, &gecko).unwrap().len(),
-            2
-        );
-        let kraken = fixture("kraken/ticker_renamed_pairs_CONSTRUCTED.json");
-        // Four markets, ETH's with a last price of 0: dropped.
-        assert_eq!(quotes(ExchangeKind::Kraken, 200, &kraken).unwrap().len(), 3);
-        let mut coinbase = fixture("coinbase/ticker_btc-usd_live_2026-06-19.json");
-        coinbase.push(0);
-        coinbase.extend(fixture("coinbase/stats_btc-usd_live_2026-06-19.json"));
-        let q = quotes(ExchangeKind::Coinbase, 200, &coinbase).unwrap();
-        assert!(q[0].high_24h.is_some(), "stats after the NUL byte are read");
+    fn entries_an_exchange_cannot_serve_are_refused_naming_entry_and_pair() {
+        let kraken = "[[sources]]\nkind = \"kraken\"\n";
+        for (text, wanted) in [
+            (
+                "[[sources]]\nkind = \"coingecko\"\npairs = [\"BTC-USDT\"]\n".to_owned(),
+                vec!["sources[0] (coingecko)", "BTC-USDT", "vs_currencies"],
+            ),
+            (
+                "[[sources]]\nkind = \"coingecko\"\npairs = [\"AKT-USD\"]\n".to_owned(),
+                vec!["sources[0] (coingecko)", "AKT-USD", "ids"],
+            ),
+            (
+                format!("{kraken}pairs = \"all\"\n"),
+                vec!["sources[0] (kraken)", "only supported by binance"],
+            ),
+            (
+                format!("{kraken}api_key_env = \"K\"\n"),
+                vec!["sources[0] (kraken)", "only used by coingecko"],
+            ),
+            (
+                format!(
+                    "{kraken}[[sources]]\nkind = \"coinbase\"\nids = {{ \"BTC-USD\" = \"x\" }}\n"
+                ),
+                vec!["sources[1] (coinbase)", "ids is only used by coingecko"],
+            ),
+        ] {
+            let e = refusal(&text);
+            assert!(wanted.iter().all(|w| e.contains(w)), "{text}: {e}");
+        }
+    }
 
-        let err = read_answer(
-            ExchangeKind::Binance,
-            429,
-            &fixture("binance/error_429_too_much_weight.json"),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("HTTP 429"), "{err}");
+    #[test]
+    fn the_default_and_every_market_on_binance_are_served() {
+        validate(&Config::default()).unwrap();
+        let all = Config::from_toml_str("[[sources]]\nkind = \"binance\"\npairs = \"all\"\n");
+        validate(&all.unwrap()).unwrap();
     }
 }

@@ -73,7 +73,8 @@ pub(crate) fn sources(
         return Ok((cryptomon_mock::demo_sources(), 60));
     }
     let config = match config {
-        Some(path) => Config::load(path)?,
+        // What each exchange accepts is checked with the file, so the error names it.
+        Some(path) => Config::load_checked(path, exchange::validate)?,
         None => Config::default(),
     };
     // The CLI's secrets are its environment variables.

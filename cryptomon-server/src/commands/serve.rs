@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use cryptomon_core::config::Config;
-use cryptomon_core::exchange::build_sources;
+use cryptomon_core::exchange::{self, build_sources};
 use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{DynSource, DynStore};
 use cryptomon_mock::MemoryStore;
@@ -63,7 +63,7 @@ fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
         return Ok((Vec::new(), minute));
     }
     let config = match &args.config {
-        Some(path) => Config::load(path)
+        Some(path) => Config::load_checked(path, exchange::validate)
             .with_context(|| format!("cannot load the configuration {}", path.display()))?,
         // The default configuration: BTC, ETH and SOL on every exchange, once a minute.
         None => Config::default(),
