@@ -17,7 +17,7 @@ pub mod webhook;
 pub use evaluate::{Condition, Subject, evaluate};
 pub use events::{
     ALERT_EVENT_SCHEMA, ALERT_STATE_KEY, ALERTS_PREFIX, AlertEvent, AlertState, EventStatus,
-    Pending, corrupt_state_key,
+    KeyedAlertEvent, Pending, corrupt_state_key,
 };
 pub use rules::{
     AlertConfig, DEFAULT_DELIVERY_ATTEMPTS, DEFAULT_WEBHOOK_MAX_BODY_BYTES, Pattern, Rule,

@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::events::AlertEvent;
+use super::events::{AlertEvent, KeyedAlertEvent};
 use super::rules::{Webhook, WebhookFormat};
 use crate::error::{Error, Result};
 use crate::pipeline::Notifier;
@@ -84,14 +84,7 @@ impl WebhookNotifier {
     pub fn body(&self, events: &[AlertEvent]) -> Vec<u8> {
         let value = match self.format {
             WebhookFormat::Json => {
-                let events: Vec<serde_json::Value> = events
-                    .iter()
-                    .map(|e| {
-                        let mut v = serde_json::to_value(e).unwrap_or_default();
-                        v["key"] = json!(e.key());
-                        v
-                    })
-                    .collect();
+                let events: Vec<KeyedAlertEvent> = events.iter().map(Into::into).collect();
                 json!({ "events": events })
             }
             WebhookFormat::Slack => {

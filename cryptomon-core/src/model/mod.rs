@@ -1,6 +1,8 @@
 //! The data model of the contract: pairs, ticks, quotes, snapshots and aggregates.
 
 mod pair;
+#[cfg(feature = "openapi")]
+mod schema;
 mod snapshot;
 mod summary;
 mod tick;
