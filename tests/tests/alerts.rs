@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cryptomon_core::alerting::{
     ALERT_STATE_KEY, AlertEvent, AlertState, DEFAULT_WEBHOOK_MAX_BODY_BYTES, DELIVERY_HEADER,
-    EventStatus, Pending, SIGNATURE_HEADER, Webhook, WebhookFormat, WebhookNotifier, sink_name,
+    DynNotifier, EventStatus, Pending, SIGNATURE_HEADER, Webhook, WebhookFormat, WebhookNotifier,
+    sink_name,
 };
-use cryptomon_core::pipeline::{self, Alerting, DynNotifier, TransformMode, TransformReport};
+use cryptomon_core::pipeline::{self, Alerting, TransformMode, TransformReport};
 use cryptomon_core::{Measure, Pair, PolarsAggregator, SourceName, Store, StoreExt, Tick};
 use cryptomon_mock::MemoryStore;
 use cryptomon_tests::alert_rules::{SPIKE, rules};

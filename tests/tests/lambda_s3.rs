@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Duration;
-use cryptomon_core::alerting::AlertConfig;
-use cryptomon_core::pipeline::{Alerting, DynNotifier};
+use cryptomon_core::alerting::{AlertConfig, DynNotifier};
+use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::{
     DynSource, Fetch, Fetched, Pair, PutMode, Quote, Result, Source, SourceName, Store, Tick,
     Version, pipeline,

@@ -8,9 +8,9 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::events::{AlertEvent, KeyedAlertEvent};
+use super::notifier::{DynNotifier, Notifier};
 use super::rules::{Webhook, WebhookFormat};
 use crate::error::{Error, Result};
-use crate::pipeline::Notifier;
 use crate::secrets::Secrets;
 
 /// The header carrying the signature: `t=<unix seconds>,v1=<lowercase hex HMAC-SHA256 of
@@ -214,14 +214,11 @@ fn without_url(e: &reqwest::Error) -> String {
 pub fn webhook_notifiers(
     config: &super::AlertConfig,
     secrets: &Secrets,
-) -> Result<Vec<crate::pipeline::DynNotifier>> {
+) -> Result<Vec<DynNotifier>> {
     config
         .webhooks
         .iter()
-        .map(|w| {
-            Ok(std::sync::Arc::new(WebhookNotifier::new(w, secrets)?)
-                as crate::pipeline::DynNotifier)
-        })
+        .map(|w| Ok(std::sync::Arc::new(WebhookNotifier::new(w, secrets)?) as DynNotifier))
         .collect()
 }
 

@@ -52,7 +52,7 @@ pub struct TransformOptions {
     pub mode: TransformMode,
     /// The alert rules; none by default.
     pub alerts: Arc<AlertConfig>,
-    /// The sinks events are queued for (see [`super::alerts::Notifier::sink`]).
+    /// The sinks events are queued for (see [`crate::alerting::Notifier::sink`]).
     pub sinks: Vec<String>,
     /// The clock, for `stale` rules and for what counts as the future; `None` reads the
     /// system clock.
@@ -178,7 +178,7 @@ pub async fn transform_with(
 
 /// [`transform_with`], then the alert rules of `options` evaluated on the new window: the
 /// events they cause are stored under `alerts/` and queued for delivery (see
-/// [`super::alerts::deliver`]). Alerting never fails the transform: an error is logged and
+/// [`super::alert_delivery::deliver`]). Alerting never fails the transform: an error is logged and
 /// reported in [`TransformReport::alert_error`].
 pub async fn transform_opts(
     store: &dyn Store,
@@ -672,7 +672,7 @@ async fn alert(
     out: &mut TransformReport,
 ) {
     let now = now(options);
-    match super::alerts::record(
+    match super::alert_delivery::record(
         store,
         &options.alerts,
         &options.sinks,
