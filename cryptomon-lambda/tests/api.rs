@@ -2,9 +2,11 @@
 //! request by `lambda_http`'s adapter (the one `lambda_http::run` wraps the router in), answered
 //! by the server's router, and turned back into the HTTP API's response JSON.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 
+use common::event;
 use cryptomon_core::{PolarsAggregator, Tick, pipeline};
 use cryptomon_mock::{MemoryStore, SyntheticSource};
 use cryptomon_server::{AppState, app};
@@ -12,13 +14,6 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::{Value, json};
-
-fn event(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/events")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
 
 /// The API Gateway v2 event of `GET path?query`, from the recorded summary request.
 fn get(path: &str, query: &str) -> Value {
