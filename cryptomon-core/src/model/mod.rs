@@ -8,6 +8,8 @@ mod summary;
 mod tick;
 
 pub use pair::{Pair, SourceName};
+#[cfg(feature = "openapi")]
+pub use schema::pattern_schema;
 pub use snapshot::{
     AMOUNT_RANGE, PRICE_RANGE, Quote, SNAPSHOT_SCHEMA, Snapshot, check_amount, check_price,
 };

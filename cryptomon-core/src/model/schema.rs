@@ -9,8 +9,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::{Pair, SourceName, Tick};
 
-/// A string schema with a pattern and one example.
-fn pattern_schema(description: &str, pattern: &str, example: &str) -> RefOr<Schema> {
+/// A string schema with a pattern and one example, as the model's string types have and an HTTP
+/// API's own parameters may share.
+pub fn pattern_schema(description: &str, pattern: &str, example: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(description))

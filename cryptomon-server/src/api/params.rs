@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use cryptomon_core::alerting::Rule;
+use cryptomon_core::model::pattern_schema;
 use cryptomon_core::{Measure, Pair, SourceName};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
@@ -60,16 +61,6 @@ pub(crate) fn parse_metric_id(id: &str) -> Result<(SourceName, Pair, Measure), A
     Ok((source, pair, measure))
 }
 
-/// A string schema with a pattern and one example.
-fn string_schema(description: &str, pattern: &str, example: &str) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .pattern(Some(pattern))
-        .examples([example])
-        .into()
-}
-
 /// Implements the schema traits for a parameter type, under its name in the document.
 macro_rules! param_schema {
     ($ty:ident, $name:literal, $schema:expr) => {
@@ -92,7 +83,7 @@ pub(crate) struct MetricIdParam;
 param_schema!(
     MetricIdParam,
     "MetricId",
-    string_schema(
+    pattern_schema(
         "A metric id: source:pair:measure, with a source name, a canonical pair and a measure",
         &metric_id_pattern(),
         "demo:BTC-USD:price",
@@ -104,7 +95,7 @@ pub(crate) struct RuleNameParam;
 param_schema!(
     RuleNameParam,
     "RuleName",
-    string_schema(
+    pattern_schema(
         "An alert rule's name: 1 to 64 of a-z, 0-9, - and _",
         Rule::NAME_PATTERN,
         "price-spike",
