@@ -5,28 +5,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cryptomon_core::alerting::{AlertConfig, DynNotifier};
 use cryptomon_core::pipeline::Alerting;
-use cryptomon_core::{DynSource, Pair, PutMode, SourceName, Store, Tick, pipeline};
+use cryptomon_core::{DynSource, SourceName, Store, Tick, pipeline};
 use cryptomon_lambda::{Collector, SnsNotifier, Transformer, TransformerOutput};
 use cryptomon_mock::{FaultyStore, SyntheticSource};
 use cryptomon_server::{AppState, app};
 use cryptomon_tests::fake_s3::FakeS3;
-use cryptomon_tests::moto;
+use cryptomon_tests::queued_alerts::queue_events;
+use cryptomon_tests::{moto, moto_endpoint};
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::{Value, json};
-
-macro_rules! moto_endpoint {
-    ($test:expr) => {
-        match moto::endpoint($test) {
-            Some(endpoint) => endpoint,
-            None => return,
-        }
-    };
-}
 
 fn event(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -309,7 +300,6 @@ async fn transformer_alerts_publish_to_sns_on_moto() {
 /// several messages, every one accepted, none given up.
 #[tokio::test]
 async fn many_alert_events_are_split_to_fit_sns_on_moto() {
-    use cryptomon_core::alerting::{ALERT_STATE_KEY, AlertEvent, AlertState, EventStatus, Pending};
     let endpoint = moto_endpoint!("many_alert_events_are_split_to_fit_sns_on_moto");
     let sns = aws_sdk_sns::Client::new(&moto::sdk_config(&endpoint).await);
     let topic = sns
@@ -322,49 +312,7 @@ async fn many_alert_events_are_split_to_fit_sns_on_moto() {
         .unwrap();
     let notifier = Arc::new(SnsNotifier::new(sns, topic)) as DynNotifier;
     let store = cryptomon_mock::MemoryStore::new();
-    let tick = Tick::parse("2026-11-27T12:00:00Z").unwrap();
-    let mut state = AlertState::new();
-    let mut events = Vec::new();
-    for i in 0..1200 {
-        let event = AlertEvent {
-            schema: "cryptomon.alert/v1".into(),
-            status: EventStatus::Fired,
-            rule: "any-price".into(),
-            kind: "threshold".into(),
-            source: Some(SourceName::new("kraken").unwrap()),
-            pair: Some(Pair::new(&format!("C{i}-USD")).unwrap()),
-            measure: Some(cryptomon_core::Measure::Price),
-            value: 2.0,
-            reference: 1.0,
-            ratio: 2.0,
-            tick,
-            fired_at: tick,
-        };
-        store
-            .put_opts(
-                &event.key(),
-                Bytes::from(serde_json::to_vec(&event).unwrap()),
-                PutMode::Create,
-            )
-            .await
-            .unwrap();
-        state.pending.push(Pending {
-            key: event.key(),
-            sink: notifier.sink(),
-            attempts: 0,
-            error: String::new(),
-            delivery: String::new(),
-        });
-        events.push(event);
-    }
-    store
-        .put_opts(
-            ALERT_STATE_KEY,
-            Bytes::from(state.encode()),
-            PutMode::Create,
-        )
-        .await
-        .unwrap();
+    let events = queue_events(&store, &notifier.sink(), 1200).await;
     let (subject, whole) = SnsNotifier::message(&events);
     assert!(
         subject.len() + whole.len() > 262_144,

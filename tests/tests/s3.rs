@@ -11,17 +11,7 @@ use cryptomon_core::{
 };
 use cryptomon_mock::SyntheticSource;
 use cryptomon_tests::fake_s3::FakeS3;
-use cryptomon_tests::moto;
-
-/// Skips the test (or fails it under CI) when no moto server is configured.
-macro_rules! moto_endpoint {
-    ($test:expr) => {
-        match moto::endpoint($test) {
-            Some(endpoint) => endpoint,
-            None => return,
-        }
-    };
-}
+use cryptomon_tests::{moto, moto_endpoint};
 
 fn body(s: &str) -> Bytes {
     Bytes::from(s.to_owned())
