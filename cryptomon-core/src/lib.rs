@@ -3,7 +3,8 @@
 //!
 //! The pure part (model, engine) needs no network, no AWS and no async runtime. Adapters that do
 //! sit behind cargo features: `fs` (default) for [`FsStore`], `s3` for `S3Store` (aws-sdk-s3),
-//! `exchanges` for the live exchange sources.
+//! `exchanges` for the live exchange sources, `webhooks` for webhook delivery, and `openapi`
+//! for the `utoipa::ToSchema` schemas of the contract's documents.
 //!
 //! # Layout
 //!

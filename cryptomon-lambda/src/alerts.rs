@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cryptomon_core::alerting::{AlertConfig, AlertEvent, webhook_notifiers};
+use cryptomon_core::alerting::{AlertConfig, AlertEvent, DynNotifier, Notifier, webhook_notifiers};
 use cryptomon_core::config::Config;
-use cryptomon_core::pipeline::{Alerting, DynNotifier, Notifier};
+use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{Error, Result};
 

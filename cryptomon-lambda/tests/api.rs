@@ -2,24 +2,19 @@
 //! request by `lambda_http`'s adapter (the one `lambda_http::run` wraps the router in), answered
 //! by the server's router, and turned back into the HTTP API's response JSON.
 
+mod common;
+
 use cryptomon_core::pipeline::TransformOptions;
-use std::path::Path;
 use std::sync::Arc;
 
+use common::event;
 use cryptomon_core::{PolarsAggregator, Tick, pipeline};
-use cryptomon_mock::{MemoryStore, SyntheticSource};
+use cryptomon_mock::{Fault, FaultyStore, MemoryStore, SyntheticSource};
 use cryptomon_server::{AppState, app};
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::{Value, json};
-
-fn event(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/events")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
 
 /// The API Gateway v2 event of `GET path?query`, from the recorded summary request.
 fn get(path: &str, query: &str) -> Value {
@@ -158,43 +153,13 @@ async fn api_on_an_empty_store_says_no_aggregates_yet() {
     );
 }
 
-/// A store whose reads never answer, like S3 unreachable from a function.
-#[derive(Debug)]
-struct Unanswered;
-
-impl std::fmt::Display for Unanswered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a store that never answers")
-    }
-}
-
-#[async_trait::async_trait]
-impl cryptomon_core::Store for Unanswered {
-    async fn get_opts(
-        &self,
-        _key: &str,
-        _if_none_match: Option<&cryptomon_core::Version>,
-    ) -> cryptomon_core::Result<cryptomon_core::Fetch> {
-        std::future::pending().await
-    }
-
-    async fn put_opts(
-        &self,
-        _key: &str,
-        _body: bytes::Bytes,
-        _mode: cryptomon_core::PutMode,
-    ) -> cryptomon_core::Result<cryptomon_core::Version> {
-        std::future::pending().await
-    }
-
-    async fn list(&self, _prefix: &str) -> cryptomon_core::Result<Vec<String>> {
-        std::future::pending().await
-    }
-}
-
 #[tokio::test]
 async fn a_request_still_waiting_at_the_deadline_gets_a_json_503() {
-    let state = AppState::new(Arc::new(Unanswered));
+    // Reads that never answer, like S3 unreachable from a function.
+    let day = std::time::Duration::from_secs(86_400);
+    let unanswered =
+        FaultyStore::new(MemoryStore::new()).with_fault(Fault::always().slowed_by(day));
+    let state = AppState::new(Arc::new(unanswered));
     let request: LambdaRequest = serde_json::from_value(get("/api/summary", "")).unwrap();
     let left = std::time::Duration::from_millis(1500);
     let context = cryptomon_lambda::budget::context_ending_in(left);

@@ -1,85 +1,20 @@
 //! The handlers driven with real Lambda event JSON (`tests/events/`) over a `MemoryStore`.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use chrono::Duration;
-use cryptomon_core::{
-    DynSource, Error, Fetch, Fetched, Pair, PutMode, Quote, Result, Source, SourceName, Store,
-    StoreExt, Tick, Version, pipeline,
-};
+use std::sync::Arc;
+
+use common::{event, failing, invoke, market, seeded_store};
+use cryptomon_core::{Store, StoreExt, Tick, pipeline};
 use cryptomon_lambda::{Collector, HandlerError, Transformer, TransformerOutput};
 use cryptomon_mock::{Fault, FaultyStore, MemoryStore, Op};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use serde_json::{Value, json};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::json;
 
-fn event(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/events")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
-fn invoke(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, Context::default())
-}
-
-/// A market whose prices follow the tick; `failing` makes it fail (retryably or not).
-#[derive(Debug)]
-struct TestSource {
-    name: SourceName,
-    failure: Option<bool>,
-}
-
-impl TestSource {
-    fn ok(name: &str) -> DynSource {
-        Arc::new(TestSource {
-            name: SourceName::new(name).unwrap(),
-            failure: None,
-        })
-    }
-
-    fn failing(name: &str, retryable: bool) -> DynSource {
-        Arc::new(TestSource {
-            name: SourceName::new(name).unwrap(),
-            failure: Some(retryable),
-        })
-    }
-}
-
-#[async_trait]
-impl Source for TestSource {
-    fn name(&self) -> &SourceName {
-        &self.name
-    }
-
-    async fn fetch(&self, tick: Tick) -> Result<Fetched> {
-        if let Some(retryable) = self.failure {
-            return Err(Error::Source {
-                source_name: self.name.to_string(),
-                message: "HTTP 503 from the exchange".into(),
-                retryable,
-            });
-        }
-        let minute = tick.to_datetime().timestamp() / 60;
-        let mut quote = Quote::new(
-            Pair::new("BTC-USD").unwrap(),
-            90_000.0 + (minute % 11) as f64 * 10.0,
-        );
-        quote.volume_24h = Some(1000.0);
-        Ok(Fetched {
-            quotes: vec![quote],
-            raw: json!({}),
-            fetched_at: tick.to_datetime() + Duration::milliseconds(300),
-            problems: Vec::new(),
-        })
-    }
-}
-
-fn collector(store: &Arc<MemoryStore>, sources: Vec<DynSource>) -> Collector {
+fn collector<S: Store + 'static>(
+    store: &Arc<S>,
+    sources: Vec<cryptomon_core::DynSource>,
+) -> Collector {
     Collector::new(store.clone(), sources, 60)
 }
 
@@ -91,10 +26,7 @@ fn assert_non_retryable(err: &HandlerError, needle: &str) {
 #[tokio::test]
 async fn collector_takes_a_scheduled_event_and_is_idempotent() {
     let store = Arc::new(MemoryStore::new());
-    let c = collector(
-        &store,
-        vec![TestSource::ok("alpha"), TestSource::ok("beta")],
-    );
+    let c = collector(&store, vec![market("alpha"), market("beta")]);
     let out = c
         .handle(invoke(event("scheduled-event.json")))
         .await
@@ -121,7 +53,7 @@ async fn collector_takes_a_scheduled_event_and_is_idempotent() {
 #[tokio::test]
 async fn collector_floors_a_step_functions_tick() {
     let store = Arc::new(MemoryStore::new());
-    let c = collector(&store, vec![TestSource::ok("alpha")]);
+    let c = collector(&store, vec![market("alpha")]);
     let out = c
         .handle(invoke(event("stepfunctions-collect.json")))
         .await
@@ -140,7 +72,7 @@ async fn collector_floors_a_step_functions_tick() {
 #[tokio::test]
 async fn collector_refuses_other_events_as_non_retryable() {
     let store = Arc::new(MemoryStore::new());
-    let c = collector(&store, vec![TestSource::ok("alpha")]);
+    let c = collector(&store, vec![market("alpha")]);
     for (payload, needle) in [
         (event("sqs-message.json"), "\"Records\""),
         (event("apigw-v2-summary.json"), "\"rawPath\""),
@@ -171,7 +103,7 @@ async fn collector_refuses_other_events_as_non_retryable() {
 #[tokio::test]
 async fn collector_refuses_a_tick_ahead_of_the_clock() {
     let store = Arc::new(MemoryStore::new());
-    let c = collector(&store, vec![TestSource::ok("alpha")])
+    let c = collector(&store, vec![market("alpha")])
         .with_max_clock_skew(std::time::Duration::from_secs(120));
     let err = c
         .handle(invoke(json!({"tick": "2099-12-31T00:00:00Z"})))
@@ -195,10 +127,7 @@ async fn collector_refuses_a_tick_ahead_of_the_clock() {
 #[tokio::test]
 async fn collector_keeps_what_it_can_and_fails_only_when_nothing_was_collected() {
     let store = Arc::new(MemoryStore::new());
-    let c = collector(
-        &store,
-        vec![TestSource::ok("alpha"), TestSource::failing("beta", true)],
-    );
+    let c = collector(&store, vec![market("alpha"), failing("beta", true)]);
     let out = c
         .handle(invoke(event("scheduled-event.json")))
         .await
@@ -211,10 +140,7 @@ async fn collector_keeps_what_it_can_and_fails_only_when_nothing_was_collected()
     for (retryable, want) in [(true, "Retryable"), (false, "NonRetryable")] {
         let c = collector(
             &Arc::new(MemoryStore::new()),
-            vec![
-                TestSource::failing("beta", retryable),
-                TestSource::failing("gamma", false),
-            ],
+            vec![failing("beta", retryable), failing("gamma", false)],
         );
         let err = c
             .handle(invoke(event("scheduled-event.json")))
@@ -228,22 +154,6 @@ async fn collector_keeps_what_it_can_and_fails_only_when_nothing_was_collected()
         // It crosses the Lambda boundary with the class the state machine retries on.
         assert_eq!(Diagnostic::from(err).error_type, want);
     }
-}
-
-async fn seeded_store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    let c = collector(
-        &store,
-        vec![TestSource::ok("alpha"), TestSource::ok("beta")],
-    );
-    let t0 = Tick::parse("2026-11-27T23:00:00Z").unwrap();
-    for m in 0..=48 {
-        let tick = t0.add_secs(m * 60);
-        c.handle(invoke(json!({"tick": tick.to_string()})))
-            .await
-            .unwrap();
-    }
-    store
 }
 
 #[tokio::test]
@@ -356,102 +266,32 @@ async fn transformer_refuses_other_events_and_buckets() {
     );
 }
 
-/// A store whose puts under `aggregates/` fail like a throttled S3 while `fail` is set.
-#[derive(Debug)]
-struct ThrottledAggregates {
-    inner: Arc<MemoryStore>,
-    fail: AtomicBool,
-}
-
-impl std::fmt::Display for ThrottledAggregates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "throttled {}", self.inner)
-    }
-}
-
-#[async_trait]
-impl Store for ThrottledAggregates {
-    async fn get_opts(&self, key: &str, v: Option<&Version>) -> Result<Fetch> {
-        self.inner.get_opts(key, v).await
-    }
-
-    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
-        if self.fail.load(Ordering::SeqCst) && key.starts_with("aggregates/summary") {
-            return Err(Error::Store {
-                op: "put",
-                key: key.into(),
-                retryable: true,
-                source: "s3://b/aggregates/summary.json: SlowDown (HTTP 503)".into(),
-            });
-        }
-        self.inner.put_opts(key, body, mode).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.inner.list(prefix).await
-    }
-}
-
-#[tokio::test]
-async fn a_throttled_transform_is_retryable_and_keeps_the_previous_summary() {
-    let inner = seeded_store().await;
-    let store = Arc::new(ThrottledAggregates {
-        inner: inner.clone(),
-        fail: AtomicBool::new(false),
-    });
-    let t = Transformer::new(store.clone(), None);
-    t.handle(invoke(json!({}))).await.unwrap();
-    let previous = pipeline::read_summary(inner.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
-
-    // A new tick arrives, then S3 throttles the summary write.
-    collector(&inner, vec![TestSource::ok("alpha")])
-        .handle(invoke(json!({"tick": "2026-11-27T23:49:00Z"})))
-        .await
-        .unwrap();
-    store.fail.store(true, Ordering::SeqCst);
-    let err = t.handle(invoke(json!({}))).await.unwrap_err();
-    assert_eq!(err.error_type(), "Retryable", "{err}");
-    assert!(err.message().contains("SlowDown"), "{err}");
-    let still = pipeline::read_summary(inner.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        still.as_of, previous.as_of,
-        "readers still get the previous summary"
-    );
-}
-
-/// Regression test for a bug found on the `s3` branch: after a failed summary write, the retry
-/// found nothing new and kept the stale summary. The transform now writes the summary first and
-/// checks, on a run with nothing new, that the summary is the one written with the state.
+/// A throttled summary write fails the transform as retryable and leaves readers the previous
+/// summary. Regression test for a bug found on the `s3` branch: the retry then found nothing new
+/// and kept the stale summary. The transform now writes the summary first and checks, on a run
+/// with nothing new, that the summary is the one written with the state.
 #[tokio::test]
 async fn a_retried_transform_after_a_throttled_summary_write_brings_it_up_to_date() {
-    let inner = seeded_store().await;
-    let store = Arc::new(ThrottledAggregates {
-        inner: inner.clone(),
-        fail: AtomicBool::new(false),
-    });
+    let store = Arc::new(FaultyStore::new(
+        Arc::try_unwrap(seeded_store().await).unwrap(),
+    ));
     let t = Transformer::new(store.clone(), None);
     t.handle(invoke(json!({}))).await.unwrap();
-    let previous = pipeline::read_summary(inner.as_ref())
+    let previous = pipeline::read_summary(store.inner())
         .await
         .unwrap()
         .unwrap();
 
     // A new tick arrives, then S3 throttles the summary write.
-    collector(&inner, vec![TestSource::ok("alpha")])
+    collector(&store, vec![market("alpha")])
         .handle(invoke(json!({"tick": "2026-11-27T23:49:00Z"})))
         .await
         .unwrap();
-    store.fail.store(true, Ordering::SeqCst);
+    store.add_fault(Fault::key_prefix("aggregates/summary").on(Op::Put));
     let err = t.handle(invoke(json!({}))).await.unwrap_err();
     assert_eq!(err.error_type(), "Retryable", "{err}");
-    assert!(err.message().contains("SlowDown"), "{err}");
-    let still = pipeline::read_summary(inner.as_ref())
+    assert!(err.message().contains("aggregates/summary"), "{err}");
+    let still = pipeline::read_summary(store.inner())
         .await
         .unwrap()
         .unwrap();
@@ -461,9 +301,9 @@ async fn a_retried_transform_after_a_throttled_summary_write_brings_it_up_to_dat
     );
 
     // The state machine's retry then succeeds.
-    store.fail.store(false, Ordering::SeqCst);
+    store.clear_faults();
     t.handle(invoke(json!({}))).await.unwrap();
-    let now = pipeline::read_summary(inner.as_ref())
+    let now = pipeline::read_summary(store.inner())
         .await
         .unwrap()
         .unwrap();

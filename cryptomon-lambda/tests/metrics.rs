@@ -1,17 +1,16 @@
 //! The handlers' CloudWatch metrics: real handlers and events over a `MemoryStore`, each
 //! emitted line checked against the Embedded Metric Format rules, then its values.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use bytes::Bytes;
+use common::{event, failing, hanging, invoke, market, seeded_store};
 use cryptomon_core::alerting::AlertConfig;
 use cryptomon_core::pipeline::Alerting;
-use cryptomon_core::{
-    DynSource, Error, Fetched, Pair, Quote, Result, Source, SourceName, StoreExt, Tick,
-};
+use cryptomon_core::{DynSource, StoreExt};
 use cryptomon_lambda::budget::context_ending_in;
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
 use cryptomon_lambda::metrics::{
@@ -21,21 +20,10 @@ use cryptomon_lambda::metrics::{
 };
 use cryptomon_lambda::{Collector, Metrics, Transformer, TransformerOutput};
 use cryptomon_mock::MemoryStore;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{Map, Value, json};
 
 const STAGE: &str = "test";
-
-fn event(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/events")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
-fn invoke(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, Context::default())
-}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -150,60 +138,6 @@ fn dimension_sets(doc: &Map<String, Value>) -> &Value {
     &doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
 }
 
-/// A market quoting BTC-USD at 90,000 and more; or one that fails, or one that never answers.
-#[derive(Debug)]
-struct TestSource {
-    name: SourceName,
-    behaviour: Behaviour,
-}
-
-#[derive(Debug)]
-enum Behaviour {
-    Answers,
-    Fails,
-    Hangs,
-}
-
-fn source(name: &str, behaviour: Behaviour) -> DynSource {
-    Arc::new(TestSource {
-        name: SourceName::new(name).unwrap(),
-        behaviour,
-    })
-}
-
-#[async_trait]
-impl Source for TestSource {
-    fn name(&self) -> &SourceName {
-        &self.name
-    }
-
-    async fn fetch(&self, tick: Tick) -> Result<Fetched> {
-        match self.behaviour {
-            Behaviour::Answers => {}
-            Behaviour::Fails => {
-                return Err(Error::Source {
-                    source_name: self.name.to_string(),
-                    message: "HTTP 503 from the exchange".into(),
-                    retryable: true,
-                });
-            }
-            Behaviour::Hangs => std::future::pending::<()>().await,
-        }
-        let minute = tick.to_datetime().timestamp() / 60;
-        let mut quote = Quote::new(
-            Pair::new("BTC-USD").unwrap(),
-            90_000.0 + (minute % 11) as f64 * 10.0,
-        );
-        quote.volume_24h = Some(1000.0);
-        Ok(Fetched {
-            quotes: vec![quote],
-            raw: json!({}),
-            fetched_at: tick.to_datetime() + chrono::Duration::milliseconds(300),
-            problems: Vec::new(),
-        })
-    }
-}
-
 fn collector(store: &Arc<MemoryStore>, sources: Vec<DynSource>) -> (Collector, CapturedMetrics) {
     let (metrics, captured) = Metrics::captured(STAGE);
     let collector = Collector::new(store.clone(), sources, 60).with_metrics(metrics);
@@ -220,36 +154,10 @@ fn transformer(store: &Arc<MemoryStore>) -> (Transformer, CapturedMetrics) {
     (transformer, captured)
 }
 
-/// A store with 49 minutes of two sources, up to 2026-11-27T23:48:00Z.
-async fn seeded_store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    let (c, _) = collector(
-        &store,
-        vec![
-            source("alpha", Behaviour::Answers),
-            source("beta", Behaviour::Answers),
-        ],
-    );
-    let t0 = Tick::parse("2026-11-27T23:00:00Z").unwrap();
-    for m in 0..=48 {
-        let tick = t0.add_secs(m * 60);
-        c.handle(invoke(json!({"tick": tick.to_string()})))
-            .await
-            .unwrap();
-    }
-    store
-}
-
 #[tokio::test]
 async fn the_collector_counts_collected_sources_and_no_failure_when_all_succeed() {
     let store = Arc::new(MemoryStore::new());
-    let (c, captured) = collector(
-        &store,
-        vec![
-            source("alpha", Behaviour::Answers),
-            source("beta", Behaviour::Answers),
-        ],
-    );
+    let (c, captured) = collector(&store, vec![market("alpha"), market("beta")]);
     // A duplicate delivery collects nothing new, but both snapshots of the tick are stored.
     for _ in 0..2 {
         c.handle(invoke(event("scheduled-event.json")))
@@ -273,13 +181,7 @@ async fn the_collector_counts_collected_sources_and_no_failure_when_all_succeed(
 #[tokio::test]
 async fn the_collector_reports_a_failed_source_by_name() {
     let store = Arc::new(MemoryStore::new());
-    let (c, captured) = collector(
-        &store,
-        vec![
-            source("alpha", Behaviour::Answers),
-            source("beta", Behaviour::Fails),
-        ],
-    );
+    let (c, captured) = collector(&store, vec![market("alpha"), failing("beta", true)]);
     let out = c
         .handle(invoke(event("scheduled-event.json")))
         .await
@@ -301,13 +203,7 @@ async fn the_collector_reports_a_failed_source_by_name() {
 #[tokio::test]
 async fn a_collector_whose_every_source_failed_still_reports_before_its_error() {
     let store = Arc::new(MemoryStore::new());
-    let (c, captured) = collector(
-        &store,
-        vec![
-            source("beta", Behaviour::Fails),
-            source("gamma", Behaviour::Fails),
-        ],
-    );
+    let (c, captured) = collector(&store, vec![failing("beta", true), failing("gamma", true)]);
     let err = c
         .handle(invoke(event("scheduled-event.json")))
         .await
@@ -332,13 +228,7 @@ async fn a_collector_whose_every_source_failed_still_reports_before_its_error() 
 #[tokio::test]
 async fn a_source_hung_past_the_deadline_is_reported_as_failed() {
     let store = Arc::new(MemoryStore::new());
-    let (c, captured) = collector(
-        &store,
-        vec![
-            source("alpha", Behaviour::Answers),
-            source("stuck", Behaviour::Hangs),
-        ],
-    );
+    let (c, captured) = collector(&store, vec![market("alpha"), hanging("stuck")]);
     let context = context_ending_in(DEADLINE_MARGIN + Duration::from_secs(1));
     let out = c
         .handle(LambdaEvent::new(

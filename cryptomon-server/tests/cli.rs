@@ -1,7 +1,7 @@
 //! The `cryptomon` binary end to end on a temporary directory: what it writes, what it prints,
 //! and how it fails.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn cryptomon(args: &[&str]) -> Output {
@@ -233,8 +233,9 @@ fn help_explains_every_command() {
     );
 }
 
-#[test]
-fn an_invalid_alert_rule_is_refused_at_start_up_naming_it() {
+/// A store holding one demo collection, and a config with `rules` (an `[[alerts.rules]]` entry)
+/// beside it; the directory holding both is returned to keep them alive.
+fn collected_with_rule(rules: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let out = cryptomon(&[
@@ -248,9 +249,17 @@ fn an_invalid_alert_rule_is_refused_at_start_up_naming_it() {
     let config = dir.path().join("cryptomon.toml");
     std::fs::write(
         &config,
-        "[[sources]]\nkind = \"kraken\"\n\n[[alerts.rules]]\nname = \"btc-floor\"\nkind = \"threshold\"\n",
+        format!("[[sources]]\nkind = \"kraken\"\n\n{rules}"),
     )
     .unwrap();
+    (dir, store, config)
+}
+
+#[test]
+fn an_invalid_alert_rule_is_refused_at_start_up_naming_it() {
+    // A threshold rule without its level.
+    let (_dir, store, config) =
+        collected_with_rule("[[alerts.rules]]\nname = \"btc-floor\"\nkind = \"threshold\"\n");
     for args in [
         vec!["transform", "--store", store.to_str().unwrap()],
         vec![
@@ -279,23 +288,10 @@ fn an_invalid_alert_rule_is_refused_at_start_up_naming_it() {
 
 #[test]
 fn transform_with_rules_prints_the_events_it_stores() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("s");
-    let out = cryptomon(&[
-        "collect",
-        "--once",
-        "--demo",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{:?}", text(&out));
     // Any price above 0: every demo series fires at once.
-    let config = dir.path().join("cryptomon.toml");
-    std::fs::write(
-        &config,
-        "[[sources]]\nkind = \"kraken\"\n\n[[alerts.rules]]\nname = \"any-price\"\nkind = \"threshold\"\nabove = 0.000001\n",
-    )
-    .unwrap();
+    let (_dir, store, config) = collected_with_rule(
+        "[[alerts.rules]]\nname = \"any-price\"\nkind = \"threshold\"\nabove = 0.000001\n",
+    );
     let args = [
         "transform",
         "--store",

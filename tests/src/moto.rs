@@ -35,6 +35,18 @@ pub fn endpoint(test: &str) -> Option<String> {
     }
 }
 
+/// The moto endpoint ([`endpoint`]), or a `return` from the calling test when there is none:
+/// skips the test, or fails it under CI.
+#[macro_export]
+macro_rules! moto_endpoint {
+    ($test:expr) => {
+        match $crate::moto::endpoint($test) {
+            Some(endpoint) => endpoint,
+            None => return,
+        }
+    };
+}
+
 /// Credentials moto accepts (it accepts any).
 pub fn credentials() -> Credentials {
     Credentials::new(

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cryptomon_core::alerting::{
     ALERT_STATE_KEY, AlertEvent, AlertState, DEFAULT_WEBHOOK_MAX_BODY_BYTES, DELIVERY_HEADER,
-    EventStatus, Pending, SIGNATURE_HEADER, Webhook, WebhookFormat, WebhookNotifier, sink_name,
+    DynNotifier, SIGNATURE_HEADER, Webhook, WebhookFormat, WebhookNotifier, sink_name,
 };
-use cryptomon_core::pipeline::{self, Alerting, DynNotifier, TransformMode, TransformReport};
-use cryptomon_core::{Measure, Pair, PolarsAggregator, SourceName, Store, StoreExt, Tick};
+use cryptomon_core::pipeline::{self, Alerting, TransformMode, TransformReport};
+use cryptomon_core::{PolarsAggregator, Store, StoreExt, Tick};
 use cryptomon_mock::MemoryStore;
 use cryptomon_tests::alert_rules::{SPIKE, rules};
 use cryptomon_tests::golden::{golden_dir, golden_objects};
+use cryptomon_tests::queued_alerts::queue_events;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -425,50 +426,6 @@ async fn a_redirect_is_a_failed_attempt_and_is_not_followed() {
         elsewhere.received_requests().await.unwrap().is_empty(),
         "the body and its signature went nowhere else"
     );
-}
-
-/// `n` distinct events at the golden data's last tick, stored create-only as a transform
-/// stores them and queued for `sink` in the alert state.
-async fn queue_events(store: &dyn Store, sink: &str, n: usize) -> Vec<AlertEvent> {
-    let tick = Tick::parse("2026-11-27T12:00:00Z").unwrap();
-    let mut state = AlertState::new();
-    let mut events = Vec::new();
-    for i in 0..n {
-        let event = AlertEvent {
-            schema: "cryptomon.alert/v1".into(),
-            status: EventStatus::Fired,
-            rule: "any-price".into(),
-            kind: "threshold".into(),
-            source: Some(SourceName::new("kraken").unwrap()),
-            pair: Some(Pair::new(&format!("C{i}-USD")).unwrap()),
-            measure: Some(Measure::Price),
-            value: 2.0,
-            reference: 1.0,
-            ratio: 2.0,
-            tick,
-            fired_at: tick,
-        };
-        store
-            .put(
-                &event.key(),
-                Bytes::from(serde_json::to_vec(&event).unwrap()),
-            )
-            .await
-            .unwrap();
-        state.pending.push(Pending {
-            key: event.key(),
-            sink: sink.to_owned(),
-            attempts: 0,
-            error: String::new(),
-            delivery: String::new(),
-        });
-        events.push(event);
-    }
-    store
-        .put(ALERT_STATE_KEY, Bytes::from(state.encode()))
-        .await
-        .unwrap();
-    events
 }
 
 #[tokio::test]

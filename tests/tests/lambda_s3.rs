@@ -4,34 +4,20 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use chrono::Duration;
-use cryptomon_core::alerting::AlertConfig;
-use cryptomon_core::pipeline::{Alerting, DynNotifier};
-use cryptomon_core::{
-    DynSource, Fetch, Fetched, Pair, PutMode, Quote, Result, Source, SourceName, Store, Tick,
-    Version, pipeline,
-};
+use cryptomon_core::alerting::{AlertConfig, DynNotifier};
+use cryptomon_core::pipeline::Alerting;
+use cryptomon_core::{DynSource, SourceName, Store, Tick, pipeline};
 use cryptomon_lambda::{Collector, SnsNotifier, Transformer, TransformerOutput};
+use cryptomon_mock::{FaultyStore, SyntheticSource};
 use cryptomon_server::{AppState, app};
 use cryptomon_tests::fake_s3::FakeS3;
-use cryptomon_tests::moto;
+use cryptomon_tests::queued_alerts::queue_events;
+use cryptomon_tests::{moto, moto_endpoint};
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::{Value, json};
-
-macro_rules! moto_endpoint {
-    ($test:expr) => {
-        match moto::endpoint($test) {
-            Some(endpoint) => endpoint,
-            None => return,
-        }
-    };
-}
 
 fn event(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,103 +30,21 @@ fn invoke(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
-/// The S3 requests made through a store.
-#[derive(Debug, Default)]
-struct Counts {
-    gets: AtomicUsize,
-    puts: AtomicUsize,
-    /// `ListObjectsV2` requests: one per 1,000 keys listed (at least one).
-    lists: AtomicUsize,
-}
-
-impl Counts {
-    fn take(&self) -> [usize; 3] {
-        [
-            self.gets.swap(0, Ordering::SeqCst),
-            self.puts.swap(0, Ordering::SeqCst),
-            self.lists.swap(0, Ordering::SeqCst),
-        ]
-    }
-}
-
-#[derive(Debug)]
-struct CountingStore {
-    inner: Arc<dyn Store>,
-    counts: Arc<Counts>,
-}
-
-impl std::fmt::Display for CountingStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get_opts(&self, key: &str, v: Option<&Version>) -> Result<Fetch> {
-        self.counts.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_opts(key, v).await
-    }
-
-    async fn put_opts(&self, key: &str, body: Bytes, mode: PutMode) -> Result<Version> {
-        self.counts.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_opts(key, body, mode).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let keys = self.inner.list(prefix).await?;
-        self.counts
-            .lists
-            .fetch_add(keys.len().div_ceil(1000).max(1), Ordering::SeqCst);
-        Ok(keys)
-    }
-
-    async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
-        let prefixes = self.inner.list_prefixes(prefix).await?;
-        self.counts
-            .lists
-            .fetch_add(prefixes.len().div_ceil(1000).max(1), Ordering::SeqCst);
-        Ok(prefixes)
-    }
-}
-
-/// A market whose prices follow the tick.
-#[derive(Debug)]
-struct TickSource(SourceName);
-
-#[async_trait]
-impl Source for TickSource {
-    fn name(&self) -> &SourceName {
-        &self.0
-    }
-
-    async fn fetch(&self, tick: Tick) -> Result<Fetched> {
-        let minute = tick.to_datetime().timestamp() / 60;
-        let quotes = ["BTC-USD", "ETH-USD", "SOL-USD"]
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let mut q = Quote::new(
-                    Pair::new(p).unwrap(),
-                    100.0 * (i + 1) as f64 + (minute % 7) as f64,
-                );
-                q.volume_24h = Some(50.0 + (minute % 5) as f64);
-                q
-            })
-            .collect();
-        Ok(Fetched {
-            quotes,
-            raw: json!({"minute": minute}),
-            fetched_at: tick.to_datetime() + Duration::milliseconds(200),
-            problems: Vec::new(),
-        })
-    }
+/// The S3 requests made through `store` since the last call: GETs, PUTs and `ListObjectsV2`s
+/// (one per listing: every listing here is under the 1,000 keys of a page).
+fn requests<S: Store>(store: &FaultyStore<S>) -> [usize; 3] {
+    let c = store.counters();
+    store.reset_counters();
+    [c.reads, c.writes, c.lists].map(|n| n as usize)
 }
 
 fn sources(names: &[&str]) -> Vec<DynSource> {
     names
         .iter()
-        .map(|n| Arc::new(TickSource(SourceName::new(n).unwrap())) as DynSource)
+        .map(|n| {
+            let market = SyntheticSource::new(SourceName::new(n).unwrap(), 3, 7);
+            Arc::new(market.with_null_probability(0.0)) as DynSource
+        })
         .collect()
 }
 
@@ -156,13 +60,11 @@ fn notification(bucket: &str, key: &str) -> Value {
 #[tokio::test]
 async fn lambda_collector_then_transformer_on_moto() {
     let endpoint = moto_endpoint!("lambda_collector_then_transformer_on_moto");
-    let s3 = Arc::new(moto::fresh_store(&endpoint, "lambda-e2e", "prod").await);
+    let store = Arc::new(FaultyStore::new(
+        moto::fresh_store(&endpoint, "lambda-e2e", "prod").await,
+    ));
+    let s3 = store.inner();
     let bucket = s3.location().bucket().to_owned();
-    let counts = Arc::new(Counts::default());
-    let store = Arc::new(CountingStore {
-        inner: s3.clone(),
-        counts: counts.clone(),
-    });
     // Four sources, as the default config has.
     let names = ["binance", "coinbase", "coingecko", "kraken"];
     let collector = Collector::new(store.clone(), sources(&names), 60);
@@ -177,7 +79,7 @@ async fn lambda_collector_then_transformer_on_moto() {
         e["time"] = json!(t0.add_secs(m * 60).to_string());
         let out = collector.handle(invoke(e)).await.unwrap();
         assert_eq!(out.written, 4);
-        let [gets, puts, lists] = counts.take();
+        let [gets, puts, lists] = requests(&store);
         assert_eq!(
             (gets, puts, lists),
             (0, 4, 0),
@@ -191,7 +93,7 @@ async fn lambda_collector_then_transformer_on_moto() {
             notification(&bucket, &format!("prod/{}", out.keys[0]))
         };
         let result = transformer.handle(invoke(payload)).await.unwrap();
-        let [gets, puts, lists] = counts.take();
+        let [gets, puts, lists] = requests(&store);
         eprintln!("tick {m}: transformer GET {gets} PUT {puts} LIST {lists}");
         if m > 0 {
             // Incremental, in a warm container: the head's version checked (a conditional GET
@@ -224,7 +126,7 @@ async fn lambda_collector_then_transformer_on_moto() {
         other => panic!("expected a transform, got {other:?}"),
     }
     // What the api serves: the summary, read back from the bucket...
-    let summary = pipeline::read_summary(s3.as_ref()).await.unwrap().unwrap();
+    let summary = pipeline::read_summary(s3).await.unwrap().unwrap();
     assert_eq!(summary.series.len(), 12);
     assert_eq!(summary.series[0].samples, ticks as u32);
     // ...and the api function answering the recorded HTTP API event with it, from the bucket.
@@ -238,7 +140,7 @@ async fn lambda_collector_then_transformer_on_moto() {
     let served: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(served, serde_json::to_value(&summary).unwrap());
     assert_eq!(
-        counts.take(),
+        requests(&store),
         [3, 0, 0],
         "the api's first request reads the summary and the window state (head and base)"
     );
@@ -257,7 +159,7 @@ async fn lambda_collector_then_transformer_on_moto() {
         TransformerOutput::Ignored { .. }
     ));
     assert_eq!(
-        counts.take(),
+        requests(&store),
         [0, 0, 0],
         "an ignored event costs no request"
     );
@@ -398,7 +300,6 @@ async fn transformer_alerts_publish_to_sns_on_moto() {
 /// several messages, every one accepted, none given up.
 #[tokio::test]
 async fn many_alert_events_are_split_to_fit_sns_on_moto() {
-    use cryptomon_core::alerting::{ALERT_STATE_KEY, AlertEvent, AlertState, EventStatus, Pending};
     let endpoint = moto_endpoint!("many_alert_events_are_split_to_fit_sns_on_moto");
     let sns = aws_sdk_sns::Client::new(&moto::sdk_config(&endpoint).await);
     let topic = sns
@@ -411,49 +312,7 @@ async fn many_alert_events_are_split_to_fit_sns_on_moto() {
         .unwrap();
     let notifier = Arc::new(SnsNotifier::new(sns, topic)) as DynNotifier;
     let store = cryptomon_mock::MemoryStore::new();
-    let tick = Tick::parse("2026-11-27T12:00:00Z").unwrap();
-    let mut state = AlertState::new();
-    let mut events = Vec::new();
-    for i in 0..1200 {
-        let event = AlertEvent {
-            schema: "cryptomon.alert/v1".into(),
-            status: EventStatus::Fired,
-            rule: "any-price".into(),
-            kind: "threshold".into(),
-            source: Some(SourceName::new("kraken").unwrap()),
-            pair: Some(Pair::new(&format!("C{i}-USD")).unwrap()),
-            measure: Some(cryptomon_core::Measure::Price),
-            value: 2.0,
-            reference: 1.0,
-            ratio: 2.0,
-            tick,
-            fired_at: tick,
-        };
-        store
-            .put_opts(
-                &event.key(),
-                Bytes::from(serde_json::to_vec(&event).unwrap()),
-                PutMode::Create,
-            )
-            .await
-            .unwrap();
-        state.pending.push(Pending {
-            key: event.key(),
-            sink: notifier.sink(),
-            attempts: 0,
-            error: String::new(),
-            delivery: String::new(),
-        });
-        events.push(event);
-    }
-    store
-        .put_opts(
-            ALERT_STATE_KEY,
-            Bytes::from(state.encode()),
-            PutMode::Create,
-        )
-        .await
-        .unwrap();
+    let events = queue_events(&store, &notifier.sink(), 1200).await;
     let (subject, whole) = SnsNotifier::message(&events);
     assert!(
         subject.len() + whole.len() > 262_144,

@@ -8,7 +8,7 @@ use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{Measure, Pair, SourceName, Tick};
 use cryptomon_lambda::{HandlerError, ParameterStore, Settings, alerts, sources};
 use cryptomon_mock::MemoryStore;
-use cryptomon_tests::moto;
+use cryptomon_tests::{moto, moto_endpoint};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -16,15 +16,6 @@ const API_KEY: &str = "cg-demo-key-from-ssm-4f1c";
 const WEBHOOK_SECRET: &str = "whsec-from-ssm-9b2e";
 /// A webhook URL with its credential in the path, as Slack's are.
 const HOOK_PATH: &str = "/hooks/T0001/B0001/url-token-from-ssm-77aa";
-
-macro_rules! moto_endpoint {
-    ($test:expr) => {
-        match moto::endpoint($test) {
-            Some(endpoint) => endpoint,
-            None => return,
-        }
-    };
-}
 
 /// An SSM client on moto, and a path no other test uses (tests share one moto server).
 async fn ssm(endpoint: &str, hint: &str) -> (aws_sdk_ssm::Client, String) {

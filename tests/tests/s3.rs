@@ -5,25 +5,14 @@
 use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use cryptomon_core::{
-    Error, Fetch, Fetched, FsStore, Pair, PolarsAggregator, PutMode, Quote, S3Location, S3Store,
-    Source, SourceName, Store, StoreExt, Tick, Version, pipeline,
+    Error, Fetch, FsStore, PolarsAggregator, PutMode, S3Location, S3Store, Source, SourceName,
+    Store, StoreExt, Tick, Version, pipeline,
 };
+use cryptomon_mock::SyntheticSource;
 use cryptomon_tests::fake_s3::FakeS3;
-use cryptomon_tests::moto;
-
-/// Skips the test (or fails it under CI) when no moto server is configured.
-macro_rules! moto_endpoint {
-    ($test:expr) => {
-        match moto::endpoint($test) {
-            Some(endpoint) => endpoint,
-            None => return,
-        }
-    };
-}
+use cryptomon_tests::{moto, moto_endpoint};
 
 fn body(s: &str) -> Bytes {
     Bytes::from(s.to_owned())
@@ -352,56 +341,15 @@ async fn s3_unreachable_endpoint_is_retryable() {
     assert!(err.to_string().contains("s3://b-1/p/raw/a.json"), "{err}");
 }
 
-/// A deterministic market: three pairs whose prices move with the tick, with volumes.
-#[derive(Debug)]
-struct TickSource {
-    name: SourceName,
-    scale: f64,
-}
-
-#[async_trait]
-impl Source for TickSource {
-    fn name(&self) -> &SourceName {
-        &self.name
-    }
-
-    async fn fetch(&self, tick: Tick) -> cryptomon_core::Result<Fetched> {
-        let minute = tick.to_datetime().timestamp() / 60;
-        let quotes = [
-            ("BTC-USD", 90_000.0),
-            ("ETH-USD", 3_000.0),
-            ("SOL-USD", 150.0),
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, (pair, base))| {
-            let wave = ((minute + i as i64 * 7) % 17) as f64 / 100.0;
-            let mut q = Quote::new(Pair::new(pair).unwrap(), base * self.scale * (1.0 + wave));
-            q.volume_24h = Some(1000.0 + (minute % 13) as f64);
-            q
-        })
-        .collect();
-        let at: DateTime<Utc> = tick.to_datetime() + chrono::Duration::milliseconds(250);
-        Ok(Fetched {
-            quotes,
-            raw: serde_json::json!({"tick": tick.to_string()}),
-            fetched_at: at,
-            problems: Vec::new(),
-        })
-    }
-}
-
+/// Two deterministic markets of three pairs each, with volumes and no gaps.
 fn tick_sources() -> Vec<Arc<dyn Source>> {
-    vec![
-        Arc::new(TickSource {
-            name: SourceName::new("alpha").unwrap(),
-            scale: 1.0,
-        }),
-        Arc::new(TickSource {
-            name: SourceName::new("beta").unwrap(),
-            scale: 1.001,
-        }),
-    ]
+    ["alpha", "beta"]
+        .into_iter()
+        .map(|name| {
+            let market = SyntheticSource::new(SourceName::new(name).unwrap(), 3, 7);
+            Arc::new(market.with_null_probability(0.0)) as Arc<dyn Source>
+        })
+        .collect()
 }
 
 /// Collects `ticks` minutes then transforms; returns the summary's bytes.

@@ -25,6 +25,7 @@ pub fn corrupt_state_key(at: Tick) -> String {
 }
 
 /// Whether an event starts or ends an alert.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventStatus {
@@ -45,9 +46,10 @@ impl EventStatus {
 }
 
 /// One alert event, as stored under `alerts/` and delivered.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
-    /// [`ALERT_EVENT_SCHEMA`].
+    /// Always `cryptomon.alert/v1`.
     pub schema: String,
     /// Fired or resolved.
     pub status: EventStatus,
@@ -125,6 +127,26 @@ impl AlertEvent {
                 "[cryptomon] {} resolved: {what} (fired at {}) at {}",
                 self.rule, self.fired_at, self.tick
             ),
+        }
+    }
+}
+
+/// An event as it leaves cryptomon (webhook bodies, the HTTP API): as stored, with its key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyedAlertEvent {
+    /// The event.
+    #[serde(flatten)]
+    pub event: AlertEvent,
+    /// The event's store key: unique, so a receiver can drop repeats.
+    pub key: String,
+}
+
+impl From<&AlertEvent> for KeyedAlertEvent {
+    fn from(event: &AlertEvent) -> Self {
+        KeyedAlertEvent {
+            key: event.key(),
+            event: event.clone(),
         }
     }
 }

@@ -7,10 +7,10 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::events::AlertEvent;
+use super::events::{AlertEvent, KeyedAlertEvent};
+use super::notifier::{DynNotifier, Notifier};
 use super::rules::{Webhook, WebhookFormat};
 use crate::error::{Error, Result};
-use crate::pipeline::Notifier;
 use crate::secrets::Secrets;
 
 /// The header carrying the signature: `t=<unix seconds>,v1=<lowercase hex HMAC-SHA256 of
@@ -84,14 +84,7 @@ impl WebhookNotifier {
     pub fn body(&self, events: &[AlertEvent]) -> Vec<u8> {
         let value = match self.format {
             WebhookFormat::Json => {
-                let events: Vec<serde_json::Value> = events
-                    .iter()
-                    .map(|e| {
-                        let mut v = serde_json::to_value(e).unwrap_or_default();
-                        v["key"] = json!(e.key());
-                        v
-                    })
-                    .collect();
+                let events: Vec<KeyedAlertEvent> = events.iter().map(Into::into).collect();
                 json!({ "events": events })
             }
             WebhookFormat::Slack => {
@@ -221,14 +214,11 @@ fn without_url(e: &reqwest::Error) -> String {
 pub fn webhook_notifiers(
     config: &super::AlertConfig,
     secrets: &Secrets,
-) -> Result<Vec<crate::pipeline::DynNotifier>> {
+) -> Result<Vec<DynNotifier>> {
     config
         .webhooks
         .iter()
-        .map(|w| {
-            Ok(std::sync::Arc::new(WebhookNotifier::new(w, secrets)?)
-                as crate::pipeline::DynNotifier)
-        })
+        .map(|w| Ok(std::sync::Arc::new(WebhookNotifier::new(w, secrets)?) as DynNotifier))
         .collect()
 }
 

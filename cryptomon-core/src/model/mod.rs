@@ -1,11 +1,15 @@
 //! The data model of the contract: pairs, ticks, quotes, snapshots and aggregates.
 
 mod pair;
+#[cfg(feature = "openapi")]
+mod schema;
 mod snapshot;
 mod summary;
 mod tick;
 
 pub use pair::{Pair, SourceName};
+#[cfg(feature = "openapi")]
+pub use schema::pattern_schema;
 pub use snapshot::{
     AMOUNT_RANGE, PRICE_RANGE, Quote, SNAPSHOT_SCHEMA, Snapshot, check_amount, check_price,
 };

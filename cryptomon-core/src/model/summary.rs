@@ -15,6 +15,7 @@ pub const SUMMARY_SCHEMA: &str = "cryptomon.summary/v1";
 pub const CANDLES_SCHEMA: &str = "cryptomon.candles/v1";
 
 /// Every metric of one series over the window. Undefined values are `None` (`null` in JSON).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesSummary {
     /// The source.
@@ -94,6 +95,7 @@ impl SeriesSummary {
 }
 
 /// The cross-source spread of one pair at `as_of`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     /// The pair.
@@ -113,6 +115,7 @@ pub struct Spread {
 }
 
 /// What a metric measures.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Measure {
@@ -155,6 +158,7 @@ impl FromStr for Measure {
 }
 
 /// A value at `as_of` above `factor` × its mean over the hour before.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// The source.
@@ -172,9 +176,10 @@ pub struct Alert {
 }
 
 /// The 24-hour summary of every series (`cryptomon.summary/v1`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// Always [`SUMMARY_SCHEMA`].
+    /// Always `cryptomon.summary/v1`.
     pub schema: String,
     /// The latest tick in the store.
     pub as_of: Tick,
@@ -284,6 +289,7 @@ fn read_parts<T: serde::de::DeserializeOwned>(
 }
 
 /// A candle interval of the contract.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CandleInterval {
     /// One minute.
@@ -349,6 +355,7 @@ impl FromStr for CandleInterval {
 }
 
 /// One candle: [t, t + interval).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candle {
     /// Start, a multiple of the interval since the epoch.
@@ -366,9 +373,10 @@ pub struct Candle {
 }
 
 /// The candle view of one series (`cryptomon.candles/v1`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candles {
-    /// Always [`CANDLES_SCHEMA`].
+    /// Always `cryptomon.candles/v1`.
     pub schema: String,
     /// The source.
     pub source: SourceName,
@@ -381,6 +389,7 @@ pub struct Candles {
 }
 
 /// One point of a metric's chart.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// The tick.

@@ -1,6 +1,6 @@
 //! The pipelines every adapter runs: `collect` and `transform`.
 
-mod alerts;
+mod alert_delivery;
 mod collect;
 mod decode;
 mod read;
@@ -8,9 +8,9 @@ mod state;
 mod transform;
 mod warm;
 
-pub use alerts::{
-    Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, DynNotifier, Notifier,
-    deliver, list_event_keys, read_event, read_events,
+pub use alert_delivery::{
+    Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, deliver, list_event_keys,
+    read_event, read_events,
 };
 pub use collect::{
     CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,

@@ -1,14 +1,17 @@
-//! The request parameters that the handlers validate, and their OpenAPI schemas.
+//! The request parameters that the handlers validate and `cryptomon-core` has no type for, and
+//! their OpenAPI schemas.
 //!
-//! Each schema is built from the pattern that sits next to its validator in `cryptomon-core`
-//! (`SourceName::PATTERN`, `Pair::PATTERN`, `Rule::NAME_PATTERN`, `CandleInterval::ALL`), so
-//! a request that the document calls valid is one the handlers accept. The types here carry
-//! only a schema: the handlers parse with the core's own types.
+//! Each schema is built from the pattern that sits next to its validator (`Rule::NAME_PATTERN`,
+//! and the core's `SourceName`, `Pair` and `Measure` for a metric id), so a request that the
+//! document calls valid is one the handlers accept. The types here carry only a schema: the
+//! handlers parse with the core's own types. Source names, pairs and candle intervals are
+//! documented by the core types themselves (its `openapi` feature).
 
 use std::borrow::Cow;
 
 use cryptomon_core::alerting::Rule;
-use cryptomon_core::{CandleInterval, Measure, Pair, SourceName};
+use cryptomon_core::model::pattern_schema;
+use cryptomon_core::{Measure, Pair, SourceName};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
@@ -58,16 +61,6 @@ pub(crate) fn parse_metric_id(id: &str) -> Result<(SourceName, Pair, Measure), A
     Ok((source, pair, measure))
 }
 
-/// A string schema with a pattern and one example.
-fn string_schema(description: &str, pattern: &str, example: &str) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .pattern(Some(pattern))
-        .examples([example])
-        .into()
-}
-
 /// Implements the schema traits for a parameter type, under its name in the document.
 macro_rules! param_schema {
     ($ty:ident, $name:literal, $schema:expr) => {
@@ -85,36 +78,12 @@ macro_rules! param_schema {
     };
 }
 
-/// A source name: 1 to 32 of `a-z0-9_`, starting with a letter.
-pub(crate) struct SourceNameParam;
-param_schema!(
-    SourceNameParam,
-    "SourceName",
-    string_schema(
-        "A source name: 1 to 32 of a-z, 0-9 and _, starting with a letter",
-        SourceName::PATTERN,
-        "demo",
-    )
-);
-
-/// A canonical pair: `BASE-QUOTE`, each side 1 to 20 of `A-Z0-9`.
-pub(crate) struct PairParam;
-param_schema!(
-    PairParam,
-    "Pair",
-    string_schema(
-        "A canonical pair: BASE-QUOTE, each side 1 to 20 of A-Z and 0-9",
-        Pair::PATTERN,
-        "BTC-USD",
-    )
-);
-
 /// A metric id: `source:pair:measure`.
 pub(crate) struct MetricIdParam;
 param_schema!(
     MetricIdParam,
     "MetricId",
-    string_schema(
+    pattern_schema(
         "A metric id: source:pair:measure, with a source name, a canonical pair and a measure",
         &metric_id_pattern(),
         "demo:BTC-USD:price",
@@ -126,23 +95,11 @@ pub(crate) struct RuleNameParam;
 param_schema!(
     RuleNameParam,
     "RuleName",
-    string_schema(
+    pattern_schema(
         "An alert rule's name: 1 to 64 of a-z, 0-9, - and _",
         Rule::NAME_PATTERN,
         "price-spike",
     )
-);
-
-/// A candle interval: one of the contract's.
-pub(crate) struct CandleIntervalParam;
-param_schema!(
-    CandleIntervalParam,
-    "CandleInterval",
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some("A candle interval"))
-        .enum_values(Some(CandleInterval::ALL.map(|i| i.as_str())))
-        .into()
 );
 
 /// An RFC 3339 time, such as `2026-11-27T12:00:00Z`.
@@ -160,6 +117,7 @@ param_schema!(
 
 #[cfg(test)]
 mod tests {
+    use cryptomon_core::CandleInterval;
     use proptest::prelude::*;
     use regex::Regex;
 

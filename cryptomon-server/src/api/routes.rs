@@ -9,7 +9,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use cryptomon_core::alerting::{AlertEvent, Rule};
+use cryptomon_core::alerting::{KeyedAlertEvent, Rule};
 use cryptomon_core::{
     CandleInterval, Measure, Pair, Point, SeriesSummary, SourceName, Tick, engine,
 };
@@ -20,11 +20,8 @@ use super::alert_log::MAX_LOOKBACK_DAYS;
 use super::errors::{ApiError, ErrorBody};
 use super::http_cache::{NO_STORE, cached_json, matches, weak_etag};
 use super::limits::LimitErrors;
-use super::model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
-use super::params::{
-    CandleIntervalParam, MetricIdParam, PairParam, RuleNameParam, SourceNameParam, TimeParam,
-    parse_metric_id,
-};
+use super::model::{AlertEvents, Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
+use super::params::{MetricIdParam, RuleNameParam, TimeParam, parse_metric_id};
 use super::state::AppState;
 
 /// Status, freshness of each source, version.
@@ -91,7 +88,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 /// The summary of the latest transform (`cryptomon.summary/v1`).
 #[utoipa::path(get, path = "/api/summary", tag = "aggregates",
     responses(
-        (status = 200, description = "The summary", body = super::model::SummaryDoc),
+        (status = 200, description = "The summary", body = cryptomon_core::Summary),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
@@ -137,10 +134,10 @@ pub(crate) struct AlertsQuery {
             the latest aggregates. The look-back is at most 31 days: an earlier time counts from \
             that bound, which the answer's `since` gives"),
         ("rule" = Option<RuleNameParam>, Query, description = "Only this rule's events"),
-        ("pair" = Option<PairParam>, Query, description = "Only this pair's events"),
+        ("pair" = Option<Pair>, Query, description = "Only this pair's events"),
     ),
     responses(
-        (status = 200, description = "The matching events", body = super::model::AlertEventsDoc),
+        (status = 200, description = "The matching events", body = AlertEvents),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "A malformed or repeated parameter", body = ErrorBody),
         (status = 500, description = "A bug (logged)", body = ErrorBody),
@@ -206,22 +203,15 @@ pub(crate) async fn alerts(
         )
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let body = json_bytes(&serde_json::json!({
-        "since": since,
-        "events": events.iter().map(|e| alert_event_json(e)).collect::<Vec<_>>(),
-    }))
+    let body = json_bytes(&AlertEvents {
+        since,
+        events: events.iter().map(|e| KeyedAlertEvent::from(&**e)).collect(),
+    })
     .map_err(|e| ApiError::internal(&e))?;
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(&body, &mut hasher);
     let etag = weak_etag(std::hash::Hasher::finish(&hasher));
     Ok(cached_json(&headers, &etag, body))
-}
-
-/// An event as the API shows it: as stored, with its key.
-pub(crate) fn alert_event_json(event: &AlertEvent) -> serde_json::Value {
-    let mut v = serde_json::to_value(event).unwrap_or_default();
-    v["key"] = serde_json::Value::String(event.key());
-    v
 }
 
 /// One metric over the last 24 h: its points, stats and rank.
@@ -338,13 +328,13 @@ pub(crate) struct CandlesQuery {
 /// The candles of one series (`cryptomon.candles/v1`), computed from the window state.
 #[utoipa::path(get, path = "/api/candles", tag = "aggregates",
     params(
-        ("source" = SourceNameParam, Query, description = "The series' source"),
-        ("pair" = PairParam, Query, description = "The series' pair"),
-        ("interval" = Option<CandleIntervalParam>, Query, description = "The candles' length; \
+        ("source" = SourceName, Query, description = "The series' source"),
+        ("pair" = Pair, Query, description = "The series' pair"),
+        ("interval" = Option<CandleInterval>, Query, description = "The candles' length; \
             default `5m`"),
     ),
     responses(
-        (status = 200, description = "The candles", body = super::model::CandlesDoc),
+        (status = 200, description = "The candles", body = cryptomon_core::Candles),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "A missing, malformed or repeated parameter", body = ErrorBody),
         (status = 404, description = "No such series", body = ErrorBody),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use cryptomon_core::alerting::AlertEvent;
+use cryptomon_core::alerting::{AlertEvent, KeyedAlertEvent};
 use futures::Stream;
 use tokio::sync::{broadcast, watch};
 
@@ -100,7 +100,7 @@ impl Streams {
 }
 
 fn alert_event(event: &AlertEvent) -> Event {
-    let data = super::routes::alert_event_json(event).to_string();
+    let data = serde_json::to_string(&KeyedAlertEvent::from(event)).unwrap_or_default();
     Event::default().event("alert").data(data)
 }
 

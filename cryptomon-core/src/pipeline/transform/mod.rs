@@ -376,7 +376,7 @@ async fn alert(
     out: &mut TransformReport,
 ) {
     let now = options::now(options);
-    match super::alerts::record(
+    match super::alert_delivery::record(
         store,
         &options.alerts,
         &options.sinks,

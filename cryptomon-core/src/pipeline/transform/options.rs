@@ -28,7 +28,7 @@ pub struct TransformOptions {
     pub mode: TransformMode,
     /// The alert rules; none by default.
     pub alerts: Arc<AlertConfig>,
-    /// The sinks events are queued for (see [`Notifier::sink`](crate::pipeline::Notifier::sink)).
+    /// The sinks events are queued for (see [`Notifier::sink`](crate::alerting::Notifier::sink)).
     pub sinks: Vec<String>,
     /// The clock, for `stale` rules and for what counts as the future; `None` reads the
     /// system clock.

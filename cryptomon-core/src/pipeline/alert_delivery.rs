@@ -1,4 +1,5 @@
-//! Alerting in the pipeline: record the events a transform causes, then deliver them.
+//! Alert delivery: the events a transform causes, recorded and queued for every sink, and the
+//! rounds that deliver them.
 //!
 //! Recording runs inside the transform, after the aggregates are written: it evaluates the
 //! rules, stores each new event create-only under `alerts/` (so a re-run of a tick stores
@@ -12,48 +13,22 @@
 //! attempt, and what the others took is never sent again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Debug;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures::lock::Mutex;
 
 use super::transform::Skipped;
 use crate::alerting::{
     ALERT_STATE_KEY, ALERTS_PREFIX, AlertConfig, AlertEvent, AlertState, DEFAULT_DELIVERY_ATTEMPTS,
-    EventStatus, Pending, batches, corrupt_state_key, evaluate,
+    DynNotifier, EventStatus, Notifier, Pending, batches, corrupt_state_key, evaluate,
 };
 use crate::engine::Window;
 use crate::error::{Error, Result};
 use crate::model::{SourceName, Summary, Tick};
 use crate::store::{PutMode, Store, StoreExt, Version};
-
-/// Somewhere alert events go: a webhook, an SNS topic.
-#[async_trait]
-pub trait Notifier: Send + Sync + Debug {
-    /// The sink's name in the alert state and in logs (a webhook's scheme, host and digest,
-    /// `sns:<arn>`). Must not hold a secret.
-    fn sink(&self) -> String;
-
-    /// How long one attempt may take; a round's budget may cut it shorter.
-    fn timeout(&self) -> Duration;
-
-    /// The largest message the sink takes, in bytes.
-    fn max_message_bytes(&self) -> usize;
-
-    /// The size in bytes of the message [`notify`](Self::notify) sends for `events`.
-    fn message_bytes(&self, events: &[AlertEvent]) -> usize;
-
-    /// Delivers `events` (one or more, oldest first) as one message, named `delivery`: the
-    /// same name on every retry of the same events. `Ok` means the receiver took them all.
-    async fn notify(&self, delivery: &str, events: &[AlertEvent]) -> Result<()>;
-}
-
-/// A shared notifier.
-pub type DynNotifier = Arc<dyn Notifier>;
 
 /// What recording did: the new events, and the unreadable state it set aside, if any.
 #[derive(Debug, Clone, Default)]
