@@ -1,9 +1,9 @@
 //! The metric engine: the window of samples as a polars `DataFrame`, and everything the contract
 //! computes from it. Pure: no I/O, no clock.
 
-mod alerts;
 mod cross;
 pub(crate) mod series;
+mod spikes;
 mod views;
 mod window;
 
@@ -70,7 +70,7 @@ impl Aggregator for PolarsAggregator {
         cross::add_ranks(&mut series);
         let mut spreads = cross::spreads(&series, as_of);
         spreads.retain(|s| s.spread_bps.is_finite());
-        let mut alerts = alerts::alerts(&window, as_of, self.alert_factor, self.alert_minutes)?;
+        let mut alerts = spikes::alerts(&window, as_of, self.alert_factor, self.alert_minutes)?;
         alerts.retain(|a| a.ratio.is_finite() && a.mean_1h.is_finite() && a.value.is_finite());
         Ok(Summary {
             schema: SUMMARY_SCHEMA.to_owned(),

@@ -1,17 +1,18 @@
 //! The pipelines every adapter runs: `collect` and `transform`.
 
 mod alert_delivery;
+mod cache;
 mod collect;
 mod decode;
 mod read;
 mod state;
 mod transform;
-mod warm;
 
 pub use alert_delivery::{
     Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, deliver, list_event_keys,
     read_event, read_events,
 };
+pub use cache::TransformCache;
 pub use collect::{
     CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,
     fetch_deadline,
@@ -21,7 +22,6 @@ pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{
     DEFAULT_MAX_CLOCK_SKEW, Skipped, TransformMode, TransformOptions, TransformReport, transform,
 };
-pub use warm::TransformCache;
 
 use crate::error::{Error, Result};
 

@@ -2,8 +2,8 @@
 //! (a rebuild), and why.
 
 use super::super::blocking;
+use super::super::cache::CachedState;
 use super::super::state::{self, BaseRef, Manifest};
-use super::super::warm::Warm;
 use super::options::{Clock, TransformMode};
 use super::report::Io;
 use crate::engine::Window;
@@ -75,7 +75,7 @@ pub(super) async fn load_state(
     store: &dyn Store,
     mode: TransformMode,
     io: &mut Io,
-    warm: Option<Warm>,
+    warm: Option<CachedState>,
     clock: Clock,
 ) -> Result<Loaded> {
     let warm = warm.filter(|_| mode == TransformMode::Incremental);

@@ -30,8 +30,8 @@ use self::options::Clock;
 use self::report::Io;
 use self::write::{MAX_ATTEMPTS, NewBase, State, write_aggregates};
 use super::blocking;
+use super::cache::{CachedState, TransformCache};
 use super::state::{self, COMPACT_EVERY, Manifest};
-use super::warm::{TransformCache, Warm};
 use crate::alerting::RuleKind;
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
@@ -188,7 +188,7 @@ async fn run_once(
     out.compacted = compact;
     out.warm = was_warm;
     if let Some(cache) = &options.cache {
-        cache.put(Warm {
+        cache.put(CachedState {
             version: written.version,
             manifest: written.manifest,
             window: window.clone(),
@@ -271,7 +271,7 @@ async fn unchanged(
     mut out: TransformReport,
 ) -> Result<TransformReport> {
     let window = match (&prior.base, prior.whole) {
-        // A warm state's base is the whole window already (see `Warm::window`).
+        // A warm state's base is the whole window already (see `CachedState::window`).
         (Some(window), true) => window.clone(),
         _ => {
             let (base, delta) = (prior.base.clone(), prior.delta.clone());
@@ -282,7 +282,7 @@ async fn unchanged(
     out.samples = window.len();
     if let (Some(cache), Some(version)) = (&options.cache, &loaded.version) {
         // Nothing was written: the state is still the one read.
-        cache.put(Warm {
+        cache.put(CachedState {
             version: version.clone(),
             manifest: loaded.manifest.clone(),
             window: window.clone(),

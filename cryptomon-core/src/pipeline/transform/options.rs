@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::super::warm::TransformCache;
+use super::super::cache::TransformCache;
 use crate::alerting::AlertConfig;
 use crate::model::Tick;
 

@@ -1,4 +1,5 @@
-//! Alerts at `as_of`: a value above `factor` × its mean over the window before it.
+//! Spikes, the summary's alerts at `as_of`: a value above `factor` × its mean over the window
+//! before it.
 
 use super::series::{Columns, mean};
 use super::window::Window;

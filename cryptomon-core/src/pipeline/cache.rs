@@ -21,12 +21,12 @@ use crate::store::Version;
 /// run leaves it empty and the next run reads the store as a cold one would.
 #[derive(Debug, Default)]
 pub struct TransformCache {
-    state: Mutex<Option<Warm>>,
+    state: Mutex<Option<CachedState>>,
 }
 
 /// The state a run wrote, as the next run needs it.
 #[derive(Debug)]
-pub(crate) struct Warm {
+pub(crate) struct CachedState {
     /// The head's version as written.
     pub(crate) version: Version,
     /// The manifest as written in the head.
@@ -50,15 +50,15 @@ impl TransformCache {
         self.lock().is_some()
     }
 
-    pub(crate) fn take(&self) -> Option<Warm> {
+    pub(crate) fn take(&self) -> Option<CachedState> {
         self.lock().take()
     }
 
-    pub(crate) fn put(&self, warm: Warm) {
+    pub(crate) fn put(&self, warm: CachedState) {
         *self.lock() = Some(warm);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Warm>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedState>> {
         // A panic while holding it cannot leave a half-written state: it is replaced whole.
         self.state
             .lock()
