@@ -57,3 +57,8 @@ pub fn demo_sources() -> Vec<cryptomon_core::DynSource> {
         .map(|s| std::sync::Arc::new(s) as cryptomon_core::DynSource)
         .collect()
 }
+
+/// The README's embedding example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
