@@ -2,7 +2,6 @@
 
 mod common;
 
-use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,9 +11,7 @@ use axum::http::header::{
 };
 use axum::http::{Request, StatusCode};
 use common::*;
-use cryptomon_core::{
-    CandleInterval, FsStore, Pair, PolarsAggregator, SourceName, engine, pipeline,
-};
+use cryptomon_core::{CandleInterval, FsStore, Pair, SourceName, engine, pipeline};
 use cryptomon_mock::MemoryStore;
 use cryptomon_server::AppState;
 use serde_json::Value;
@@ -71,14 +68,7 @@ async fn new_aggregates_are_picked_up_and_change_the_etag() {
     let state = state(store.clone());
     let first = get(&state, "/api/summary").await;
     let etag = first.headers()[ETAG].clone();
-    write_ticks(&store, TICKS, TICKS + 1).await;
-    pipeline::transform(
-        store.as_ref(),
-        &PolarsAggregator::default(),
-        &TransformOptions::default(),
-    )
-    .await
-    .unwrap();
+    write_and_transform(&store, TICKS, TICKS + 1).await;
     let request = Request::get("/api/summary")
         .header(IF_NONE_MATCH, etag.clone())
         .body(Body::empty())

@@ -54,14 +54,7 @@ async fn events_send_the_current_summary_then_each_new_one() {
     let first = next_summary(&mut body).await;
     assert_eq!(first["as_of"], "2026-11-27T11:59:00Z");
 
-    write_ticks(&store, TICKS, TICKS + 1).await;
-    pipeline::transform(
-        store.as_ref(),
-        &PolarsAggregator::default(),
-        &TransformOptions::default(),
-    )
-    .await
-    .unwrap();
+    write_and_transform(&store, TICKS, TICKS + 1).await;
     assert!(state.refresh().await.unwrap(), "new aggregates were loaded");
     let second = next_summary(&mut body).await;
     assert_eq!(second["as_of"], "2026-11-27T12:00:00Z");

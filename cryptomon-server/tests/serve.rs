@@ -3,12 +3,11 @@
 
 mod common;
 
-use cryptomon_core::pipeline::TransformOptions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use cryptomon_core::{DynStore, PolarsAggregator, pipeline};
+use cryptomon_core::DynStore;
 use cryptomon_mock::MemoryStore;
 use cryptomon_server::{ServeOptions, demo_sources, serve};
 use serde_json::Value;
@@ -124,14 +123,7 @@ async fn read_only_serve_picks_up_aggregates_written_elsewhere() {
     assert_eq!(summary["as_of"], "2026-11-27T11:59:00Z");
 
     // Another writer lands a new transform.
-    write_ticks(&store, TICKS, TICKS + 1).await;
-    pipeline::transform(
-        store.as_ref(),
-        &PolarsAggregator::default(),
-        &TransformOptions::default(),
-    )
-    .await
-    .unwrap();
+    write_and_transform(&store, TICKS, TICKS + 1).await;
     wait_until("the new summary", async || {
         get_json(&http, &format!("{base}/api/summary"))
             .await

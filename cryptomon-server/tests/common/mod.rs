@@ -84,17 +84,22 @@ pub async fn write_ticks(store: &MemoryStore, from: i64, to: i64) {
     }
 }
 
-/// A store holding `TICKS` minutes of the market, transformed.
-pub async fn market() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    write_ticks(&store, 0, TICKS).await;
+/// Writes ticks `from..to` of every source, then transforms.
+pub async fn write_and_transform(store: &MemoryStore, from: i64, to: i64) {
+    write_ticks(store, from, to).await;
     pipeline::transform(
-        store.as_ref(),
+        store,
         &PolarsAggregator::default(),
         &TransformOptions::default(),
     )
     .await
     .unwrap();
+}
+
+/// A store holding `TICKS` minutes of the market, transformed.
+pub async fn market() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    write_and_transform(&store, 0, TICKS).await;
     store
 }
 
