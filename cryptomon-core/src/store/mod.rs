@@ -119,7 +119,6 @@ pub trait Store: Send + Sync + Debug + Display + 'static {
         }
         Ok(out)
     }
-
 }
 
 /// A shared, type-erased store.

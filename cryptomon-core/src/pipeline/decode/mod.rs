@@ -131,10 +131,7 @@ impl<'q> Taken<'q> {
 type FastHash = foldhash::fast::FixedState;
 
 /// A foreign JSON document is more useful reported by its schema than by serde's path.
-fn explain(body: &[u8], e: &dyn std::fmt::Display) -> String {
-    // Only the error's first line: some decoders add the text around it.
-    let e = e.to_string();
-    let e = e.lines().next().unwrap_or_default();
+fn explain(body: &[u8], e: &serde_json::Error) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => match v.get("schema").and_then(|s| s.as_str()) {
             Some(schema) if schema != SNAPSHOT_SCHEMA => {
@@ -218,6 +215,30 @@ mod tests {
                 assert!(got.unwrap_err().contains(want), "{extra}");
             }
         }
+    }
+
+    /// The `snapshot` fuzz target's property on its committed corpus and regressions: a body
+    /// is accepted only with a sample, and only if it is valid JSON.
+    #[test]
+    fn fuzz_corpus_keeps_its_property() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut seen = 0;
+        for dir in ["corpus/snapshot", "regressions/snapshot"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let body = std::fs::read(&path).unwrap();
+                if let Ok(samples) = decode_samples(&body) {
+                    assert!(samples.len() > 0, "{}", path.display());
+                    let valid = serde_json::from_slice::<serde_json::Value>(&body).is_ok();
+                    assert!(valid, "accepted, but not JSON: {}", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no corpus under {}", root.display());
     }
 
     #[test]
