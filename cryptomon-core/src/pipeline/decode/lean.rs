@@ -3,7 +3,7 @@
 //!
 //! A derived decoder skips the members it does not know without checking them: a number out of
 //! `f64` range or a lone surrogate escape there would pass, and fail every reader that decodes
-//! the whole snapshot (Athena, DuckDB). So the two objects are read by hand-written visitors
+//! the whole snapshot (Athena, DuckDB). So a snapshot and its quotes are read by visitors
 //! that hand every member they do not keep to [`Checked`], which makes the decoder parse it.
 
 use std::borrow::Cow;
