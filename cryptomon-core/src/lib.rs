@@ -66,6 +66,6 @@ pub use pipeline::{CollectReport, TransformReport, collect, collect_all, transfo
 pub use source::{DynSource, Fetched, Source};
 #[cfg(feature = "fs")]
 pub use store::FsStore;
-pub use store::{BlockingGet, DynStore, Fetch, Object, PutMode, Store, StoreExt, Version};
+pub use store::{DynStore, Fetch, Object, PutMode, Store, StoreExt, Version};
 #[cfg(feature = "s3")]
 pub use store::{S3Location, S3Store};

@@ -55,7 +55,6 @@ pub async fn run_conformance(store: &dyn Store) {
     concurrent_update(store).await;
     atomic_overwrite(store).await;
     large_body(store).await;
-    blocking_reads(store).await;
 }
 
 /// A prefix no other check, run or process uses: `conformance/{run}/{name}/`.
@@ -352,46 +351,6 @@ pub async fn list_directories(store: &dyn Store) {
             .unwrap_or_else(|e| panic!("{store}: list_prefixes {prefix:?}: {e}"));
         assert_eq!(got, expected, "{store}: list_prefixes {prefix:?}");
     }
-}
-
-/// A store's blocking reader, where it has one ([`Store::blocking_reader`]), reads what
-/// [`StoreExt::get`] reads: the same body and version, nothing for a missing key, and it refuses
-/// an invalid key.
-pub async fn blocking_reads(store: &dyn Store) {
-    let Some(reader) = store.blocking_reader() else {
-        return;
-    };
-    let p = unique_prefix("blocking_reads");
-    let key = format!("{p}raw/source=demo/date=2026-11-27/20261127T120000Z.json");
-    let version = put(store, &key, "{\"a\":1}").await;
-    let keys = [
-        key.clone(),
-        format!("{p}missing.json"),
-        format!("{key}/below"),
-        format!("{p}../x"),
-    ];
-    let got = tokio::task::spawn_blocking(move || keys.map(|k| reader.get_blocking(&k)))
-        .await
-        .unwrap_or_else(|e| panic!("{store}: blocking reads: {e}"));
-    let [found, missing, below, invalid] = got;
-    let found = found.unwrap_or_else(|e| panic!("{store}: blocking get {key}: {e}"));
-    let found = found.unwrap_or_else(|| panic!("{store}: blocking get {key}: missing"));
-    assert_eq!(
-        &found.body[..],
-        b"{\"a\":1}",
-        "{store}: blocking body of {key}"
-    );
-    assert_eq!(found.version, version, "{store}: blocking version of {key}");
-    for (what, got) in [("a missing key", missing), ("a key below an object", below)] {
-        assert!(
-            matches!(got, Ok(None)),
-            "{store}: blocking get of {what}: {got:?}"
-        );
-    }
-    assert!(
-        matches!(invalid, Err(Error::InvalidKey { .. })),
-        "{store}: blocking get of an invalid key: {invalid:?}"
-    );
 }
 
 /// Keys that break the rules of [`cryptomon_core::keys::validate_key`] are refused with

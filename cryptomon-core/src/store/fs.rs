@@ -4,13 +4,12 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{BlockingGet, Fetch, Object, PutMode, Store, Version};
+use super::{Fetch, Object, PutMode, Store, Version};
 use crate::error::{Error, Result};
 use crate::keys::{validate_key, validate_prefix};
 
@@ -309,14 +308,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::store(op, key, true, e))?
 }
 
-impl BlockingGet for FsStore {
-    fn get_blocking(&self, key: &str) -> Result<Option<Object>> {
-        read_object(&self.path(key)?, None)
-            .map_err(|e| io_err("get", key, e))?
-            .unconditional(key)
-    }
-}
-
 #[async_trait]
 impl Store for FsStore {
     async fn get_opts(&self, key: &str, if_none_match: Option<&Version>) -> Result<Fetch> {
@@ -390,9 +381,5 @@ impl Store for FsStore {
             list_blocking(&root, &owned).map_err(|e| io_err("list", &owned, e))
         })
         .await
-    }
-
-    fn blocking_reader(&self) -> Option<Arc<dyn BlockingGet>> {
-        Some(Arc::new(self.clone()))
     }
 }

@@ -119,20 +119,6 @@ pub trait Store: Send + Sync + Debug + Display + 'static {
         }
         Ok(out)
     }
-
-    /// A reader that blocks instead of awaiting, where this backend reads by local blocking
-    /// calls (files): a caller already on a blocking thread (the transform's decoders) reads
-    /// there, instead of handing each read to tokio's blocking pool and the bytes back, a thread
-    /// wake-up each way per object. `None` (the default) where reads go over the network.
-    fn blocking_reader(&self) -> Option<Arc<dyn BlockingGet>> {
-        None
-    }
-}
-
-/// Reads by blocking calls, on the caller's thread (see [`Store::blocking_reader`]).
-pub trait BlockingGet: Send + Sync {
-    /// Reads `key` as [`StoreExt::get`] does.
-    fn get_blocking(&self, key: &str) -> Result<Option<Object>>;
 }
 
 /// A shared, type-erased store.

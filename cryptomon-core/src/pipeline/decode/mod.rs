@@ -500,6 +500,30 @@ mod tests {
         }
     }
 
+    /// The `snapshot` fuzz target's property on its committed corpus and regressions: a body
+    /// is accepted only with a sample, and only if it is valid JSON.
+    #[test]
+    fn fuzz_corpus_keeps_its_property() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut seen = 0;
+        for dir in ["corpus/snapshot", "regressions/snapshot"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let body = std::fs::read(&path).unwrap();
+                if let Ok(samples) = decode_samples(&body) {
+                    assert!(samples.len() > 0, "{}", path.display());
+                    let valid = serde_json::from_slice::<serde_json::Value>(&body).is_ok();
+                    assert!(valid, "accepted, but not JSON: {}", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no corpus under {}", root.display());
+    }
+
     #[test]
     fn unused_numbers_are_checked_not_parsed() {
         let quote = |extra: &str| body(&format!(r#"{{"pair":"BTC-USD","price":1.0{extra}}}"#));

@@ -2,7 +2,6 @@
 //! snapshots the manifest has not taken in, and decoding them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use futures::{StreamExt, stream};
 
@@ -14,7 +13,7 @@ use crate::engine::{WINDOW_MINUTES, WindowBuilder};
 use crate::error::{Error, Result};
 use crate::keys::{RAW_PREFIX, RawKey, parse_raw_key};
 use crate::model::{SourceName, Tick};
-use crate::store::{BlockingGet, Object, Store, StoreExt};
+use crate::store::{Object, Store, StoreExt};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
 const READ_CONCURRENCY: usize = 16;
@@ -102,26 +101,17 @@ pub(super) async fn gather_new(
         builder.reserve_per_series(source, objects);
     }
     // Decoding is CPU work, done on the blocking pool a batch at a time, several batches at once
-    // so every core decodes. A batch, not an object: a hand-off to the pool (a thread wake-up)
-    // per 20 KB snapshot cost more than its decoding. A store that reads files is read on the
-    // decoding thread too; another's reads are in flight here meanwhile.
-    let batches = match store.blocking_reader() {
-        Some(reader) => stream::iter(to_read)
-            .chunks(DECODE_BATCH)
-            .map(move |keys| Batch::ToRead(keys, reader.clone()))
-            .boxed(),
-        None => stream::iter(to_read)
-            .map(|(key, raw)| async move {
-                let got = store.get(&key).await;
-                (key, raw, got)
-            })
-            .buffered(READ_CONCURRENCY)
-            .chunks(DECODE_BATCH)
-            .map(Batch::Fetched)
-            .boxed(),
-    };
+    // so every core decodes, while the next reads are in flight. A batch, not an object: a
+    // hand-off to the pool (a thread wake-up) per snapshot costs more than its decoding.
+    let batches = stream::iter(to_read)
+        .map(|(key, raw)| async move {
+            let got = store.get(&key).await;
+            (key, raw, got)
+        })
+        .buffered(READ_CONCURRENCY)
+        .chunks(DECODE_BATCH);
     let mut batches = batches
-        .map(|batch| tokio::task::spawn_blocking(move || batch.decode()))
+        .map(|batch| tokio::task::spawn_blocking(move || decode_batch(batch)))
         .buffered(DECODE_BATCHES);
     loop {
         // The first batch is always awaited, so every run makes progress, however slow the
@@ -175,39 +165,20 @@ pub(super) async fn gather_new(
     })
 }
 
-/// Snapshots to decode on one blocking thread.
-enum Batch {
-    /// Read already.
-    Fetched(Vec<(String, RawKey, Result<Option<Object>>)>),
-    /// To read there first.
-    ToRead(Vec<(String, RawKey)>, Arc<dyn BlockingGet>),
-}
-
 /// A snapshot's decoding: its size and samples (or why it cannot be used), `None` if it was
 /// deleted between list and get.
 type Decoded = (String, RawKey, Result<Option<(u64, DecodeResult)>>);
 type DecodeResult = std::result::Result<Samples, String>;
 
-impl Batch {
-    fn decode(self) -> Vec<Decoded> {
-        let decode = |key, raw, got: Result<Option<Object>>| {
+/// Decodes snapshots that were read, on one blocking thread.
+fn decode_batch(objects: Vec<(String, RawKey, Result<Option<Object>>)>) -> Vec<Decoded> {
+    objects
+        .into_iter()
+        .map(|(key, raw, got)| {
             let got = got.map(|o| o.map(|o| (o.body.len() as u64, decode_samples(&o.body))));
             (key, raw, got)
-        };
-        match self {
-            Batch::Fetched(objects) => objects
-                .into_iter()
-                .map(|(key, raw, got)| decode(key, raw, got))
-                .collect(),
-            Batch::ToRead(keys, reader) => keys
-                .into_iter()
-                .map(|(key, raw)| {
-                    let got = reader.get_blocking(&key);
-                    decode(key, raw, got)
-                })
-                .collect(),
-        }
-    }
+        })
+        .collect()
 }
 
 /// The first date partition that can hold a sample of the window ending at `as_of`.
