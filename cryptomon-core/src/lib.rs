@@ -12,7 +12,8 @@
 //! - [`keys`]: the store keys of the contract and the rules every key follows.
 //! - [`store`]: the [`Store`] trait, [`StoreExt`] conveniences and [`FsStore`].
 //! - [`source`]: the [`Source`] trait.
-//! - [`alerting`]: alert rules, their evaluation at each transform, events, cooldown.
+//! - [`alerting`]: alert rules, their evaluation at each transform, events, cooldown, and the
+//!   [`Notifier`](alerting::Notifier)s that deliver them.
 //! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, with the checks
 //!   every exchange shares.
 //! - [`secrets`]: [`Secrets`](secrets::Secrets), the values `api_key_env` and `secret_env` name:
