@@ -7,13 +7,6 @@ mod commands;
 
 use clap::Parser;
 
-/// jemalloc, because glibc's malloc gives each thread that meets another its own arena and keeps
-/// what is freed into it, so a process that rebuilds the window every minute on whichever
-/// blocking thread is free grows for hours before it levels off.
-#[cfg(not(target_env = "msvc"))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = commands::Cli::parse();
     commands::init_logging(cli.log_level());
