@@ -109,8 +109,11 @@ pub(super) fn merge<'p>(
     let rows = windows.iter().map(|w| w.tick.len()).sum::<usize>()
         + (0..series).map(|s| pushed(s).len()).sum::<usize>();
     let mut out = Merged::with_capacity(rows);
+    // Each window's unread rows of the series being merged.
+    let mut at: Vec<Range<usize>> = Vec::with_capacity(windows.len());
     for sid in 0..series {
-        let mut at: Vec<Range<usize>> = windows.iter().map(|w| w.by_series[sid].clone()).collect();
+        at.clear();
+        at.extend(windows.iter().map(|w| w.by_series[sid].clone()));
         let mut new = pushed(sid);
         loop {
             // The earliest tick at any input's head.
