@@ -1,7 +1,7 @@
 //! One pass over a snapshot as the collector writes it, taking out what the metrics use.
 //!
-//! It stays because serde_json through the same borrowed types made a full transform 0.33 s
-//! against this scanner's 0.21 s, 31x the pandas peer where the floor is 40x (docs/performance.md).
+//! It stays because serde_json through the same borrowed types made a full transform only 31x
+//! faster than the pandas peer, where the floor is 40x (docs/performance.md).
 //! The scanner knows the snapshot's shape and checks the JSON grammar as it goes (strings,
 //! numbers, nesting). It gives up on anything it does not expect: an escape in a field it keeps,
 //! a missing or repeated field, deep nesting, a syntax error, a snapshot the contract refuses. It
