@@ -195,8 +195,7 @@ pub(crate) fn new_generation(as_of: Tick) -> String {
 }
 
 /// The window of a base and a delta: both merged, the delta winning a tie, trimmed to the 24 h
-/// before the latest tick. The merged window is made in the base's columns when the caller was
-/// their only holder (see [`WindowBuilder::push_window`]).
+/// before the latest tick (see [`WindowBuilder::build_last`]).
 pub(crate) fn merged(base: Option<Window>, delta: Window) -> Result<Window> {
     let mut builder = WindowBuilder::new();
     if let Some(base) = base {

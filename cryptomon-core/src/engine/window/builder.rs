@@ -18,7 +18,7 @@ pub struct WindowBuilder {
     /// store's own, checked against the contract.
     ids: HashMap<SourceName, HashMap<Pair, u32, FastHash>, FastHash>,
     keys: Vec<SeriesKey>,
-    /// Whole windows taken in, merged column-wise at `build`.
+    /// Whole windows taken in, read at `build`.
     windows: Vec<Window>,
     /// The samples pushed, by series id, in push order.
     pushed: Vec<Vec<Sample>>,
@@ -149,10 +149,10 @@ impl WindowBuilder {
         }
     }
 
-    /// Adds every sample of an existing window (to merge new snapshots into a state). The
-    /// window's columns are merged whole at [`WindowBuilder::build`], not row by row; the
-    /// largest window taken in is merged into in place when no one else holds its columns (a
-    /// window passed here and dropped by the caller), so pass ownership where you can.
+    /// Adds every sample of an existing window (to merge new snapshots into a state). Its rows
+    /// are read at [`WindowBuilder::build`] from its own columns, not copied here; of two rows
+    /// of the same (series, tick) and collection, a later window's wins, and a pushed sample
+    /// wins over any window's.
     pub fn push_window(&mut self, window: Window) -> Result<()> {
         if window.is_empty() {
             // Nothing to merge (a head just after a new base): left out, a window merged with

@@ -321,7 +321,6 @@ fn merge(prior: Option<Prior>, builder: WindowBuilder, mut manifest: Manifest) -
             delta.push_window(prior.delta)?;
             delta.push_window(new_rows.clone())?;
             let delta = delta.build()?;
-            // The base is given up to the merge, which makes the window in its columns.
             let window = if prior.whole {
                 // A warm state's window holds the delta's rows already, each as the merge
                 // decided: only the new rows go in, since merging the delta again would meet

@@ -42,7 +42,7 @@ pub struct TransformOptions {
     pub cache: Option<Arc<TransformCache>>,
     /// When to stop taking in new snapshots, so that a caller with a hard deadline (a Lambda
     /// invocation) still writes what it has: snapshots not read by then are left in the store
-    /// and taken in by the next run ([`TransformReport::deferred`]). A first batch is always
+    /// and taken in by the next run ([`TransformReport::deferred`](super::TransformReport::deferred)). A first batch is always
     /// read, so every run makes progress. `None` reads them all.
     pub deadline: Option<tokio::time::Instant>,
 }
