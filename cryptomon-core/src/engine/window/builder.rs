@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::merge::{self, Sample, WindowRows};
 use super::{SeriesKey, Window, cols, contiguous};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Pair, Snapshot, SourceName, Tick};
 
 type FastHash = foldhash::fast::FixedState;
@@ -49,7 +49,7 @@ impl WindowBuilder {
         self.room.insert(source.clone(), rows);
     }
 
-    /// Adds one sample.
+    /// Adds one sample (a NaN volume is taken as none).
     pub fn push(
         &mut self,
         source: &SourceName,
@@ -60,12 +60,7 @@ impl WindowBuilder {
         volume: Option<f64>,
     ) {
         let id = self.id(source, pair);
-        self.pushed[id as usize].push(Sample {
-            tick: tick.unix(),
-            collected: collected_at_ms,
-            price,
-            volume,
-        });
+        self.pushed[id as usize].push(Sample::new(tick.unix(), collected_at_ms, price, volume));
     }
 
     /// Adds the samples of one snapshot: `samples` are (pair, price, volume), each pair given as
@@ -104,12 +99,7 @@ impl WindowBuilder {
                 None => last.push(id),
             }
             n += 1;
-            self.pushed[id as usize].push(Sample {
-                tick,
-                collected: collected_at_ms,
-                price,
-                volume,
-            });
+            self.pushed[id as usize].push(Sample::new(tick, collected_at_ms, price, volume));
         }
         last.truncate(n);
         match self.last_pairs.get_mut(source.as_str()) {
@@ -233,28 +223,39 @@ impl WindowBuilder {
             // order, so it is the result as it is.
             return Ok(self.windows.into_iter().next().expect("one window"));
         }
-        let windows = self
-            .windows
-            .iter()
-            .map(|window| {
-                let to_builder = window
-                    .series
-                    .iter()
-                    .map(|k| remap[self.ids[k.source.as_str()][k.pair.as_str()] as usize]);
-                window_rows(window, to_builder, order.len())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let merged = merge::merge(
-            order.len(),
-            &windows,
-            |sid| &self.pushed[order[sid] as usize],
-            from,
-        );
+        let plan = {
+            let windows = self
+                .windows
+                .iter()
+                .map(|window| {
+                    let to_builder = window
+                        .series
+                        .iter()
+                        .map(|k| remap[self.ids[k.source.as_str()][k.pair.as_str()] as usize]);
+                    window_rows(window, to_builder, order.len())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            merge::merge(
+                order.len(),
+                &windows,
+                |sid| &self.pushed[order[sid] as usize],
+                from,
+            )?
+        };
         let series: Vec<SeriesKey> = order
             .iter()
             .map(|&old| self.keys[old as usize].clone())
             .collect();
-        Window::from_parts(series, merged.into_frame()?)
+        // The windows' frames are handed over, not borrowed, so each old column can go as
+        // soon as its merged one is written.
+        let frames = std::mem::take(&mut self.windows)
+            .into_iter()
+            .map(|w| w.frame)
+            .collect();
+        let pushed = &self.pushed;
+        let order = &order;
+        let frame = plan.into_frame(frames, |sid| &pushed[order[sid] as usize])?;
+        Window::from_parts(series, frame)
     }
 }
 
@@ -271,20 +272,9 @@ fn window_rows(
         by_series[new as usize] = offsets[sid]..offsets[sid + 1];
     }
     let frame = window.frame();
-    let volume = frame.column(cols::VOLUME)?.f64()?;
-    let volume = match volume.downcast_iter().collect::<Vec<_>>().as_slice() {
-        [array] => *array,
-        _ => {
-            return Err(Error::Engine(
-                "window volume column is not one chunk".into(),
-            ));
-        }
-    };
     Ok(WindowRows {
         by_series,
         tick: contiguous(frame.column(cols::TICK)?.i64()?)?,
         collected: contiguous(frame.column(cols::COLLECTED_AT)?.i64()?)?,
-        price: contiguous(frame.column(cols::PRICE)?.f64()?)?,
-        volume,
     })
 }

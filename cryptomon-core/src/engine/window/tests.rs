@@ -92,7 +92,7 @@ proptest::proptest! {
             if *as_window {
                 let mut w = WindowBuilder::new();
                 for &(s, t, c, p) in &samples {
-                    w.push(&source, &pairs[s as usize], Tick::from_unix(t), c, p, Some(p));
+                    w.push(&source, &pairs[s as usize], Tick::from_unix(t), c, p, volume_of(p));
                 }
                 b.push_window(w.build().unwrap()).unwrap();
                 // A window holds one row a tick already: only those count.
@@ -100,7 +100,7 @@ proptest::proptest! {
                 all.append(&mut kept);
             } else {
                 for &(s, t, c, p) in &samples {
-                    b.push(&source, &pairs[s as usize], Tick::from_unix(t), c, p, Some(p));
+                    b.push(&source, &pairs[s as usize], Tick::from_unix(t), c, p, volume_of(p));
                 }
                 pushed.extend(samples);
             }
@@ -120,7 +120,18 @@ proptest::proptest! {
             .map(|(s, t, c, p)| (pairs[s as usize].clone(), t, c, p))
             .collect();
         proptest::prop_assert_eq!(got, want);
+        // Each row's volume is its sample's, null where that one's was.
+        let f = built.frame();
+        let volumes: Vec<_> = f.column(cols::VOLUME).unwrap().f64().unwrap().iter().collect();
+        let prices: Vec<_> = f.column(cols::PRICE).unwrap().f64().unwrap().into_no_null_iter().collect();
+        let want: Vec<_> = prices.iter().map(|&p| volume_of(p)).collect();
+        proptest::prop_assert_eq!(volumes, want);
     }
+}
+
+/// The volume of the proptest's sample of price `p`: every third one has none.
+fn volume_of(p: f64) -> Option<f64> {
+    (p as u64 % 3 != 0).then_some(p * 2.0)
 }
 
 #[test]
