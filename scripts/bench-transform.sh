@@ -27,6 +27,10 @@ bin=${CRYPTOMON:-${CARGO_TARGET_DIR:-/var/cache/cryptomon/target}/release/crypto
 base=${BENCH_DIR:-/tmp/cryptomon-bench}/s${sources}p${pairs}m${minutes}
 end=2026-11-27T12:00:00Z
 
+# Every cryptomon process runs with one malloc arena, as the deployments set it (README, The
+# command line; the SAM template): MALLOC_ARENAS=0 leaves glibc's default.
+arenas=${MALLOC_ARENAS:-1}
+if [ "$arenas" = 0 ]; then cm=(env "$bin"); else cm=(env MALLOC_ARENA_MAX="$arenas" "$bin"); fi
 [ -x "$bin" ] || { echo "no release binary at $bin: cargo build --release -p cryptomon-server" >&2; exit 1; }
 peak() { awk '/Maximum resident/ {printf "%.0f MB", $6/1024}' "$1"; }
 wall() { awk '/Elapsed \(wall/ {print $8}' "$1"; }
@@ -57,7 +61,7 @@ for r in $(seq 1 "$full_runs"); do
   t1=$(date +%s.%N)
   rm -rf "$work/cm/aggregates"
   t2=$(date +%s.%N)
-  /usr/bin/time -v "$bin" transform --full --store "$work/cm" 2>"$work/cm.time" >"$work/cm.out"
+  /usr/bin/time -v "${cm[@]}" transform --full --store "$work/cm" 2>"$work/cm.time" >"$work/cm.out"
   t3=$(date +%s.%N)
   peer_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
   cm_s=$(awk -v a="$t2" -v b="$t3" 'BEGIN {printf "%.3f", b - a}')
@@ -85,7 +89,7 @@ for i in $(seq 1 "$ticks"); do
     --minutes 1 --end "$t" --seed "$((100 + i))" >/dev/null
   cp -r "$work/tick/raw/." "$work/cm/raw/"
   rm -rf "$work/tick"
-  /usr/bin/time -v "$bin" transform --store "$work/cm" >"$work/inc.out" 2>"$work/inc.time"
+  /usr/bin/time -v "${cm[@]}" transform --store "$work/cm" >"$work/inc.out" 2>"$work/inc.time"
   ms=$(grep -oE 'in [0-9.]+ s' "$work/inc.out" | awk '{printf "%.1f", $2*1000}')
   echo "   tick $i: ${ms} ms in the transform, process wall $(wall "$work/inc.time"), peak RSS $(peak "$work/inc.time"); $(sed -n 2p "$work/inc.out" | sed 's/^ *//')"
 done | tee "$work/inc.log"
@@ -93,8 +97,7 @@ awk '{for (i=1;i<=NF;i++) if ($i=="ms") print $(i-1)}' "$work/inc.log" | sort -n
   awk '{a[NR]=$1} END {print "   median " a[int((NR+1)/2)] " ms over " NR " ticks"}'
 
 echo "== cryptomon transform --every 1 (incremental, the state kept in memory), $ticks new ticks"
-# One malloc arena, as a long-running deployment sets it (README, The command line).
-MALLOC_ARENA_MAX=1 "$bin" transform --every 1 --store "$work/cm" >"$work/warm.out" 2>/dev/null &
+"${cm[@]}" transform --every 1 --store "$work/cm" >"$work/warm.out" 2>/dev/null &
 warm_pid=$!
 # Until its first run (which reads the state from the store) has printed its report.
 until grep -q "in [0-9.]* s" "$work/warm.out" 2>/dev/null; do sleep 0.2; done
