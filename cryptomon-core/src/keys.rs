@@ -13,6 +13,14 @@ pub const SUMMARY_KEY: &str = "aggregates/summary.json";
 /// versioned: a reader that finds another version rebuilds it from raw.
 pub const WINDOW_KEY: &str = "aggregates/window.v1.parquet";
 
+/// Prefix of the history: one Parquet file per closed UTC day, Hive-partitioned by date.
+pub const HISTORY_PREFIX: &str = "history/";
+
+/// The key of one day of history: `history/date={YYYY-MM-DD}/samples.parquet`.
+pub fn history_key(date: &str) -> String {
+    format!("{HISTORY_PREFIX}date={date}/samples.parquet")
+}
+
 /// Longest key accepted; S3's own limit is 1,024 bytes.
 const MAX_KEY_LEN: usize = 1024;
 

@@ -2,6 +2,7 @@
 //! computes from it. Pure: no I/O, no clock.
 
 mod cross;
+pub mod history;
 pub(crate) mod series;
 mod spikes;
 mod views;

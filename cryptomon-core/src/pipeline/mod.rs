@@ -4,6 +4,7 @@ mod alert_delivery;
 mod cache;
 mod collect;
 mod decode;
+mod history;
 mod read;
 mod state;
 mod transform;
@@ -17,6 +18,7 @@ pub use collect::{
     CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,
     fetch_deadline,
 };
+pub use history::{HistoryDay, HistoryOutcome, HistoryRepair, repair_history};
 pub use read::{read_summary, read_window};
 pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{

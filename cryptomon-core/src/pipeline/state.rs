@@ -205,6 +205,16 @@ pub(crate) fn merged(base: Option<Window>, delta: Window) -> Result<Window> {
     builder.build_last(WINDOW_MINUTES)
 }
 
+/// [`merged`], not trimmed: a run that closes a day of history keeps all of it.
+pub(crate) fn merged_whole(base: Option<Window>, delta: Window) -> Result<Window> {
+    let mut builder = WindowBuilder::new();
+    if let Some(base) = base {
+        builder.push_window(base)?;
+    }
+    builder.push_window(delta)?;
+    builder.build()
+}
+
 /// The window state as the API keeps it: the window, and what it was read from, so the next
 /// refresh reads only what changed.
 #[derive(Debug, Clone)]

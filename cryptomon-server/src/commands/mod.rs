@@ -2,6 +2,7 @@
 
 mod candles;
 mod collect;
+mod history;
 mod serve;
 mod store_arg;
 mod transform;
@@ -36,6 +37,8 @@ enum Command {
     Transform(transform::TransformArgs),
     /// Print the candle view (cryptomon.candles/v1 JSON) of one series.
     Candles(candles::CandlesArgs),
+    /// The history of closed days under history/: repair a day.
+    History(history::HistoryArgs),
     /// Serve the API and dashboard, collecting and transforming every minute.
     Serve(serve::ServeArgs),
 }
@@ -56,6 +59,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect::run(args).await,
         Command::Transform(args) => transform::run(args).await,
         Command::Candles(args) => candles::run(args).await,
+        Command::History(args) => history::run(args).await,
         Command::Serve(args) => serve::run(args).await,
     }
 }

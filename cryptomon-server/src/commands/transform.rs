@@ -142,6 +142,9 @@ fn print_report(report: &TransformReport) {
     for s in &report.skipped {
         println!("  skipped {}: {}", s.key, s.reason);
     }
+    for day in &report.history {
+        println!("  {day}");
+    }
     for event in &report.alert_events {
         println!("  {}", event.text());
     }

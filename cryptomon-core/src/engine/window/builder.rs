@@ -172,6 +172,16 @@ impl WindowBuilder {
         next
     }
 
+    /// The latest tick of any sample or window taken in.
+    pub fn latest_tick(&self) -> Option<Tick> {
+        let windows = self
+            .windows
+            .iter()
+            .filter_map(|w| w.index.ticks.map(|(_, max)| max));
+        let pushed = self.pushed.iter().flatten().map(|s| s.tick);
+        windows.chain(pushed).max().map(Tick::from_unix)
+    }
+
     /// Sorts, deduplicates (the later `collected_at` wins; on a tie, the sample added last) and
     /// returns the window.
     pub fn build(self) -> Result<Window> {

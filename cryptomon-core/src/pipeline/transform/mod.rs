@@ -31,6 +31,7 @@ use self::report::Io;
 use self::write::{MAX_ATTEMPTS, NewBase, State, write_aggregates};
 use super::blocking;
 use super::cache::{CachedState, TransformCache};
+use super::history;
 use super::state::{self, COMPACT_EVERY, Manifest};
 use crate::alerting::RuleKind;
 use crate::engine::{Aggregator, WINDOW_MINUTES, Window, WindowBuilder};
@@ -130,7 +131,9 @@ async fn run_once(
         delta,
         manifest,
         as_of,
-    } = blocking(move || merge(prior, builder, manifest)).await?;
+        history: closed_days,
+        missed,
+    } = blocking(move || merge(prior, builder, manifest, deferred)).await?;
     // A new base when there is none to stand on, on a full run, and once the delta holds about
     // an hour of the window's rows: each tick then writes only the delta.
     let compact = mode == TransformMode::Full
@@ -167,6 +170,8 @@ async fn run_once(
         new_base,
         next_slot,
     };
+    // Before the state: a day's write that fails is reported, and the state moves on.
+    let history = history::write_days(store, closed_days, &missed).await;
     let written = write_aggregates(store, state, manifest, put_mode, &summary, clock).await?;
     let mut out = TransformReport::new(
         as_of,
@@ -186,6 +191,7 @@ async fn run_once(
     out.alerts = summary.alerts.len();
     out.writes = written.writes;
     out.compacted = compact;
+    out.history = history;
     out.warm = was_warm;
     if let Some(cache) = &options.cache {
         cache.put(CachedState {
@@ -301,45 +307,100 @@ async fn unchanged(
     Ok(out)
 }
 
-/// The window after a run's merge, the delta the head will hold, and the manifest as of the
-/// window's latest tick.
+/// The window after a run's merge, the delta the head will hold, the manifest as of the
+/// window's latest tick, and the days of history the run closed.
 struct Merged {
     window: Window,
     delta: Window,
     manifest: Manifest,
     as_of: Tick,
+    /// Closed days, encoded for `history/`.
+    history: Vec<history::EncodedDay>,
+    /// Closed days not written, and why.
+    missed: Vec<(Tick, String)>,
 }
 
 /// Merges the new rows of `builder` into the state `prior` (a rebuild without one), trims the
-/// delta to the window and moves the manifest to the new `as_of`.
-fn merge(prior: Option<Prior>, builder: WindowBuilder, mut manifest: Manifest) -> Result<Merged> {
-    let (delta, window) = match prior {
+/// delta to the window, moves the manifest to the new `as_of`, and encodes the days of history
+/// the move closes (none when `deferred` snapshots were left for the next run: a day could be
+/// incomplete).
+fn merge(
+    prior: Option<Prior>,
+    builder: WindowBuilder,
+    mut manifest: Manifest,
+    deferred: usize,
+) -> Result<Merged> {
+    let prior_as_of = prior.as_ref().and(manifest.as_of);
+    let latest = |windows: &[Option<&Window>]| -> Result<Option<Tick>> {
+        let mut latest = None;
+        for w in windows.iter().flatten() {
+            latest = latest.max(w.latest_tick()?);
+        }
+        Ok(latest)
+    };
+    // Whether the run closes a day, known before the merge, which then keeps the whole of it.
+    let closing = |latest: Option<Tick>| match latest {
+        Some(latest) => history::closed_days(prior_as_of, latest),
+        None => Vec::new(),
+    };
+    let untrimmed;
+    let (delta, window, closed) = match prior {
         Some(prior) => {
             // The delta: what the prior head held, and the new rows (newer, so they win a tie).
             let new_rows = builder.build()?;
+            let closed = closing(latest(&[
+                Some(&new_rows),
+                Some(&prior.delta),
+                prior.base.as_ref(),
+            ])?);
+            untrimmed = !closed.is_empty() && deferred == 0;
             let mut delta = WindowBuilder::new();
             delta.push_window(prior.delta)?;
             delta.push_window(new_rows.clone())?;
             let delta = delta.build()?;
-            let window = if prior.whole {
-                // A warm state's window holds the delta's rows already, each as the merge
-                // decided: only the new rows go in, since merging the delta again would meet
-                // every one of its rows twice.
-                state::merged(prior.base, new_rows)?
+            // A warm state's window holds the delta's rows already, each as the merge decided:
+            // only the new rows go in, since merging the delta again would meet every one of
+            // its rows twice.
+            let rows = if prior.whole { new_rows } else { delta.clone() };
+            let window = if untrimmed {
+                state::merged_whole(prior.base, rows)?
             } else {
-                state::merged(prior.base, delta.clone())?
+                state::merged(prior.base, rows)?
             };
-            (delta, window)
+            (delta, window, closed)
         }
         // A rebuild: every row is new, and the window is what was read, as built.
         None => {
-            let window = builder.build_last(WINDOW_MINUTES)?;
-            (window.clone(), window)
+            let closed = closing(builder.latest_tick());
+            untrimmed = !closed.is_empty() && deferred == 0;
+            let window = if untrimmed {
+                builder.build()?
+            } else {
+                builder.build_last(WINDOW_MINUTES)?
+            };
+            (window.clone(), window, closed)
         }
     };
     let as_of = window.latest_tick()?.ok_or_else(|| Error::NoData {
         prefix: RAW_PREFIX.into(),
     })?;
+    let (history, missed) = if closed.is_empty() {
+        (Vec::new(), Vec::new())
+    } else if deferred > 0 {
+        let why = format!("{deferred} snapshots were deferred to the next run");
+        (
+            Vec::new(),
+            closed.into_iter().map(|d| (d, why.clone())).collect(),
+        )
+    } else {
+        (history::encode_days(&window, &closed)?, Vec::new())
+    };
+    // The window was built whole for the days closed: now it is trimmed to 24 h.
+    let window = if untrimmed {
+        window.trimmed(as_of, WINDOW_MINUTES)?
+    } else {
+        window
+    };
     let delta = delta.trimmed(as_of, WINDOW_MINUTES)?;
     manifest.as_of = Some(as_of);
     manifest.prune(as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60));
@@ -348,6 +409,8 @@ fn merge(prior: Option<Prior>, builder: WindowBuilder, mut manifest: Manifest) -
         delta,
         manifest,
         as_of,
+        history,
+        missed,
     })
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::TransformMode;
 use crate::alerting::AlertEvent;
 use crate::model::Tick;
+use crate::pipeline::HistoryDay;
 
 /// An object the transform could not use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub struct TransformReport {
     /// Whether the run stood on the state its [`TransformCache`](crate::pipeline::TransformCache) held (the store's head
     /// unchanged since this process wrote it), reading neither head nor base.
     pub warm: bool,
+    /// The days of history this run closed, and what became of each.
+    pub history: Vec<HistoryDay>,
     /// Alert events this transform caused (fired and resolved), stored under `alerts/`.
     pub alert_events: Vec<AlertEvent>,
     /// Why alerting failed, if it did (the aggregates are written regardless).
@@ -95,6 +98,7 @@ impl TransformReport {
             compacted: false,
             attempts: 1,
             warm: false,
+            history: Vec::new(),
             alert_events: Vec::new(),
             alert_error: None,
             elapsed: Duration::ZERO,

@@ -1,0 +1,109 @@
+//! History days: a window's samples of one UTC day as a plain table, for Parquet files any
+//! query engine reads without this program (see `docs/data-contract.md`, History).
+
+use polars::prelude::*;
+
+use super::Window;
+use crate::error::Result;
+use crate::model::Tick;
+
+/// The history table's columns, in order.
+pub const HISTORY_COLUMNS: [&str; 7] = [
+    "source",
+    "pair",
+    "tick",
+    "price",
+    "volume",
+    "origin",
+    "collected_at",
+];
+
+/// Seconds in a UTC day.
+pub const DAY_SECS: i64 = 86_400;
+
+/// The start of the UTC day holding `tick`.
+pub fn day_start(tick: Tick) -> Tick {
+    Tick::from_unix(tick.unix() - tick.unix().rem_euclid(DAY_SECS))
+}
+
+/// The samples of `window` whose ticks fall in the UTC day starting at `day`, as the history
+/// table: one row per (source, pair, tick), sorted by source, pair and tick; times as UTC
+/// timestamps in milliseconds. Every sample of a window came from a snapshot, so `origin` is
+/// `snapshot`.
+pub fn day_table(window: &Window, day: Tick) -> Result<DataFrame> {
+    let (from, to) = (day.unix(), day.unix() + DAY_SECS);
+    let frame = window.frame();
+    let tick = frame.column(super::window::cols::TICK)?.i64()?;
+    let collected = frame.column(super::window::cols::COLLECTED_AT)?.i64()?;
+    let price = frame.column(super::window::cols::PRICE)?.f64()?;
+    let volume = frame.column(super::window::cols::VOLUME)?.f64()?;
+    // Series by source, then pair: the window's own order is (pair, source).
+    let mut order: Vec<usize> = (0..window.series().len()).collect();
+    order.sort_by_key(|&s| (&window.series()[s].source, &window.series()[s].pair));
+    let mut rows: Vec<usize> = Vec::new();
+    let mut keys: Vec<usize> = Vec::new();
+    for sid in order {
+        for row in window.rows(sid as u32)? {
+            let t = tick.get(row).unwrap_or(i64::MIN);
+            if (from..to).contains(&t) {
+                rows.push(row);
+                keys.push(sid);
+            }
+        }
+    }
+    let series = window.series();
+    let sources: StringChunked = keys
+        .iter()
+        .map(|&s| Some(series[s].source.as_str()))
+        .collect();
+    let pairs: StringChunked = keys
+        .iter()
+        .map(|&s| Some(series[s].pair.as_str()))
+        .collect();
+    let ms = |name: &str, v: Vec<i64>| -> Column {
+        Int64Chunked::from_vec(name.into(), v)
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+            .into_column()
+    };
+    let ticks = rows
+        .iter()
+        .map(|&r| tick.get(r).unwrap_or(0) * 1000)
+        .collect();
+    let collected_at = rows
+        .iter()
+        .map(|&r| collected.get(r).unwrap_or(0))
+        .collect();
+    let prices: Float64Chunked = rows.iter().map(|&r| price.get(r)).collect();
+    let volumes: Float64Chunked = rows.iter().map(|&r| volume.get(r)).collect();
+    let origin: StringChunked = rows.iter().map(|_| Some("snapshot")).collect();
+    let [
+        source,
+        pair,
+        tick_name,
+        price_name,
+        volume_name,
+        origin_name,
+        collected_name,
+    ] = HISTORY_COLUMNS;
+    Ok(DataFrame::new(
+        rows.len(),
+        vec![
+            sources.with_name(source.into()).into_column(),
+            pairs.with_name(pair.into()).into_column(),
+            ms(tick_name, ticks),
+            prices.with_name(price_name.into()).into_column(),
+            volumes.with_name(volume_name.into()).into_column(),
+            origin.with_name(origin_name.into()).into_column(),
+            ms(collected_name, collected_at),
+        ],
+    )?)
+}
+
+/// A history table as Parquet: zstd, statistics kept (engines prune row groups by them).
+pub fn to_parquet(table: &mut DataFrame) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(table)?;
+    Ok(buf)
+}

@@ -1,0 +1,210 @@
+//! History: each closed UTC day is written once, whole, to `history/date=…/samples.parquet` by
+//! the transform that moves the window past it; never rewritten by a later run; a failed
+//! write is reported and the transform goes on.
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use chrono::TimeZone as _;
+use cryptomon_core::keys::{history_key, raw_key};
+use cryptomon_core::pipeline::{self, HistoryOutcome, TransformMode, TransformOptions};
+use cryptomon_core::{Pair, PolarsAggregator, Quote, Snapshot, SourceName, Store, StoreExt, Tick};
+use cryptomon_mock::{Fault, FaultyStore, MemoryStore, Op};
+use polars::prelude::*;
+
+/// 2026-12-06T00:00:00Z: the day the tests close.
+const DAY: i64 = 1_796_515_200;
+const SOURCES: [&str; 2] = ["alpha", "beta"];
+
+fn price(source: &str, minute: i64) -> f64 {
+    100.0 + minute as f64 + if source == "beta" { 0.5 } else { 0.0 }
+}
+
+/// A snapshot of `source` at `minute` minutes after the day's start (negative: the day before).
+async fn put_snapshot(store: &dyn Store, source: &str, minute: i64) {
+    let source_name = SourceName::new(source).unwrap();
+    let tick = Tick::from_unix(DAY + minute * 60);
+    let quote = Quote::new(Pair::new("BTC-USD").unwrap(), price(source, minute));
+    let at = chrono::Utc.timestamp_opt(tick.unix() + 2, 0).unwrap();
+    let snapshot = Snapshot::new(
+        source_name.clone(),
+        tick,
+        at,
+        vec![quote],
+        serde_json::json!({}),
+    );
+    store
+        .put(
+            &raw_key(&source_name, tick),
+            Bytes::from(snapshot.to_json()),
+        )
+        .await
+        .unwrap();
+}
+
+fn at(minute: i64) -> TransformOptions {
+    TransformOptions {
+        now: Some(Tick::from_unix(DAY + minute * 60)),
+        ..TransformOptions::default()
+    }
+}
+
+/// Collects and transforms minute by minute over `minutes`, returning each run's history.
+async fn run_minutes(
+    store: &dyn Store,
+    minutes: std::ops::Range<i64>,
+) -> Vec<(i64, Vec<pipeline::HistoryDay>)> {
+    let aggregator = PolarsAggregator::default();
+    let mut closed = Vec::new();
+    for minute in minutes {
+        for source in SOURCES {
+            put_snapshot(store, source, minute).await;
+        }
+        let report = pipeline::transform(store, &aggregator, &at(minute))
+            .await
+            .unwrap();
+        if !report.history.is_empty() {
+            closed.push((minute, report.history));
+        }
+    }
+    closed
+}
+
+fn read_day(bytes: Vec<u8>) -> DataFrame {
+    ParquetReader::new(Cursor::new(bytes)).finish().unwrap()
+}
+
+#[tokio::test]
+async fn the_run_past_midnight_writes_the_whole_day_once() {
+    let store = MemoryStore::new();
+    // The state stands from the day's 22:00; the window passes midnight at minute 1440.
+    let closed = run_minutes(&store, 22 * 60..1440 + 5).await;
+    assert_eq!(closed.len(), 1, "one run closes the day: {closed:?}");
+    let (minute, days) = &closed[0];
+    assert_eq!(*minute, 1440);
+    let rows = 2 * 120;
+    assert_eq!(
+        days[..],
+        [pipeline::HistoryDay {
+            date: "2026-12-06".into(),
+            outcome: HistoryOutcome::Written { rows },
+        }]
+    );
+    assert!(
+        store
+            .get(&history_key("2026-12-07"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let day = read_day(
+        store
+            .get(&history_key("2026-12-06"))
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .to_vec(),
+    );
+    let names: Vec<&str> = day.get_column_names().iter().map(|n| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "source",
+            "pair",
+            "tick",
+            "price",
+            "volume",
+            "origin",
+            "collected_at"
+        ]
+    );
+    assert_eq!(day.height(), rows);
+    assert_eq!(
+        day.column("tick").unwrap().dtype(),
+        &DataType::Datetime(TimeUnit::Milliseconds, Some(polars::prelude::TimeZone::UTC))
+    );
+    // Sorted by source, then tick; every price the snapshot's, every origin a snapshot.
+    let source = day.column("source").unwrap().str().unwrap();
+    let tick = day
+        .column("tick")
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .physical()
+        .clone();
+    let prices = day.column("price").unwrap().f64().unwrap();
+    let origin = day.column("origin").unwrap().str().unwrap();
+    for row in 0..rows {
+        let (s, t) = (source.get(row).unwrap(), tick.get(row).unwrap());
+        let minute = (t / 1000 - DAY) / 60;
+        assert_eq!(s, SOURCES[row / 120]);
+        assert_eq!(minute, 22 * 60 + (row % 120) as i64);
+        assert_eq!(prices.get(row), Some(price(s, minute)));
+        assert_eq!(origin.get(row), Some("snapshot"));
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_leaves_a_written_day_as_it_is() {
+    let store = MemoryStore::new();
+    run_minutes(&store, 23 * 60..1440 + 2).await;
+    let before = store
+        .get(&history_key("2026-12-06"))
+        .await
+        .unwrap()
+        .unwrap();
+    // A late snapshot of the closed day, then a full rebuild that reads the day's partition.
+    put_snapshot(&store, "gamma", 23 * 60 + 30).await;
+    let options = TransformOptions {
+        mode: TransformMode::Full,
+        ..at(1442)
+    };
+    let report = pipeline::transform(&store, &PolarsAggregator::default(), &options)
+        .await
+        .unwrap();
+    assert_eq!(report.history[0].outcome, HistoryOutcome::Present);
+    let after = store
+        .get(&history_key("2026-12-06"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        before.body, after.body,
+        "a closed day is never rewritten by a transform"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_day_is_reported_and_the_transform_goes_on() {
+    let store =
+        FaultyStore::new(MemoryStore::new()).with_fault(Fault::key_prefix("history/").on(Op::Put));
+    let closed = run_minutes(&store, 23 * 60 + 50..1440 + 3).await;
+    assert!(
+        matches!(&closed[..], [(1440, days)] if matches!(days[0].outcome, HistoryOutcome::Failed(_))),
+        "{closed:?}"
+    );
+    // The aggregates moved on past midnight all the same.
+    let summary = pipeline::read_summary(&store).await.unwrap().unwrap();
+    assert_eq!(summary.as_of, Tick::from_unix(DAY + (1440 + 2) * 60));
+}
+
+#[tokio::test]
+async fn repair_writes_a_day_from_raw_and_says_what_it_replaced() {
+    let store = FaultyStore::new(MemoryStore::new())
+        .with_fault(Fault::key_prefix("history/").on(Op::Put));
+    run_minutes(&store, 23 * 60 + 50..1440 + 1).await;
+    store.clear_faults();
+    // A snapshot of the day that arrived after it closed: a repair takes it in.
+    put_snapshot(&store, "gamma", 23 * 60 + 55).await;
+    let repair = pipeline::repair_history(&store, "2026-12-06").await.unwrap();
+    assert_eq!((repair.snapshots, repair.rows, repair.replaced), (21, 21, None));
+    let again = pipeline::repair_history(&store, "2026-12-06").await.unwrap();
+    assert_eq!(again.replaced.map(|(rows, _)| rows), Some(21));
+
+    let none = pipeline::repair_history(&store, "2026-12-01").await.unwrap_err();
+    assert!(none.to_string().contains("date=2026-12-01"), "{none}");
+    let bad = pipeline::repair_history(&store, "2026-13-01").await.unwrap_err();
+    assert!(bad.to_string().contains("YYYY-MM-DD"), "{bad}");
+}
