@@ -1,7 +1,8 @@
 //! Property tests of the metric engine's invariants over random markets.
 
 use cryptomon_core::{
-    Aggregator, CandleInterval, Pair, PolarsAggregator, SourceName, Tick, WindowBuilder, engine,
+    Aggregator, CandleInterval, Pair, PolarsAggregator, SeriesSummary, SourceName, Tick,
+    WindowBuilder, engine,
 };
 use proptest::prelude::*;
 
@@ -64,14 +65,26 @@ proptest! {
             if let Some(rsi) = s.rsi_14 {
                 prop_assert!((0.0..=100.0).contains(&rsi));
             }
-            for rank in [s.price_rank, s.volume_rank].into_iter().flatten() {
+            for rank in [s.price_rank, s.volume_rank, s.volatility_rank].into_iter().flatten() {
                 prop_assert!(rank > 0.0 && rank <= 1.0, "rank {}", rank);
             }
+            prop_assert_eq!(s.volatility_rank.is_some(), s.volatility_pct.is_some());
         }
-        // The series with the largest std ranks 1.
-        let top = summary.series.iter().filter_map(|s| s.price_rank).fold(0.0, f64::max);
-        if summary.series.iter().any(|s| s.price_rank.is_some()) {
-            prop_assert_eq!(top, 1.0);
+        // The series with the largest std, or volatility, ranks 1.
+        let ranks: [fn(&SeriesSummary) -> Option<f64>; 2] = [|s| s.price_rank, |s| s.volatility_rank];
+        for rank in ranks {
+            let top = summary.series.iter().filter_map(rank).fold(0.0, f64::max);
+            if summary.series.iter().any(|s| rank(s).is_some()) {
+                prop_assert_eq!(top, 1.0);
+            }
+        }
+        // A volatility rank is the share of volatilities at most this one's.
+        let volatilities: Vec<f64> = summary.series.iter().filter_map(|s| s.volatility_pct).collect();
+        for s in &summary.series {
+            if let (Some(v), Some(rank)) = (s.volatility_pct, s.volatility_rank) {
+                let at_most = volatilities.iter().filter(|&&w| w <= v).count();
+                prop_assert_eq!(rank, at_most as f64 / volatilities.len() as f64);
+            }
         }
     }
 

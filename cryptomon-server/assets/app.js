@@ -13,7 +13,11 @@ const ui = {
   intervals: document.getElementById("intervals"),
   chart: document.getElementById("chart"),
   title: document.getElementById("chart-title"),
+  volatilityRankBox: document.getElementById("volatility-rank-box"),
+  volatilityRank: document.getElementById("volatility-rank"),
   rank: document.getElementById("rank"),
+  rankLabel: document.getElementById("rank-label"),
+  rankNote: document.getElementById("rank-note"),
   last: document.getElementById("stat-last"),
   change: document.getElementById("stat-change"),
   stats: document.getElementById("stats"),
@@ -59,6 +63,10 @@ function fmtPct(v) {
 }
 function fmtRank(v) {
   return v === null || v === undefined ? "–" : (v * 100).toFixed(0) + "th pct";
+}
+// A rank with its position among the `ranked` series it was taken over.
+function fmtRankOf(v, ranked) {
+  return v === null || v === undefined ? "–" : `${fmtRank(v)} · ${Math.round(v * ranked)} of ${ranked}`;
 }
 function signClass(v) {
   return v > 0 ? "up" : v < 0 ? "down" : "";
@@ -187,7 +195,14 @@ function renderDetail(d) {
   ui.last.textContent = fmtNum(d.stats.last) + unit;
   ui.change.textContent = fmtPct(d.stats.change_pct);
   ui.change.className = "big " + signClass(d.stats.change_pct);
-  ui.rank.textContent = d.rank === null ? "–" : `${fmtRank(d.rank)} · ${Math.round(d.rank * d.ranked)} of ${d.ranked}`;
+  // Volatility compares markets whatever their price; the std ranks are absolute, so a price's
+  // favours the expensive assets and is labelled so.
+  const isPrice = d.measure === "price";
+  ui.volatilityRankBox.hidden = !isPrice;
+  ui.volatilityRank.textContent = fmtRankOf(d.volatility_rank, d.volatility_ranked);
+  ui.rankLabel.textContent = isPrice ? "Price-std rank" : "Volume-std rank";
+  ui.rankNote.hidden = !isPrice;
+  ui.rank.textContent = fmtRankOf(d.rank, d.ranked);
   const s = d.stats;
   const rows = [
     ["Samples", s.samples], ["First", fmtNum(s.first)], ["High", fmtNum(s.high)], ["Low", fmtNum(s.low)],
@@ -243,8 +258,9 @@ function renderSeries() {
     .sort((a, b) => {
       const x = a[key], y = b[key];
       if (x === y) return 0;
-      if (x === null) return 1; // nulls last, whatever the direction
-      if (y === null) return -1;
+      // Nulls last, whatever the direction (a field an older summary lacks counts as null).
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
       return (x < y ? -1 : 1) * dir;
     });
   ui.series.tBodies[0].replaceChildren(...rows.map((r) => {
@@ -253,7 +269,7 @@ function renderSeries() {
       cell(r.pair), cell(r.source), cell(fmtNum(r.last), "num"),
       cell(fmtPct(r.change_pct), "num " + signClass(r.change_pct)),
       cell(fmtNum(r.high), "num"), cell(fmtNum(r.low), "num"),
-      cell(fmtPct(r.volatility_pct).replace("+", ""), "num"),
+      cell(fmtPct(r.volatility_pct).replace("+", ""), "num"), cell(fmtRank(r.volatility_rank), "num"),
       cell(fmtRank(r.price_rank), "num"), cell(fmtRank(r.volume_rank), "num"));
   }));
   for (const th of ui.series.tHead.rows[0].cells) {

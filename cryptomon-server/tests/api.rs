@@ -157,9 +157,13 @@ async fn metrics_lists_price_and_volume_with_ranks() {
     assert_eq!(price["measure"], "price");
     assert_eq!(price["last"].as_f64().unwrap(), series.last);
     assert_eq!(price["rank"].as_f64(), series.price_rank);
+    assert!(series.volatility_rank.is_some());
+    assert_eq!(price["volatility_rank"].as_f64(), series.volatility_rank);
     let volume = find("coinbase:ETH-USD:volume").unwrap();
     assert_eq!(volume["last"].as_f64(), series.volume_last);
     assert_eq!(volume["rank"].as_f64(), series.volume_rank);
+    // Volatility is the price's: a volume metric has no volatility rank.
+    assert_eq!(volume["volatility_rank"], Value::Null);
 }
 
 #[tokio::test]
@@ -188,6 +192,9 @@ async fn a_metric_has_its_points_stats_and_rank() {
     );
     assert_eq!(detail["rank"].as_f64(), series.price_rank);
     assert_eq!(detail["ranked"], 9);
+    assert!(series.volatility_rank.is_some());
+    assert_eq!(detail["volatility_rank"].as_f64(), series.volatility_rank);
+    assert_eq!(detail["volatility_ranked"], 9);
 
     // Served from memory the second time, identically; 304 with the validator.
     let again = json(get(&state, &format!("/api/metrics/{id}")).await).await;
@@ -226,6 +233,8 @@ async fn a_volume_metric_has_stats_from_its_points() {
     );
     assert_eq!(detail["stats"]["rsi_14"], Value::Null);
     assert_eq!(detail["ranked"], 8);
+    assert_eq!(detail["volatility_rank"], Value::Null);
+    assert_eq!(detail["volatility_ranked"], 9);
 }
 
 #[tokio::test]
@@ -693,6 +702,20 @@ async fn openapi_documents_every_route_and_the_contract_fields() {
     let detail = json(get(&state, "/api/metrics/kraken:ETH-USD:price").await).await;
     assert_eq!(fields("MetricDetail"), keys(detail.clone()));
     assert_eq!(fields("MetricStats"), keys(detail["stats"].clone()));
+    let metrics = json(get(&state, "/api/metrics").await).await;
+    assert_eq!(fields("MetricInfo"), keys(metrics[0].clone()));
+    // The ranks, the one that compares markets among them, are documented (issue 23).
+    for (schema, field) in [
+        ("SeriesSummary", "volatility_rank"),
+        ("MetricInfo", "volatility_rank"),
+        ("MetricDetail", "volatility_rank"),
+        ("MetricDetail", "volatility_ranked"),
+    ] {
+        assert!(
+            fields(schema).iter().any(|f| f == field),
+            "{schema}.{field}"
+        );
+    }
     let health = json(get(&state, "/api/health").await).await;
     assert_eq!(fields("Health"), keys(health.clone()));
     let alerts = json(get(&state, "/api/alerts").await).await;

@@ -1,6 +1,7 @@
 //! End to end: `cryptomon serve --demo --store memory` on a free port, the dashboard driven in
 //! headless Chromium through chromedriver (WebDriver): the chart is drawn, picking another
-//! metric changes the chart and the rank shown, an alert rule's events reach a local webhook
+//! metric changes the chart and the rank shown, the volatility rank leads and the price-std rank
+//! is labelled as absolute, an alert rule's events reach a local webhook
 //! receiver signed and show on the page and the chart, screenshots land under `target/`, and
 //! Ctrl-C stops the server cleanly.
 //!
@@ -143,6 +144,125 @@ async fn wait_for_deliveries(receiver: &MockServer) -> Vec<Value> {
     keys.dedup();
     assert_eq!(keys.len(), n, "an event delivered twice");
     events
+}
+
+/// The page leads with the volatility rank, as the API gives it, and labels the price-std rank
+/// for what it is; the table's volatility rank does not favour the expensive asset (issue 23).
+async fn check_ranks(browser: &Browser, http: &reqwest::Client, base: &str, metric: &str) {
+    let headline = browser
+        .script(
+            "const v = document.getElementById('volatility-rank');
+             const r = document.getElementById('rank');
+             return {
+               leads: Boolean(v.compareDocumentPosition(r) & Node.DOCUMENT_POSITION_FOLLOWING),
+               label: v.previousElementSibling.textContent,
+               shown: !document.getElementById('volatility-rank-box').hidden,
+               std_label: document.getElementById('rank-label').textContent,
+               std_note: document.getElementById('rank-note').hidden
+                 ? '' : document.getElementById('rank-note').textContent,
+             };",
+        )
+        .await;
+    assert_eq!(headline["leads"], true, "{headline}");
+    assert_eq!(headline["shown"], true, "{headline}");
+    assert_eq!(headline["label"], "Volatility rank", "{headline}");
+    assert_eq!(headline["std_label"], "Price-std rank", "{headline}");
+    assert!(
+        headline["std_note"]
+            .as_str()
+            .unwrap()
+            .contains("favours expensive assets"),
+        "{headline}"
+    );
+
+    // The number shown is the API's; a transform may land in between, so until they agree.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let detail: Value = http
+            .get(format!("{base}api/metrics/{metric}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rank = detail["volatility_rank"]
+            .as_f64()
+            .expect("a volatility rank");
+        let ranked = detail["volatility_ranked"].as_u64().unwrap();
+        let shown = browser
+            .script("return document.getElementById('volatility-rank').textContent;")
+            .await;
+        let shown = shown.as_str().unwrap();
+        let pct: f64 = shown
+            .split("th pct")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or(f64::NAN);
+        let position = format!(" · {} of {ranked}", (rank * ranked as f64).round());
+        if (pct - rank * 100.0).abs() <= 0.5 + 1e-9 && shown.ends_with(&position) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "volatility rank shown {shown:?}, the API's {rank} of {ranked}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The table: a volatility rank column before the labelled price-std rank; sorted on it by
+    // a click, the most volatile series comes first at the 100th percentile.
+    let table = browser
+        .script(
+            "const th = (k) => document.querySelector(`#series th[data-key=${k}]`);
+             th('volatility_rank').click();
+             const keys = [...document.querySelectorAll('#series thead th')].map(t => t.dataset.key);
+             const rows = [...document.querySelectorAll('#series tbody tr')]
+               .map(tr => Object.fromEntries([...tr.cells].map((c, i) => [keys[i], c.textContent])));
+             return { keys, vol: th('volatility_rank').textContent, std: th('price_rank').textContent, rows };",
+        )
+        .await;
+    let keys: Vec<&str> = table["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let at = |key: &str| keys.iter().position(|k| *k == key).unwrap();
+    assert!(at("volatility_rank") < at("price_rank"), "{keys:?}");
+    assert_eq!(table["vol"], "Volatility rank");
+    assert!(
+        table["std"]
+            .as_str()
+            .unwrap()
+            .contains("favours expensive assets"),
+        "{}",
+        table["std"]
+    );
+    let rows = table["rows"].as_array().unwrap();
+    assert!(rows.len() > 2, "{rows:?}");
+    let volatility = |row: &Value| -> f64 {
+        row["volatility_pct"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches(" %")
+            .replace(',', "")
+            .parse()
+            .unwrap_or(f64::NAN)
+    };
+    assert_eq!(rows[0]["volatility_rank"], "100th pct", "{rows:?}");
+    let top = volatility(&rows[0]);
+    assert!(top.is_finite(), "{rows:?}");
+    // A series without a volatility (`–`) sorts last and compares false here.
+    assert!(!rows.iter().any(|row| volatility(row) > top), "{rows:?}");
+    // The most expensive asset tops the price-std rank, not the volatility rank (the demo's
+    // BTC is its calmest asset).
+    let expensive = rows
+        .iter()
+        .find(|r| r["price_rank"] == "100th pct")
+        .expect("a top price-std rank");
+    assert_ne!(expensive["volatility_rank"], "100th pct", "{rows:?}");
 }
 
 fn write(dir: &Path, name: &str, png: &[u8]) -> PathBuf {
@@ -303,6 +423,7 @@ secret_env = "TEST_WEBHOOK_SECRET"
     let rank_before = browser
         .script("return document.getElementById('rank').textContent;")
         .await;
+    check_ranks(&browser, &http, &base, &first).await;
     let chart = browser.find("#chart").await;
     // Let the canvas paint before taking its picture.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -310,6 +431,17 @@ secret_env = "TEST_WEBHOOK_SECRET"
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     let shot = write(&out, "dashboard.png", &browser.png("/screenshot").await);
     eprintln!("screenshot: {}", shot.display());
+    // The table as `check_ranks` left it, sorted on the volatility rank, its head clear of the
+    // sticky header; then back to the top, where the picker is clicked.
+    browser
+        .script("document.getElementById('series-title').scrollIntoView(); window.scrollBy(0, -70); return true;")
+        .await;
+    write(
+        &out,
+        "dashboard-series.png",
+        &browser.png("/screenshot").await,
+    );
+    browser.script("window.scrollTo(0, 0); return true;").await;
 
     // The rule's events: delivered once each, signed, and listed on the page.
     let delivered = wait_for_deliveries(&receiver).await;

@@ -132,6 +132,12 @@ async fn check_aggregates(store: &dyn Store, report: &pipeline::TransformReport)
     )
     .unwrap();
     assert_close("summary", &got, &want);
+    // The ranks are among the values compared: the expected file holds all three (issue 23).
+    for s in want["series"].as_array().unwrap() {
+        for rank in ["price_rank", "volume_rank", "volatility_rank"] {
+            assert!(s[rank].is_number(), "the expected {rank} is missing: {s}");
+        }
+    }
     // Every series of the expected summary has every field; nothing extra is null-vs-missing.
     assert_eq!(got["series"].as_array().unwrap().len(), 12);
 

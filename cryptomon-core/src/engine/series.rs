@@ -128,6 +128,7 @@ fn one_series(
         volume_std: finite(sample_std(&volumes)),
         price_rank: None,
         volume_rank: None,
+        volatility_rank: None,
     })
 }
 

@@ -56,10 +56,15 @@ pub struct SeriesSummary {
     pub volume_last: Option<f64>,
     /// Sample standard deviation of the 24-hour base volume.
     pub volume_std: Option<f64>,
-    /// Share of series whose price std is ≤ this one's.
+    /// Share of series whose price std is ≤ this one's. The std is absolute, so the most
+    /// expensive asset ranks first; `volatility_rank` is what compares markets.
     pub price_rank: Option<f64>,
     /// Share of series whose volume std is ≤ this one's.
     pub volume_rank: Option<f64>,
+    /// Share of series whose `volatility_pct` is ≤ this one's; `null` with a `null` volatility.
+    // A summary written before this field existed reads with `None`, as a `null`.
+    #[serde(default)]
+    pub volatility_rank: Option<f64>,
 }
 
 impl SeriesSummary {
@@ -85,6 +90,7 @@ impl SeriesSummary {
             ("volume_std", self.volume_std),
             ("price_rank", self.price_rank),
             ("volume_rank", self.volume_rank),
+            ("volatility_rank", self.volatility_rank),
         ];
         required
             .into_iter()
@@ -435,6 +441,7 @@ mod tests {
             volume_std: None,
             price_rank: Some(1.0),
             volume_rank: None,
+            volatility_rank: None,
         }
     }
 
@@ -471,10 +478,29 @@ mod tests {
         assert!(Summary::from_json(b"[]").is_err());
     }
 
+    /// A summary written before `volatility_rank` existed reads, the rank `None`.
+    #[test]
+    fn a_summary_without_volatility_rank_reads() {
+        let mut old = series("kraken", "BTC-USD");
+        old.volatility_rank = Some(0.5);
+        let mut json = serde_json::to_value(&old).unwrap();
+        json.as_object_mut().unwrap().remove("volatility_rank");
+        let read: SeriesSummary = serde_json::from_value(json).unwrap();
+        old.volatility_rank = None;
+        assert_eq!(read, old);
+        // Written, it is always a key, `null` when undefined.
+        assert_eq!(
+            serde_json::to_value(&read).unwrap()["volatility_rank"],
+            serde_json::Value::Null
+        );
+    }
+
     #[test]
     fn a_non_finite_metric_is_named() {
         let mut s = series("kraken", "BTC-USD");
         assert_eq!(s.non_finite_field(), None);
+        s.volatility_rank = Some(f64::NAN);
+        assert_eq!(s.non_finite_field(), Some("volatility_rank"));
         s.volatility_pct = Some(f64::INFINITY);
         assert_eq!(s.non_finite_field(), Some("volatility_pct"));
         s.change_pct = f64::NAN;

@@ -54,14 +54,25 @@ pub(crate) struct Aggregates {
     pub(crate) metrics_json: Bytes,
     /// Metrics by id.
     pub(crate) metrics: HashMap<String, MetricEntry>,
-    /// Series ranked on price and on volume (the ranks' denominators).
-    pub(crate) ranked: [u32; 2],
+    /// How many series each rank ranks (its denominator).
+    pub(crate) ranked: Ranked,
     /// The validator of every response drawn from this generation.
     pub(crate) etag: HeaderValue,
     summary_version: Version,
     /// The window state as read, so the next refresh reads only what changed.
     window_state: Option<WindowState>,
     views: Mutex<HashMap<ViewKey, Bytes>>,
+}
+
+/// How many series have each rank: a rank's denominator.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ranked {
+    /// Series with a price std.
+    pub(crate) price: u32,
+    /// Series with a volume std.
+    pub(crate) volume: u32,
+    /// Series with a `volatility_pct`.
+    pub(crate) volatility: u32,
 }
 
 /// The id of a metric: `source:pair:measure`.
@@ -83,13 +94,19 @@ impl Aggregates {
     ) -> Result<Self, Error> {
         let mut metrics = HashMap::with_capacity(summary.series.len() * 2);
         let mut list = Vec::with_capacity(summary.series.len() * 2);
-        let mut ranked = [0u32; 2];
+        let mut ranked = Ranked::default();
         for (i, s) in summary.series.iter().enumerate() {
-            ranked[0] += u32::from(s.price_std.is_some());
-            ranked[1] += u32::from(s.volume_std.is_some());
-            for (measure, last, rank) in [
-                (Measure::Price, Some(s.last), s.price_rank),
-                (Measure::Volume, s.volume_last, s.volume_rank),
+            ranked.price += u32::from(s.price_std.is_some());
+            ranked.volume += u32::from(s.volume_std.is_some());
+            ranked.volatility += u32::from(s.volatility_pct.is_some());
+            for (measure, last, rank, volatility_rank) in [
+                (
+                    Measure::Price,
+                    Some(s.last),
+                    s.price_rank,
+                    s.volatility_rank,
+                ),
+                (Measure::Volume, s.volume_last, s.volume_rank, None),
             ] {
                 // A series without any volume (CoinGecko) has no volume metric.
                 let Some(last) = last else { continue };
@@ -101,6 +118,7 @@ impl Aggregates {
                     measure: measure.to_string(),
                     last,
                     rank,
+                    volatility_rank,
                 });
                 metrics.insert(id, MetricEntry { series: i, measure });
             }

@@ -22,7 +22,11 @@ pub struct MetricInfo {
     /// The last value in the window.
     pub last: f64,
     /// Share of the series whose std of this measure is ≤ this one's; `null` when undefined.
+    /// The std is absolute: on price, the most expensive asset ranks first.
     pub rank: Option<f64>,
+    /// For `price`, the series' `volatility_rank` (share of the series whose `volatility_pct`
+    /// is ≤ this one's); `null` for `volume` and where the volatility is undefined.
+    pub volatility_rank: Option<f64>,
 }
 
 /// Statistics of one metric over the window.
@@ -79,10 +83,15 @@ pub struct MetricDetail {
     /// Statistics over the window.
     pub stats: MetricStats,
     /// Share of the series whose std of this measure is ≤ this one's (0 to 1]; `null` when
-    /// undefined.
+    /// undefined. The std is absolute: on price, the most expensive asset ranks first.
     pub rank: Option<f64>,
     /// Number of series ranked on this measure (the rank's denominator).
     pub ranked: u32,
+    /// For `price`, share of the series whose `volatility_pct` is ≤ this one's (0 to 1]; `null`
+    /// for `volume` and where the volatility is undefined.
+    pub volatility_rank: Option<f64>,
+    /// Number of series with a volatility (the volatility rank's denominator).
+    pub volatility_ranked: u32,
 }
 
 /// The freshness of one source in `GET /api/health`.

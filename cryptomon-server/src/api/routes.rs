@@ -244,15 +244,25 @@ pub(crate) async fn metric(
         return Ok(cached_json(&headers, &a.etag, Default::default()));
     }
     let series = a.summary.series[entry.series].clone();
-    let ranked = a.ranked[usize::from(entry.measure == Measure::Volume)];
+    let ranked = a.ranked;
     let as_of = a.summary.as_of.to_string();
     let key = ViewKey::Metric(id.clone());
     let body = a
         .view(key, move |window| {
             let points = engine::points(window, &series.source, &series.pair, entry.measure)?;
-            let (stats, rank) = match entry.measure {
-                Measure::Price => (price_stats(&series), series.price_rank),
-                Measure::Volume => (point_stats(&points), series.volume_rank),
+            let (stats, rank, ranked_on_measure, volatility_rank) = match entry.measure {
+                Measure::Price => (
+                    price_stats(&series),
+                    series.price_rank,
+                    ranked.price,
+                    series.volatility_rank,
+                ),
+                Measure::Volume => (
+                    point_stats(&points),
+                    series.volume_rank,
+                    ranked.volume,
+                    None,
+                ),
             };
             json_bytes(&MetricDetail {
                 id,
@@ -263,7 +273,9 @@ pub(crate) async fn metric(
                 points,
                 stats,
                 rank,
-                ranked,
+                ranked: ranked_on_measure,
+                volatility_rank,
+                volatility_ranked: ranked.volatility,
             })
         })
         .await?;
