@@ -168,28 +168,17 @@ pub fn render_market(
     let over_limit = selected.len().saturating_sub(export.max_series);
     let series = &selected[..selected.len() - over_limit];
 
-    gauge(
-        &mut out,
-        "cryptomon_data_age_seconds",
-        "Seconds since the summary's as_of, the latest tick in the store.",
-    );
-    sample(
-        &mut out,
-        "cryptomon_data_age_seconds",
-        &[],
-        (now - summary.as_of.unix()) as f64,
-    );
-    gauge(
-        &mut out,
-        "cryptomon_series_over_limit",
-        "Series selected for export but left out by [prometheus] max_series.",
-    );
-    sample(
-        &mut out,
-        "cryptomon_series_over_limit",
-        &[],
-        over_limit as f64,
-    );
+    let as_of = summary.as_of.unix();
+    #[rustfmt::skip]
+    let totals = [
+        ("cryptomon_data_timestamp_seconds", "Unix time of the summary's as_of, the latest tick in the store.", as_of as f64),
+        ("cryptomon_data_age_seconds", "Seconds since the summary's as_of.", (now - as_of) as f64),
+        ("cryptomon_series_over_limit", "Series selected for export but left out by [prometheus] max_series.", over_limit as f64),
+    ];
+    for (name, help, value) in totals {
+        gauge(&mut out, name, help);
+        sample(&mut out, name, &[], value);
+    }
 
     for (name, help, value) in SERIES_GAUGES {
         gauge(&mut out, name, help);
