@@ -300,8 +300,48 @@ async fn prometheus_scrapes_the_summary_and_every_dashboard_panel_has_data() {
     assert_eq!(stale.len(), 3, "one per demo source");
     assert!(stale.iter().all(|s| value(s) == 0.0), "{stale:?}");
 
+    promtool_checks_metrics(&http, &server.base).await;
     every_panel_has_data(&http, &prometheus).await;
     rules_evaluate(&http, &prometheus).await;
+}
+
+/// `promtool check metrics` (Prometheus's linter of names, units and help texts) finds nothing
+/// to say about `/metrics`.
+async fn promtool_checks_metrics(http: &reqwest::Client, base: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("cryptomon_alert_events_total{rule=\"any-price\",status=\"fired\"}"),
+        "{text}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (Debian's prometheus package has it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Every query of the dashboard (panels and variables), its variables set to "All", returns

@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use cryptomon_core::{Pair, SeriesSummary, SourceName, Summary};
@@ -268,7 +267,7 @@ pub async fn market_metrics(state: &AppState) -> String {
 }
 
 /// `GET /metrics` of a host that has only the market gauges (the api Lambda).
-pub async fn market_metrics_route(State(state): State<AppState>) -> Response {
+pub async fn market_metrics_response(state: AppState) -> Response {
     ([(CONTENT_TYPE, TEXT_FORMAT)], market_metrics(&state).await).into_response()
 }
 

@@ -30,7 +30,7 @@ pub use errors::{ApiError, ErrorBody};
 pub use limits::{MAX_BODY, REQUEST_TIMEOUT};
 pub(crate) use market_metrics::alert_event_metrics;
 pub use market_metrics::{
-    DEFAULT_MAX_SERIES, MarketExport, TEXT_FORMAT, market_metrics, market_metrics_route,
+    DEFAULT_MAX_SERIES, MarketExport, TEXT_FORMAT, market_metrics, market_metrics_response,
     render_market,
 };
 pub use model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
