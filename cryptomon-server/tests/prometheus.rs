@@ -269,9 +269,9 @@ async fn prometheus_scrapes_the_summary_and_every_dashboard_panel_has_data() {
             .unwrap()
             .timestamp() as f64;
         let age = get("cryptomon_last_sample_age_seconds").unwrap();
-        // Scraped within the last few seconds, at most a minute after the tick it was taken at.
+        // Scraped a moment before `now` (a minute's leeway for a loaded machine).
         assert!(
-            (now - last_tick - 10.0..=now - last_tick).contains(&age),
+            (now - last_tick - 60.0..=now - last_tick).contains(&age),
             "{key:?} age {age}, tick {last_tick}, now {now}"
         );
     }
