@@ -173,6 +173,8 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The `[alerts]` table, kept as written; interpreted by the alerting code, not here.
     pub alerts: Option<toml::Value>,
+    /// The `[prometheus]` table, kept as written; interpreted by the server's `/metrics`.
+    pub prometheus: Option<toml::Value>,
 }
 
 impl Default for Config {
@@ -196,6 +198,7 @@ impl Default for Config {
             max_clock_skew_secs: DEFAULT_MAX_CLOCK_SKEW_SECS,
             sources,
             alerts: None,
+            prometheus: None,
         }
     }
 }
@@ -220,6 +223,8 @@ struct RawConfig {
     sources: Vec<RawSource>,
     #[serde(default)]
     alerts: Option<toml::Value>,
+    #[serde(default)]
+    prometheus: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +302,7 @@ impl Config {
             max_clock_skew_secs,
             sources,
             alerts: raw.alerts,
+            prometheus: raw.prometheus,
         })
     }
 

@@ -1,7 +1,7 @@
 //! `cryptomon serve`: the API and dashboard, with collection and transform on the schedule.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,7 +14,8 @@ use cryptomon_core::exchange::{self, build_sources};
 use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{DynSource, DynStore};
 use cryptomon_mock::MemoryStore;
-use cryptomon_server::{ServeOptions, demo_sources, serve};
+use cryptomon_server::api::MarketExport;
+use cryptomon_server::{ApiOptions, ServeOptions, demo_sources, serve};
 use tokio::net::TcpListener;
 
 use super::StoreArg;
@@ -77,6 +78,17 @@ fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
     ))
 }
 
+/// The config's `[prometheus]` table: which series `/metrics` exports.
+fn market_export(path: Option<&Path>) -> anyhow::Result<MarketExport> {
+    let Some(path) = path else {
+        return Ok(MarketExport::default());
+    };
+    let config = Config::load(path)
+        .with_context(|| format!("cannot load the configuration {}", path.display()))?;
+    MarketExport::from_toml(config.prometheus.as_ref())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 /// Completes on Ctrl-C or, on Unix, SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -132,6 +144,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The one line a user (or a test) needs: where to point the browser.
     println!("cryptomon serving {store} ({mode}) on http://{addr}/");
     let options = ServeOptions {
+        api: ApiOptions {
+            market: market_export(args.config.as_deref())?,
+            ..ApiOptions::default()
+        },
         read_only: args.read_only,
         seed_history: args.demo,
         interval,
