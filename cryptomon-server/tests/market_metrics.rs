@@ -27,6 +27,7 @@ fn series(source: &str, pair: &str, last: f64) -> SeriesSummary {
         price_std: Some(1.0),
         volume_last: None,
         volume_std: None,
+        volatility_rank: Some(0.25),
         price_rank: Some(0.5),
         volume_rank: None,
     }
