@@ -131,7 +131,7 @@ proptest::proptest! {
 
 /// The volume of the proptest's sample of price `p`: every third one has none.
 fn volume_of(p: f64) -> Option<f64> {
-    (p as u64 % 3 != 0).then_some(p * 2.0)
+    (!(p as u64).is_multiple_of(3)).then_some(p * 2.0)
 }
 
 #[test]
