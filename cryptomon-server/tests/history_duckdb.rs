@@ -43,5 +43,9 @@ fn duckdb_reads_the_history_transforms_write() {
         String::from_utf8_lossy(&out.stderr),
     );
     println!("{stdout}");
-    assert!(out.status.success(), "{}\n{stdout}{stderr}", script.display());
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}{stderr}",
+        script.display()
+    );
 }
