@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cryptomon_core::alerting::ALERTS_PREFIX;
-use cryptomon_core::keys::{RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
+use cryptomon_core::engine::history::HISTORY_COLUMNS;
+use cryptomon_core::keys::{HISTORY_PREFIX, RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
 use cryptomon_core::pipeline::SOURCE_TIMEOUT;
 use cryptomon_core::{DynSource, SourceName};
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
@@ -480,20 +481,15 @@ fn lifecycle_rules_name_the_codes_prefixes() {
     }
 }
 
-/// The history day files' prefix. TODO(merge): `cryptomon_core::keys::HISTORY_PREFIX` once the
-/// history writer lands.
-const HISTORY_PREFIX: &str = "history/";
-/// The history table's columns in order, and the Glue type each must have. TODO(merge): the
-/// names from the history writer's column constant.
-const HISTORY_COLUMNS: [(&str, &str); 7] = [
-    ("source", "string"),
-    ("pair", "string"),
-    ("tick", "timestamp"),
-    ("price", "double"),
-    ("volume", "double"),
-    ("origin", "string"),
-    ("collected_at", "timestamp"),
-];
+/// The Glue type of each history column: Parquet's UTC millisecond timestamps are `timestamp`.
+fn glue_type(column: &str) -> &'static str {
+    match column {
+        "tick" | "collected_at" => "timestamp",
+        "price" | "volume" => "double",
+        "source" | "pair" | "origin" => "string",
+        other => panic!("give the history column {other} its Glue type here and in the template"),
+    }
+}
 
 #[test]
 fn the_history_table_reads_what_the_transformer_writes() {
@@ -517,7 +513,11 @@ fn the_history_table_reads_what_the_transformer_writes() {
         .iter()
         .map(|c| (c["Name"].as_str().unwrap(), c["Type"].as_str().unwrap()))
         .collect();
-    assert_eq!(columns, HISTORY_COLUMNS);
+    let written: Vec<(&str, &str)> = HISTORY_COLUMNS.iter().map(|&c| (c, glue_type(c))).collect();
+    assert_eq!(
+        columns, written,
+        "the table's columns are the history writer's"
+    );
     let keys: Vec<&str> = input["PartitionKeys"]
         .as_vec()
         .unwrap()
