@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain: an S3-compatible server (moto),
-# cfn-lint for the SAM template, Debian's Chromium for the dashboard test and Debian's
-# Prometheus for the Prometheus test.
+# cfn-lint for the SAM template, DuckDB for the history test, Debian's Chromium for the
+# dashboard test and Debian's Prometheus for the Prometheus test.
 # Idempotent: skips what is already there.
 set -euo pipefail
 
@@ -37,4 +37,8 @@ fi
 if ! command -v cfn-lint >/dev/null 2>&1; then
   echo "setup: installing cfn-lint from PyPI" >&2
   python3 -m pip install -q cfn-lint
+fi
+if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
+  echo "setup: installing duckdb from PyPI" >&2
+  python3 -m pip install -q duckdb
 fi
