@@ -1,6 +1,7 @@
-//! The pipelines every adapter runs: `collect` and `transform`.
+//! The pipelines every adapter runs: `collect`, `transform` and `backfill`.
 
 mod alert_delivery;
+mod backfill;
 mod cache;
 mod collect;
 mod decode;
@@ -11,6 +12,9 @@ mod transform;
 pub use alert_delivery::{
     Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, deliver, list_event_keys,
     read_event, read_events,
+};
+pub use backfill::{
+    BackfillProgress, BackfillReport, HourOutcome, HourReport, Unfilled, VOLUME_MINUTES, backfill,
 };
 pub use cache::TransformCache;
 pub use collect::{
