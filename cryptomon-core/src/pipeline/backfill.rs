@@ -95,10 +95,10 @@ impl BackfillReport {
         self.count(|o| matches!(o, HourOutcome::NotWritten(_)))
     }
 
-    /// Whether there was something to fetch and none of it could be: the one outcome a caller
-    /// should treat as a failure.
+    /// Whether there was something to fetch, none of it could be, and no hour was there
+    /// already: the one outcome a caller should treat as a failure.
     pub fn fetched_nothing(&self) -> bool {
-        self.written() == 0 && self.not_written() > 0
+        self.written() == 0 && self.present() == 0 && self.not_written() > 0
     }
 
     fn count(&self, f: impl Fn(&HourOutcome) -> bool) -> usize {

@@ -21,7 +21,8 @@ Each source's object for an hour is written once (backfill/source=S/date=D/YYYYM
 and never touched again: a second run fetches only the hours still missing. Snapshots under raw/ \
 are never written; the transform prefers a collected snapshot's sample to a backfilled one.
 
-Exit code: 0 unless there was something to fetch and nothing could be written.")]
+Exit code: 0 unless there was something to fetch, nothing could be written and no hour was \
+there already.")]
 pub(crate) struct BackfillArgs {
     /// Whole UTC hours before the current one to fill, 1 to 8784 (default: the config's
     /// [backfill] hours, 24).
