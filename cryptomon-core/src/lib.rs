@@ -59,8 +59,8 @@ pub mod secrets;
 pub mod source;
 pub mod store;
 
-pub use engine::{Aggregator, PolarsAggregator, SeriesKey, WINDOW_MINUTES, Window, WindowBuilder};
 pub use candle_source::{CandleSource, DynCandleSource, MinuteCandle};
+pub use engine::{Aggregator, PolarsAggregator, SeriesKey, WINDOW_MINUTES, Window, WindowBuilder};
 pub use error::{Error, Result};
 pub use model::{
     Alert, Candle, CandleInterval, Candles, Measure, Pair, Point, Quote, SeriesSummary, Snapshot,

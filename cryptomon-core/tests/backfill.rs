@@ -99,20 +99,28 @@ async fn hours_beyond_the_reach_are_reported_not_written() {
     assert_eq!(report.hours.len(), 14);
     assert_eq!(report.hours[0].hour, hour(2));
     assert_eq!(report.written(), 12, "{report:#?}");
-    assert!(matches!(report.hours[0].outcome, HourOutcome::NotWritten(_)));
+    assert!(matches!(
+        report.hours[0].outcome,
+        HourOutcome::NotWritten(_)
+    ));
     assert!(object(&store, hour(3)).await.is_none());
     let partial = object(&store, hour(4)).await.unwrap();
     assert_eq!(partial.series[0].samples.len(), 40);
     assert_eq!(partial.series[0].samples[0].tick, hour(4).add_secs(20 * 60));
     assert!(
-        partial.missing[0].reason.starts_with("only 720 (none before"),
+        partial.missing[0]
+            .reason
+            .starts_with("only 720 (none before"),
         "{:?}",
         partial.missing
     );
     let whole = object(&store, hour(15)).await.unwrap();
     assert_eq!(whole.series.len(), 2);
     assert!(
-        whole.series[0].samples.iter().all(|s| s.volume_24h.is_none()),
+        whole.series[0]
+            .samples
+            .iter()
+            .all(|s| s.volume_24h.is_none()),
         "720 minutes are not a day"
     );
     let btc = report
@@ -157,7 +165,10 @@ async fn present_hours_are_skipped_and_volumes_sum_a_whole_day() {
     let samples = &o.series[0].samples;
     assert_eq!(samples.len(), 60);
     assert!(samples.iter().all(|s| s.volume_24h == Some(1440.0)));
-    assert_eq!(samples[3].price, 1000.0 + (hour(15).unix() / 60 % 100 + 3) as f64);
+    assert_eq!(
+        samples[3].price,
+        1000.0 + (hour(15).unix() / 60 % 100 + 3) as f64
+    );
     assert!(o.missing.is_empty());
 
     let second = backfill(&store, &sources, 3, NOW, &()).await.unwrap();

@@ -45,25 +45,27 @@ fn eth_gap(t: i64, gap_hour: i64) -> bool {
 /// five minutes of `gap_hour`.
 async fn coinbase(gap_hour: i64) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::path_regex("^/products/[A-Z]+-USD/candles$"))
-        .respond_with(move |request: &Request| {
-            let eth = request.url.path().contains("ETH-USD");
-            let at = |name| {
-                chrono::DateTime::parse_from_rfc3339(&param(request, name))
-                    .unwrap()
-                    .timestamp()
-            };
-            let (start, end) = (at("start"), at("end"));
-            let rows: Vec<Value> = (0..=(end - start) / 60)
-                .rev()
-                .map(|i| start + i * 60)
-                .filter(|&t| !(eth && eth_gap(t, gap_hour)))
-                .map(|t| json!([t, 1.0, 2.0, 1.5, close_at(t), 0.5]))
-                .collect();
-            ResponseTemplate::new(200).set_body_json(rows)
-        })
-        .mount(&server)
-        .await;
+    Mock::given(wiremock::matchers::path_regex(
+        "^/products/[A-Z]+-USD/candles$",
+    ))
+    .respond_with(move |request: &Request| {
+        let eth = request.url.path().contains("ETH-USD");
+        let at = |name| {
+            chrono::DateTime::parse_from_rfc3339(&param(request, name))
+                .unwrap()
+                .timestamp()
+        };
+        let (start, end) = (at("start"), at("end"));
+        let rows: Vec<Value> = (0..=(end - start) / 60)
+            .rev()
+            .map(|i| start + i * 60)
+            .filter(|&t| !(eth && eth_gap(t, gap_hour)))
+            .map(|t| json!([t, 1.0, 2.0, 1.5, close_at(t), 0.5]))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(rows)
+    })
+    .mount(&server)
+    .await;
     server
 }
 
@@ -177,15 +179,27 @@ async fn backfill_writes_each_sources_hours_once_and_reports_what_it_could_not()
     let out = backfill(&config, &store).await;
     let all = text(&out);
     assert!(out.status.success(), "{all}");
-    assert!(all.contains("coinbase: 2 hours written, 0 already present, 0 not written"), "{all}");
+    assert!(
+        all.contains("coinbase: 2 hours written, 0 already present, 0 not written"),
+        "{all}"
+    );
     assert!(all.contains("kraken: 2 hours written"), "{all}");
-    assert!(all.contains("binance: 0 hours written, 0 already present, 2 not written"), "{all}");
+    assert!(
+        all.contains("binance: 0 hours written, 0 already present, 2 not written"),
+        "{all}"
+    );
     assert!(
         all.contains("binance BTC-USDT:") && all.contains("HTTP 451"),
         "the failing exchange is named with its reason: {all}"
     );
-    assert!(all.contains("coinbase ETH-USD: the exchange returned no candle"), "{all}");
-    assert!(all.contains("backfill: 4 hours written, 0 already present, 2 not written"), "{all}");
+    assert!(
+        all.contains("coinbase ETH-USD: the exchange returned no candle"),
+        "{all}"
+    );
+    assert!(
+        all.contains("backfill: 4 hours written, 0 already present, 2 not written"),
+        "{all}"
+    );
 
     for hour in hours {
         let o = object(&store, "coinbase", hour).unwrap();
@@ -200,27 +214,47 @@ async fn backfill_writes_each_sources_hours_once_and_reports_what_it_could_not()
         let k = object(&store, "kraken", hour).unwrap();
         let kbtc = series(&k, "BTC-USD");
         assert_eq!(kbtc.len(), 60);
-        assert_eq!(kbtc[7], json!([hour + 420, close_at(hour + 420), null]), "720 minutes: no 24 h volume");
+        assert_eq!(
+            kbtc[7],
+            json!([hour + 420, close_at(hour + 420), null]),
+            "720 minutes: no 24 h volume"
+        );
         assert_eq!(object(&store, "binance", hour), None);
     }
     let first = object(&store, "coinbase", hours[0]).unwrap();
     let eth = series(&first, "ETH-USD");
     assert_eq!(eth.len(), 55);
-    assert_eq!(eth[4][2], json!(720.0), "before the gap the trailing day is whole");
+    assert_eq!(
+        eth[4][2],
+        json!(720.0),
+        "before the gap the trailing day is whole"
+    );
     assert_eq!(eth[5][0], json!(hours[0] + 600));
     assert_eq!(eth[5][2], Value::Null, "after it, it is not");
     let gap = first["missing"][0].clone();
     assert_eq!(gap["pair"], "ETH-USD");
-    let hh = chrono::DateTime::from_timestamp(hours[0], 0).unwrap().format("%H").to_string();
-    assert_eq!(gap["reason"], format!("exchange returned no candle for {hh}:05-{hh}:09"));
+    let hh = chrono::DateTime::from_timestamp(hours[0], 0)
+        .unwrap()
+        .format("%H")
+        .to_string();
+    assert_eq!(
+        gap["reason"],
+        format!("exchange returned no candle for {hh}:05-{hh}:09")
+    );
     assert!(!store.join("raw").exists(), "backfill never writes raw/");
 
     let coinbase_requests = coinbase.received_requests().await.unwrap().len();
     let out = backfill(&config, &store).await;
     let all = text(&out);
     assert!(out.status.success(), "{all}");
-    assert!(all.contains("coinbase: 0 hours written, 2 already present"), "{all}");
-    assert!(all.contains("kraken: 0 hours written, 2 already present"), "{all}");
+    assert!(
+        all.contains("coinbase: 0 hours written, 2 already present"),
+        "{all}"
+    );
+    assert!(
+        all.contains("kraken: 0 hours written, 2 already present"),
+        "{all}"
+    );
     assert_eq!(
         coinbase.received_requests().await.unwrap().len(),
         coinbase_requests,
@@ -230,11 +264,18 @@ async fn backfill_writes_each_sources_hours_once_and_reports_what_it_could_not()
     let only_binance = dir.path().join("binance.toml");
     std::fs::write(
         &only_binance,
-        format!("[[sources]]\nkind = \"binance\"\npairs = [\"BTC-USDT\"]\nbase_url = \"{}\"\n", binance.uri()),
+        format!(
+            "[[sources]]\nkind = \"binance\"\npairs = [\"BTC-USDT\"]\nbase_url = \"{}\"\n",
+            binance.uri()
+        ),
     )
     .unwrap();
     let out = backfill(&only_binance, &dir.path().join("empty")).await;
-    assert!(!out.status.success(), "nothing could be fetched: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "nothing could be fetched: {}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -245,7 +286,13 @@ fn help_says_what_backfill_does() {
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{help}");
-    for wanted in ["--hours", "--store", "--config", "one-minute candles", "Exit code"] {
+    for wanted in [
+        "--hours",
+        "--store",
+        "--config",
+        "one-minute candles",
+        "Exit code",
+    ] {
         assert!(help.contains(wanted), "{wanted}: {help}");
     }
 }

@@ -72,7 +72,10 @@ mod tests {
         assert_eq!(config.backfill.hours, 24);
         let off = format!("{SOURCE}[backfill]\non_empty = false\nhours = 6\n");
         let config = Config::from_toml_str(&off).unwrap();
-        assert_eq!((config.backfill.on_empty, config.backfill.hours), (false, 6));
+        assert_eq!(
+            (config.backfill.on_empty, config.backfill.hours),
+            (false, 6)
+        );
     }
 
     #[test]

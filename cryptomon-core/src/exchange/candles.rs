@@ -327,7 +327,13 @@ mod tests {
 
     #[test]
     fn rows_are_kept_in_range_sorted_and_once() {
-        let rows = vec![row(180, 3.0), row(60, 1.0), row(120, 2.0), row(60, 1.0), row(0, 9.0)];
+        let rows = vec![
+            row(180, 3.0),
+            row(60, 1.0),
+            row(120, 2.0),
+            row(60, 1.0),
+            row(0, 9.0),
+        ];
         let candles = tidy(rows, Tick::from_unix(60), Tick::from_unix(180)).unwrap();
         let got: Vec<(i64, f64)> = candles.iter().map(|c| (c.tick.unix(), c.close)).collect();
         assert_eq!(got, [(60, 1.0), (120, 2.0)]);
@@ -337,7 +343,10 @@ mod tests {
     fn conflicting_or_unaligned_or_extreme_rows_are_refused() {
         let (from, to) = (Tick::from_unix(0), Tick::from_unix(600));
         let e = tidy(vec![row(60, 1.0), row(60, 2.0)], from, to).unwrap_err();
-        assert!(e.contains("two different candles for 1970-01-01T00:01:00Z"), "{e}");
+        assert!(
+            e.contains("two different candles for 1970-01-01T00:01:00Z"),
+            "{e}"
+        );
         let e = tidy(vec![row(61, 1.0)], from, to).unwrap_err();
         assert!(e.contains("not on a whole minute"), "{e}");
         let e = tidy(vec![row(60, 1e300)], from, to).unwrap_err();

@@ -202,17 +202,35 @@ mod tests {
 
     #[test]
     fn round_trips_in_the_contract_form() {
-        let b = object(vec![sample(0, 97000.5, Some(1234.5)), sample(1, 97001.0, None)]);
+        let b = object(vec![
+            sample(0, 97000.5, Some(1234.5)),
+            sample(1, 97001.0, None),
+        ]);
         b.validate().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&b.to_json()).unwrap();
         assert_eq!(json["schema"], "cryptomon.backfill/v1");
         assert_eq!(json["hour"], "2026-11-30T01:00:00Z");
         assert_eq!(
             json["series"][0]["samples"],
-            serde_json::json!([[HOUR_START, 97000.5, 1234.5], [HOUR_START + 60, 97001.0, null]])
+            serde_json::json!([
+                [HOUR_START, 97000.5, 1234.5],
+                [HOUR_START + 60, 97001.0, null]
+            ])
         );
         assert_eq!(json["missing"][0]["pair"], "ETH-USD");
         assert_eq!(Backfill::from_json("k", &b.to_json()).unwrap(), b);
+    }
+
+    /// The example of `docs/data-contract.md`.
+    #[test]
+    fn the_documented_example_is_valid() {
+        let doc = r#"{"schema":"cryptomon.backfill/v1","source":"coinbase","hour":"2026-12-07T13:00:00Z",
+            "fetched_at":"2026-12-07T16:02:11Z",
+            "series":[{"pair":"BTC-USD","samples":[[1796648400, 97000.5, 1234.5], [1796648460, 97001.0, null]]}],
+            "missing":[{"pair":"ETH-USD","reason":"exchange returned no candle for 13:05-13:09"}]}"#;
+        let b = Backfill::from_json("doc", doc.as_bytes()).unwrap();
+        assert_eq!(b.series[0].samples[1].volume_24h, None);
+        assert_eq!(b.hour, Tick::parse("2026-12-07T13:00:00Z").unwrap());
     }
 
     #[test]
@@ -220,11 +238,20 @@ mod tests {
         for (samples, wanted) in [
             (vec![sample(60, 1.0, None)], "outside the hour"),
             (vec![sample(-1, 1.0, None)], "outside the hour"),
-            (vec![sample(2, 1.0, None), sample(1, 1.0, None)], "not after"),
-            (vec![sample(1, 1.0, None), sample(1, 1.0, None)], "not after"),
+            (
+                vec![sample(2, 1.0, None), sample(1, 1.0, None)],
+                "not after",
+            ),
+            (
+                vec![sample(1, 1.0, None), sample(1, 1.0, None)],
+                "not after",
+            ),
             (vec![sample(1, 0.0, None)], "outside the accepted range"),
             (vec![sample(1, 1.0, Some(-2.0))], "volume_24h"),
-            (vec![sample(1, f64::NAN, None)], "outside the accepted range"),
+            (
+                vec![sample(1, f64::NAN, None)],
+                "outside the accepted range",
+            ),
         ] {
             let e = object(samples).validate().unwrap_err().to_string();
             assert!(e.contains("BTC-USD") && e.contains("coinbase"), "{e}");
@@ -232,11 +259,22 @@ mod tests {
         }
         let mut off = object(vec![sample(1, 1.0, None)]);
         off.series[0].samples[0].tick = Tick::from_unix(HOUR_START + 61);
-        assert!(off.validate().unwrap_err().to_string().contains("whole minute"));
+        assert!(
+            off.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("whole minute")
+        );
         let mut b = object(vec![sample(1, 1.0, None)]);
         b.hour = b.hour.add_secs(60);
         assert!(b.validate().unwrap_err().to_string().contains("whole hour"));
-        assert!(object(vec![]).validate().unwrap_err().to_string().contains("no sample"));
+        assert!(
+            object(vec![])
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("no sample")
+        );
         let mut twice = object(vec![sample(1, 1.0, None)]);
         twice.series.push(twice.series[0].clone());
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));

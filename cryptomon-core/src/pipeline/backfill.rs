@@ -470,7 +470,11 @@ mod tests {
                 _ => Some(candle(m, Some(1.0))),
             })
             .collect();
-        PairCandles::new(Tick::from_unix(T0), Tick::from_unix(T0 + n * MINUTE), &candles)
+        PairCandles::new(
+            Tick::from_unix(T0),
+            Tick::from_unix(T0 + n * MINUTE),
+            &candles,
+        )
     }
 
     #[test]
@@ -483,11 +487,23 @@ mod tests {
         assert_eq!(full.at(at(5)).unwrap().close, 105.0);
         let gap = day(1500, Some((100, None)));
         assert_eq!(gap.volume_24h(at(1539 - 1)), None, "out of the range");
-        assert_eq!(gap.volume_24h(at(1539 - 100)), None, "minute 100 has no candle");
-        assert_eq!(gap.volume_24h(at(1499)), None, "minute 100 is in its trailing day");
+        assert_eq!(
+            gap.volume_24h(at(1539 - 100)),
+            None,
+            "minute 100 has no candle"
+        );
+        assert_eq!(
+            gap.volume_24h(at(1499)),
+            None,
+            "minute 100 is in its trailing day"
+        );
         let no_volume = day(1500, Some((1000, Some(0.0))));
         assert!(no_volume.at(at(1000)).is_some());
-        assert_eq!(no_volume.volume_24h(at(1499)), None, "a candle without a volume");
+        assert_eq!(
+            no_volume.volume_24h(at(1499)),
+            None,
+            "a candle without a volume"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::common::*;
 fn candle_source(server: &MockServer, entry: &str, policy: &HttpPolicy) -> DynCandleSource {
     let text = format!("[[sources]]\nbase_url = \"{}\"\n{entry}\n", server.uri());
     let config = Config::from_toml_str(&text).unwrap();
-    build_candle_sources_with(&config, policy).unwrap().remove(0)
+    build_candle_sources_with(&config, policy)
+        .unwrap()
+        .remove(0)
 }
 
 fn pair(p: &str) -> Pair {
@@ -75,7 +77,10 @@ async fn coinbase_recorded_candles_come_oldest_first() {
         .mount(&server)
         .await;
     let s = candle_source(&server, COINBASE_BTC, &quick_policy());
-    let (from, to) = (Tick::from_unix(1_781_887_080), Tick::from_unix(1_781_887_200));
+    let (from, to) = (
+        Tick::from_unix(1_781_887_080),
+        Tick::from_unix(1_781_887_200),
+    );
     let candles = s.candles(&pair("BTC-USD"), from, to).await.unwrap();
     assert_eq!(
         closes(&candles),
@@ -101,7 +106,11 @@ async fn coinbase_pages_by_300_candles() {
         .await
         .unwrap();
     assert_eq!(candles.len(), 700);
-    assert!(candles.windows(2).all(|w| w[1].tick.unix() - w[0].tick.unix() == 60));
+    assert!(
+        candles
+            .windows(2)
+            .all(|w| w[1].tick.unix() - w[0].tick.unix() == 60)
+    );
     assert_eq!(candles[0].tick, from);
     assert_eq!(candles[699].close, close_at(from.unix() + 699 * 60));
     let pages: Vec<(String, String)> = server
@@ -154,7 +163,20 @@ async fn binance_recorded_klines_and_pages_by_1000() {
                 .step_by(60_000)
                 .map(|t| {
                     let close = close_at(t / 1000).to_string();
-                    json!([t, "1", "2", "0.5", close, "3.25", t + 59_999, "0", 1, "0", "0", "0"])
+                    json!([
+                        t,
+                        "1",
+                        "2",
+                        "0.5",
+                        close,
+                        "3.25",
+                        t + 59_999,
+                        "0",
+                        1,
+                        "0",
+                        "0",
+                        "0"
+                    ])
                 })
                 .collect();
             ResponseTemplate::new(200).set_body_json(rows)
@@ -237,8 +259,9 @@ async fn kraken_sends_one_request_and_gives_only_its_720_minutes() {
                     json!([t, "1", "1", "1", close_at(t).to_string(), "1", "0.5", 3])
                 })
                 .collect();
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"error": [], "result": {"XXBTZUSD": rows, "last": now.unix() - 60}}))
+            ResponseTemplate::new(200).set_body_json(
+                json!({"error": [], "result": {"XXBTZUSD": rows, "last": now.unix() - 60}}),
+            )
         })
         .expect(1)
         .mount(&server)
@@ -307,7 +330,10 @@ async fn error_bodies_name_the_source_and_say_whether_to_retry() {
             .await
             .unwrap_err();
         let (message, retry) = source_error(e);
-        assert!(message.starts_with(&format!("{}: ", s.name())), "{fixture}: {message}");
+        assert!(
+            message.starts_with(&format!("{}: ", s.name())),
+            "{fixture}: {message}"
+        );
         assert!(message.contains(expected), "{fixture}: {message}");
         assert_eq!(retry, retryable, "{fixture}: {message}");
     }
@@ -338,7 +364,11 @@ async fn a_429_is_retried_no_sooner_than_retry_after() {
         .await
         .unwrap();
     assert_eq!(candles.len(), 10);
-    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// What Coinbase's candles of `rows` make for ten minutes from `FROM`.
@@ -363,17 +393,26 @@ async fn extreme_or_invalid_numbers_are_refused_naming_pair_and_field() {
         (json!([t, 1, 1, 1, 1e-320, 1]), "close: price"),
         (json!([t, 1, 1, 1, 5, -2]), "volume -2e0"),
         (json!([t, 1, 1, 1, 5, 1e19]), "volume 1e19"),
-        (json!([t, 1, 1, 1, "NaN", 1]), "close: \"NaN\" is not a decimal number"),
+        (
+            json!([t, 1, 1, 1, "NaN", 1]),
+            "close: \"NaN\" is not a decimal number",
+        ),
         (json!([t, 1, 1, 1, null, 1]), "close:"),
         (json!([t, 1, 1, 1, 5]), "no volume (field 5)"),
-        (json!(["soon", 1, 1, 1, 5, 1]), "time: \"soon\" is not a whole number"),
+        (
+            json!(["soon", 1, 1, 1, 5, 1]),
+            "time: \"soon\" is not a whole number",
+        ),
         (json!([t + 1, 1, 1, 1, 5, 1]), "not on a whole minute"),
     ] {
         let e = coinbase_rows(json!([row])).await.unwrap_err().to_string();
         assert!(e.contains("coinbase") && e.contains("BTC-USD"), "{e}");
         assert!(e.contains(field), "{field}: {e}");
     }
-    let e = coinbase_rows(json!({"candles": []})).await.unwrap_err().to_string();
+    let e = coinbase_rows(json!({"candles": []}))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("expected a list of candles"), "{e}");
 }
 
@@ -391,14 +430,21 @@ async fn duplicate_and_unsorted_rows_are_tidied_and_conflicts_refused() {
     .unwrap();
     assert_eq!(
         closes(&candles),
-        [(t, 1.0, Some(1.0)), (t + 60, 2.0, Some(1.0)), (t + 120, 3.0, Some(1.0))],
+        [
+            (t, 1.0, Some(1.0)),
+            (t + 60, 2.0, Some(1.0)),
+            (t + 120, 3.0, Some(1.0))
+        ],
         "sorted, the repeat dropped, the minute out of range left out"
     );
     let e = coinbase_rows(json!([[t, 1, 1, 1, 1.0, 1], [t, 1, 1, 1, 1.5, 1]]))
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("BTC-USD") && e.contains("two different candles"), "{e}");
+    assert!(
+        e.contains("BTC-USD") && e.contains("two different candles"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -425,7 +471,8 @@ async fn coingecko_is_not_fillable_and_sends_nothing() {
 
 #[test]
 fn binance_every_market_lists_no_pair_to_backfill() {
-    let config = Config::from_toml_str("[[sources]]\nkind = \"binance\"\npairs = \"all\"\n").unwrap();
+    let config =
+        Config::from_toml_str("[[sources]]\nkind = \"binance\"\npairs = \"all\"\n").unwrap();
     let sources = build_candle_sources_with(&config, &quick_policy()).unwrap();
     assert!(sources[0].pairs().is_empty());
 }

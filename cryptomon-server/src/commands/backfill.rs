@@ -140,7 +140,10 @@ fn describe(report: &BackfillReport) -> String {
     if !report.unfilled.is_empty() {
         out.push_str("not filled:\n");
         for u in &report.unfilled {
-            let pair = u.pair.as_ref().map_or("(all pairs)".to_owned(), Pair::to_string);
+            let pair = u
+                .pair
+                .as_ref()
+                .map_or("(all pairs)".to_owned(), Pair::to_string);
             let minutes = if u.minutes > 0 {
                 format!(", {} minutes", u.minutes)
             } else {
