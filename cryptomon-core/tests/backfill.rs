@@ -6,9 +6,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use cryptomon_core::config::BackfillConfig;
 use cryptomon_core::keys::backfill_key;
+use cryptomon_core::keys::raw_key;
 use cryptomon_core::model::Backfill;
-use cryptomon_core::pipeline::{HourOutcome, backfill};
+use cryptomon_core::pipeline::{HourOutcome, backfill, backfill_on_empty, window_is_empty};
 use cryptomon_core::{
     CandleSource, DynCandleSource, Error, FsStore, MinuteCandle, Pair, Result, SourceName,
     StoreExt, Tick,
@@ -176,4 +179,49 @@ async fn present_hours_are_skipped_and_volumes_sum_a_whole_day() {
     let again = backfill(&store, &sources, 3, NOW, &()).await.unwrap();
     assert_eq!((again.written(), again.present()), (0, 3));
     assert!(!again.fetched_nothing());
+}
+
+#[tokio::test]
+async fn start_up_backfills_only_an_empty_window_and_only_if_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::create(dir.path()).unwrap();
+    let sources: Vec<DynCandleSource> = vec![Box::new(Scripted::new(None))];
+    let on = BackfillConfig {
+        on_empty: true,
+        hours: 2,
+    };
+    let off = BackfillConfig {
+        on_empty: false,
+        ..on
+    };
+    assert_eq!(
+        backfill_on_empty(&store, &sources, &off, NOW, &())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(object(&store, hour(15)).await.is_none());
+
+    // A snapshot older than the window leaves it empty; one inside it does not.
+    let old = raw_key(
+        &SourceName::new("kraken").unwrap(),
+        NOW.add_secs(-3 * 86_400),
+    );
+    store.put(&old, Bytes::from_static(b"{}")).await.unwrap();
+    assert!(window_is_empty(&store, NOW).await.unwrap());
+    let report = backfill_on_empty(&store, &sources, &on, NOW, &())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.written(), 2);
+
+    let recent = raw_key(&SourceName::new("kraken").unwrap(), NOW.add_secs(-600));
+    store.put(&recent, Bytes::from_static(b"{}")).await.unwrap();
+    assert!(!window_is_empty(&store, NOW).await.unwrap());
+    assert_eq!(
+        backfill_on_empty(&store, &sources, &on, NOW, &())
+            .await
+            .unwrap(),
+        None
+    );
 }

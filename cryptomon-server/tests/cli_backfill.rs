@@ -278,6 +278,73 @@ async fn backfill_writes_each_sources_hours_once_and_reports_what_it_could_not()
     );
 }
 
+/// `cryptomon serve --config` on `store` until it says where it serves; its stderr.
+async fn serve_until_ready(config: &Path, store: &Path) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let (config, store) = (config.to_owned(), store.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--store")
+            .arg(&store)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(line.contains("cryptomon serving"), "{line}\n{stderr}");
+        stderr
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_backfills_an_empty_window_before_serving_unless_turned_off() {
+    let end = away_from_the_hour().await;
+    let coinbase = coinbase(end - 10 * HOUR).await;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = format!(
+        "[[sources]]\nkind = \"coinbase\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n",
+        coinbase.uri()
+    );
+    for (on, wanted) in [(false, false), (true, true)] {
+        let config = dir.path().join(format!("serve-{on}.toml"));
+        std::fs::write(
+            &config,
+            format!("{entry}\n[backfill]\non_empty = {on}\nhours = 2\n"),
+        )
+        .unwrap();
+        let store = dir.path().join(format!("store-{on}"));
+        let stderr = serve_until_ready(&config, &store).await;
+        for hour in [end - 2 * HOUR, end - HOUR] {
+            let written = object(&store, "coinbase", hour);
+            assert_eq!(written.is_some(), wanted, "on_empty = {on}: {stderr}");
+            if let Some(o) = written {
+                assert_eq!(series(&o, "BTC-USD").len(), 60);
+            }
+        }
+        if on {
+            assert!(stderr.contains("coinbase: 2 hours written"), "{stderr}");
+        }
+    }
+}
+
 #[test]
 fn help_says_what_backfill_does() {
     let out = Command::new(env!("CARGO_BIN_EXE_cryptomon"))

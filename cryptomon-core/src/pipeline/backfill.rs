@@ -20,8 +20,10 @@ use chrono::Utc;
 use futures::future::join_all;
 
 use crate::candle_source::{CandleSource, DynCandleSource, MinuteCandle};
+use crate::config::BackfillConfig;
+use crate::engine::WINDOW_MINUTES;
 use crate::error::Result;
-use crate::keys::{backfill_key, backfill_source_prefix, parse_backfill_key};
+use crate::keys::{RAW_PREFIX, backfill_key, backfill_source_prefix, parse_backfill_key};
 use crate::model::{
     Backfill, BackfillSample, BackfillSeries, HOUR, MINUTE, Missing, Pair, SourceName, Tick,
 };
@@ -154,6 +156,44 @@ pub async fn backfill(
         report.unfilled.extend(unfilled);
     }
     Ok(report)
+}
+
+/// [`backfill`] for a program starting up (`serve`, the transformer): runs only if `config`
+/// turns it on (`[backfill] on_empty`) and the window is empty, for `config.hours`. `None`
+/// when it did not run.
+pub async fn backfill_on_empty(
+    store: &dyn Store,
+    sources: &[DynCandleSource],
+    config: &BackfillConfig,
+    now: Tick,
+    progress: &dyn BackfillProgress,
+) -> Result<Option<BackfillReport>> {
+    if !config.on_empty || sources.is_empty() || !window_is_empty(store, now).await? {
+        return Ok(None);
+    }
+    backfill(store, sources, config.hours, now, progress)
+        .await
+        .map(Some)
+}
+
+/// Whether no snapshot can be in the 24 hours before `now`: no `raw/` date partition from the
+/// date of `now` − 24 h on. Reads the partitions, not the snapshots.
+pub async fn window_is_empty(store: &dyn Store, now: Tick) -> Result<bool> {
+    let since = now.add_secs(-i64::from(WINDOW_MINUTES) * MINUTE).date();
+    for source in store.list_prefixes(RAW_PREFIX).await? {
+        for partition in store.list_prefixes(&source).await? {
+            let date = partition
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .and_then(|p| p.strip_prefix("date="));
+            // ISO dates compare as strings.
+            if date.is_some_and(|d| d >= since.as_str()) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// One source's hours and what it could not fill.

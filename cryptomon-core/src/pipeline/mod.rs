@@ -15,6 +15,7 @@ pub use alert_delivery::{
 };
 pub use backfill::{
     BackfillProgress, BackfillReport, HourOutcome, HourReport, Unfilled, VOLUME_MINUTES, backfill,
+    backfill_on_empty, window_is_empty,
 };
 pub use cache::TransformCache;
 pub use collect::{

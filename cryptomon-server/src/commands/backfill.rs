@@ -63,12 +63,12 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A bar on a terminal, one line per hour otherwise (both on stderr: stdout is the report).
-struct Progress {
+pub(super) struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("backfill {bar:40} {pos}/{len} hours {msg}")
@@ -78,7 +78,7 @@ impl Progress {
         Progress { bar }
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -118,7 +118,7 @@ fn hour_line(r: &HourReport) -> String {
 }
 
 /// The closing report: a line per source, what could not be filled, and the totals.
-fn describe(report: &BackfillReport) -> String {
+pub(super) fn describe(report: &BackfillReport) -> String {
     let mut out = String::new();
     let mut sources: Vec<&SourceName> = report.hours.iter().map(|h| &h.source).collect();
     sources.dedup();
