@@ -268,10 +268,9 @@ pub fn backfill_policy() -> HttpPolicy {
     }
 }
 
-/// The candle sources of `config`, in file order, with [`backfill_policy`]. `secrets` is taken
-/// for symmetry with [`super::build_sources`]: candle endpoints are public, no key is read.
-pub fn build_candle_sources(config: &Config, secrets: &Secrets) -> Result<Vec<DynCandleSource>> {
-    let _ = secrets;
+/// The candle sources of `config`, in file order, with [`backfill_policy`]. The secrets are
+/// taken for symmetry with [`super::build_sources`]: candle endpoints are public, no key is read.
+pub fn build_candle_sources(config: &Config, _secrets: &Secrets) -> Result<Vec<DynCandleSource>> {
     build_candle_sources_with(config, &backfill_policy())
 }
 

@@ -313,6 +313,14 @@ async fn error_bodies_name_the_source_and_say_whether_to_retry() {
         (
             KRAKEN_BTC,
             "BTC-USD",
+            520,
+            "kraken/error_520_cloudflare_CONSTRUCTED.html",
+            "HTTP 520 after 3 attempts: an HTML page (api.kraken.com | 520",
+            true,
+        ),
+        (
+            KRAKEN_BTC,
+            "BTC-USD",
             200,
             "kraken/error_too_many_requests.json",
             "EGeneral:Too many requests",
