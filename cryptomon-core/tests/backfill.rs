@@ -2,8 +2,8 @@
 //! exchange's reach, a failure a later run may fix, hours already present, and what the
 //! objects hold.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -28,7 +28,8 @@ struct Scripted {
     reach: Option<(u32, &'static str)>,
     /// A retryable failure for this pair, while set.
     flaky: Mutex<Option<Pair>>,
-    calls: AtomicUsize,
+    /// Calls of `candles`, shared with the test.
+    calls: Arc<AtomicUsize>,
 }
 
 impl Scripted {
@@ -38,7 +39,7 @@ impl Scripted {
             pairs: vec![Pair::new("BTC-USD").unwrap(), Pair::new("ETH-USD").unwrap()],
             reach,
             flaky: Mutex::new(None),
-            calls: AtomicUsize::new(0),
+            calls: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -223,5 +224,25 @@ async fn start_up_backfills_only_an_empty_window_and_only_if_on() {
             .await
             .unwrap(),
         None
+    );
+}
+
+#[tokio::test]
+async fn a_long_backfill_goes_a_week_at_a_time_with_whole_volumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::create(dir.path()).unwrap();
+    let source = Scripted::new(None);
+    let calls = source.calls.clone();
+    let sources: Vec<DynCandleSource> = vec![Box::new(source)];
+    let report = backfill(&store, &sources, 200, NOW, &()).await.unwrap();
+    assert_eq!(report.written(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "two pairs, two chunks");
+    // 200 hours are two weeks' chunks: the second starts 168 hours after the first.
+    let second = hour(16 - 200 + 168);
+    let o = object(&store, second).await.unwrap();
+    assert_eq!(
+        o.series[0].samples[0].volume_24h,
+        Some(1440.0),
+        "the second chunk fetched its own day before"
     );
 }

@@ -2,8 +2,8 @@
 //! UTC hour, written create-if-absent under `backfill/`, for a window that starts empty.
 //!
 //! For each source: list the hours already written (a rerun skips them: resumable and
-//! idempotent), fetch each pair's candles once for all the missing hours plus the 24 hours
-//! before them, then build and write each hour. A sample's price is its candle's close; its
+//! idempotent), then a week of missing hours at a time, fetch each pair's candles for those
+//! hours plus the 24 hours before them, and build and write each hour. A sample's price is its candle's close; its
 //! `volume_24h` is the sum of the 1,440 candle volumes ending with its minute when every one of
 //! them is there, else `null`. Backfill never writes `raw/`: the transform, which reads both,
 //! prefers a collected snapshot's sample to a backfilled one.
@@ -31,6 +31,10 @@ use crate::store::{Store, StoreExt};
 
 /// Minutes summed into a sample's `volume_24h`.
 pub const VOLUME_MINUTES: i64 = 1440;
+
+/// Hours fetched and written together: a week, so a long backfill holds a week of candles per
+/// pair and refetches a day per week for the volumes of each week's first hours.
+const CHUNK_HOURS: i64 = 168;
 
 /// What became of one hour of one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,9 +235,9 @@ async fn backfill_source(
             .filter(|h| present.contains(h))
             .map(|&h| report(h, HourOutcome::Present)),
     );
-    let (Some(&first), Some(&last)) = (todo.first(), todo.last()) else {
+    if todo.is_empty() {
         return Ok((hours, unfilled.finish()));
-    };
+    }
     progress.planned(name, todo.len());
     let pairs = source.pairs();
     if pairs.is_empty() {
@@ -251,46 +255,71 @@ async fn backfill_source(
         let earliest = now_minute.add_secs(-i64::from(minutes) * MINUTE);
         (earliest, format!("{why} (none before {earliest})"))
     });
+    // A chunk at a time, so memory stays bounded and an interrupted run keeps what it wrote.
+    let mut rest: &[Tick] = &todo;
+    while let Some(&first) = rest.first() {
+        let end = first.add_secs(CHUNK_HOURS * HOUR);
+        let (chunk, next) = rest.split_at(rest.partition_point(|h| *h < end));
+        let fetched = fetch_chunk(source, chunk, reach.as_ref(), progress).await;
+        let fetched_at = Utc::now();
+        for &hour in chunk {
+            let outcome = match build_hour(hour, &fetched, reach.as_ref(), &mut unfilled) {
+                HourBuild::Retry(why) => HourOutcome::NotWritten(why),
+                HourBuild::Empty => HourOutcome::NotWritten("no candle for any pair".to_owned()),
+                HourBuild::Ready(series, missing) => {
+                    let object = Backfill::new(name.clone(), hour, fetched_at, series, missing);
+                    write(store, &object).await?
+                }
+            };
+            let done = report(hour, outcome);
+            progress.done(&done);
+            hours.push(done);
+        }
+        rest = next;
+    }
+    hours.sort_by_key(|h| h.hour);
+    Ok((hours, unfilled.finish()))
+}
+
+/// Every pair's candles for the hours of `chunk` (sorted) and the day before them, within the
+/// exchange's reach, each pair in one call.
+async fn fetch_chunk(
+    source: &dyn CandleSource,
+    chunk: &[Tick],
+    reach: Option<&(Tick, String)>,
+    progress: &dyn BackfillProgress,
+) -> Vec<(Pair, Result<PairCandles>)> {
+    let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+        return Vec::new();
+    };
     let mut from = first.add_secs(-(VOLUME_MINUTES - 1) * MINUTE);
-    if let Some((earliest, _)) = &reach {
+    if let Some((earliest, _)) = reach {
         from = from.max(*earliest);
     }
     let to = last.add_secs(HOUR);
-    let mut fetched: Vec<(Pair, Result<PairCandles>)> = Vec::with_capacity(pairs.len());
-    for pair in pairs {
-        progress.fetching(name, &pair);
+    let mut fetched = Vec::new();
+    for pair in source.pairs() {
+        progress.fetching(source.name(), &pair);
         let candles = if from < to {
             source
                 .candles(&pair, from, to)
                 .await
                 .map(|c| PairCandles::new(from, to, &c))
         } else {
+            // Every minute is beyond the exchange's reach: nothing to ask for.
             Ok(PairCandles::new(from, to, &[]))
         };
         fetched.push((pair, candles));
     }
-    let fetched_at = Utc::now();
-    for hour in todo {
-        let built = build_hour(hour, &fetched, reach.as_ref(), &mut unfilled);
-        let outcome = match built {
-            HourBuild::Retry(why) => HourOutcome::NotWritten(why),
-            HourBuild::Empty => HourOutcome::NotWritten("no candle for any pair".to_owned()),
-            HourBuild::Ready(series, missing) => {
-                let object = Backfill::new(name.clone(), hour, fetched_at, series, missing);
-                write(store, &object).await?
-            }
-        };
-        let done = report(hour, outcome);
-        progress.done(&done);
-        hours.push(done);
-    }
-    hours.sort_by_key(|h| h.hour);
-    Ok((hours, unfilled.finish()))
+    fetched
 }
 
-/// Validates and writes `object` unless its key is taken.
+/// Validates and writes `object` unless its key is taken; an object that fails validation (a
+/// candle source breaking its contract) is not written, and says why.
 async fn write(store: &dyn Store, object: &Backfill) -> Result<HourOutcome> {
-    object.validate()?;
+    if let Err(e) = object.validate() {
+        return Ok(HourOutcome::NotWritten(e.to_string()));
+    }
     let key = backfill_key(&object.source, object.hour);
     let samples = object.series.iter().map(|s| s.samples.len()).sum();
     Ok(
@@ -307,7 +336,7 @@ async fn write(store: &dyn Store, object: &Backfill) -> Result<HourOutcome> {
 
 /// What one hour is made of.
 enum HourBuild {
-    /// A pair failed in a way a later run may not: the hour waits for it.
+    /// A pair failed in a way a later run may fix: the hour waits for it.
     Retry(String),
     /// No pair has a candle in the hour.
     Empty,
