@@ -42,8 +42,8 @@ pub trait CandleSource: Send + Sync + Debug + 'static {
     /// `pairs = "all"`).
     fn pairs(&self) -> Vec<Pair>;
 
-    /// How many of the most recent minutes the exchange serves, with why, if it serves no
-    /// older ones (Kraken: 720); `None` for no such limit.
+    /// How many of the most recent minutes the exchange serves, the one still open included,
+    /// with why, if it serves no older ones (Kraken: 720); `None` for no such limit.
     fn reach_minutes(&self) -> Option<(u32, &'static str)> {
         None
     }

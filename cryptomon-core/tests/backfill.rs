@@ -67,9 +67,9 @@ impl CandleSource for Scripted {
                 retryable: true,
             });
         }
-        let earliest = self
-            .reach
-            .map_or(from, |(m, _)| NOW.add_secs(-i64::from(m) * 60).max(from));
+        let earliest = self.reach.map_or(from, |(m, _)| {
+            NOW.add_secs(-(i64::from(m) - 1) * 60).max(from)
+        });
         Ok((earliest.unix()..to.unix())
             .step_by(60)
             .map(|t| MinuteCandle {
@@ -96,8 +96,8 @@ fn hour(h: i64) -> Tick {
 async fn hours_beyond_the_reach_are_reported_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::create(dir.path()).unwrap();
-    // 720 minutes before NOW is 20 minutes into hour(4): hours 5 on are whole, 4 is partly
-    // reachable, 2 and 3 not at all.
+    // The 720 most recent minutes, NOW's own included, start 21 minutes into hour(4): hours 5
+    // on are whole, 4 is partly reachable, 2 and 3 not at all.
     let sources: Vec<DynCandleSource> = vec![Box::new(Scripted::new(Some((720, "only 720"))))];
     let report = backfill(&store, &sources, 14, NOW, &()).await.unwrap();
     assert_eq!(report.hours.len(), 14);
@@ -109,8 +109,8 @@ async fn hours_beyond_the_reach_are_reported_not_written() {
     ));
     assert!(object(&store, hour(3)).await.is_none());
     let partial = object(&store, hour(4)).await.unwrap();
-    assert_eq!(partial.series[0].samples.len(), 40);
-    assert_eq!(partial.series[0].samples[0].tick, hour(4).add_secs(20 * 60));
+    assert_eq!(partial.series[0].samples.len(), 39);
+    assert_eq!(partial.series[0].samples[0].tick, hour(4).add_secs(21 * 60));
     assert!(
         partial.missing[0]
             .reason
@@ -132,7 +132,12 @@ async fn hours_beyond_the_reach_are_reported_not_written() {
         .iter()
         .find(|u| u.pair.as_ref().is_some_and(|p| p.as_str() == "BTC-USD"))
         .unwrap();
-    assert_eq!((btc.hours, btc.minutes), (3, 140), "{btc:?}");
+    assert_eq!((btc.hours, btc.minutes), (3, 141), "{btc:?}");
+    assert_eq!(
+        report.unfilled.len(),
+        2,
+        "no gap besides the reach: {report:#?}"
+    );
     assert!(!report.fetched_nothing());
 }
 

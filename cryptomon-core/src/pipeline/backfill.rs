@@ -252,7 +252,8 @@ async fn backfill_source(
     }
     let now_minute = Tick::from_unix(now.unix().div_euclid(MINUTE) * MINUTE);
     let reach = source.reach_minutes().map(|(minutes, why)| {
-        let earliest = now_minute.add_secs(-i64::from(minutes) * MINUTE);
+        // The most recent of those minutes is the one still open.
+        let earliest = now_minute.add_secs(-(i64::from(minutes) - 1) * MINUTE);
         (earliest, format!("{why} (none before {earliest})"))
     });
     // A chunk at a time, so memory stays bounded and an interrupted run keeps what it wrote.
