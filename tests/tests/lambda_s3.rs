@@ -98,7 +98,8 @@ async fn lambda_collector_then_transformer_on_moto() {
         if m > 0 {
             // Incremental, in a warm container: the head's version checked (a conditional GET
             // that transfers nothing: the container holds the state it wrote) plus the 4 new
-            // snapshots; sources, then each source's one date partition, listed; the state's
+            // snapshots; sources, then each source's one date partition, listed, and backfill/'s
+            // sources (none here); the state's
             // head and the summary written, and a new base when the delta has outgrown 1/24 of
             // the window.
             let TransformerOutput::Transformed { writes, .. } = &result else {
@@ -107,7 +108,7 @@ async fn lambda_collector_then_transformer_on_moto() {
             assert!(*writes == 2 || *writes == 3, "tick {m}: {writes} writes");
             assert_eq!(
                 (gets, puts, lists),
-                (1 + 4, *writes, 1 + 4 + 4),
+                (1 + 4, *writes, 1 + 4 + 4 + 1),
                 "transformer requests at tick {m}"
             );
         }
