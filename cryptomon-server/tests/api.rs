@@ -353,7 +353,7 @@ async fn candle_errors() {
             StatusCode::BAD_REQUEST,
             "invalid interval",
         ),
-        // The document says an interval is one of four: an empty one is not the default.
+        // The document says an interval is one of five: an empty one is not the default.
         (
             "/api/candles?source=kraken&pair=BTC-USD&interval=",
             StatusCode::BAD_REQUEST,

@@ -192,19 +192,30 @@ async fn a_failed_day_is_reported_and_the_transform_goes_on() {
 
 #[tokio::test]
 async fn repair_writes_a_day_from_raw_and_says_what_it_replaced() {
-    let store = FaultyStore::new(MemoryStore::new())
-        .with_fault(Fault::key_prefix("history/").on(Op::Put));
+    let store =
+        FaultyStore::new(MemoryStore::new()).with_fault(Fault::key_prefix("history/").on(Op::Put));
     run_minutes(&store, 23 * 60 + 50..1440 + 1).await;
     store.clear_faults();
     // A snapshot of the day that arrived after it closed: a repair takes it in.
     put_snapshot(&store, "gamma", 23 * 60 + 55).await;
-    let repair = pipeline::repair_history(&store, "2026-12-06").await.unwrap();
-    assert_eq!((repair.snapshots, repair.rows, repair.replaced), (21, 21, None));
-    let again = pipeline::repair_history(&store, "2026-12-06").await.unwrap();
+    let repair = pipeline::repair_history(&store, "2026-12-06")
+        .await
+        .unwrap();
+    assert_eq!(
+        (repair.snapshots, repair.rows, repair.replaced),
+        (21, 21, None)
+    );
+    let again = pipeline::repair_history(&store, "2026-12-06")
+        .await
+        .unwrap();
     assert_eq!(again.replaced.map(|(rows, _)| rows), Some(21));
 
-    let none = pipeline::repair_history(&store, "2026-12-01").await.unwrap_err();
+    let none = pipeline::repair_history(&store, "2026-12-01")
+        .await
+        .unwrap_err();
     assert!(none.to_string().contains("date=2026-12-01"), "{none}");
-    let bad = pipeline::repair_history(&store, "2026-13-01").await.unwrap_err();
+    let bad = pipeline::repair_history(&store, "2026-13-01")
+        .await
+        .unwrap_err();
     assert!(bad.to_string().contains("YYYY-MM-DD"), "{bad}");
 }
