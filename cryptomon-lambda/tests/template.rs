@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cryptomon_core::alerting::ALERTS_PREFIX;
-use cryptomon_core::keys::{RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
+use cryptomon_core::keys::{HISTORY_PREFIX, RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
 use cryptomon_core::pipeline::SOURCE_TIMEOUT;
 use cryptomon_core::{DynSource, SourceName};
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
@@ -394,6 +394,15 @@ fn a_fresh_bucket_reads_as_not_found_and_no_more_is_granted() {
             );
         }
     }
+    // Candle ranges read the history days.
+    assert!(
+        statements(&t, "ApiFunction").iter().any(|s| allows(
+            s,
+            "s3:GetObject",
+            &objects_under(HISTORY_PREFIX)
+        )),
+        "the api must read {HISTORY_PREFIX}"
+    );
     // The collector only writes snapshots (and reads a config key that must exist).
     let collector = statements(&t, "CollectorFunction");
     assert!(
