@@ -170,3 +170,34 @@ fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     }
     lo
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WindowBuilder;
+    use crate::model::{Pair, SourceName};
+
+    #[test]
+    fn one_series_is_read_back_from_a_day_of_many() {
+        let day = Tick::parse("2026-12-06T00:00:00Z").unwrap();
+        let mut b = WindowBuilder::new();
+        for source in ["alpha", "beta"] {
+            for pair in ["BTC-USD", "ETH-USD", "SOL-USD"] {
+                let (s, p) = (SourceName::new(source).unwrap(), Pair::new(pair).unwrap());
+                for m in 0..30 {
+                    let price = m as f64 + if source == "beta" { 0.5 } else { 0.0 };
+                    b.push(&s, &p, day.add_secs(m * 60), 0, price, None);
+                }
+            }
+        }
+        let mut table = day_table(&b.build().unwrap(), day).unwrap();
+        let parquet = to_parquet(&mut table).unwrap();
+        let got = read_series(&parquet, "beta", "ETH-USD").unwrap().unwrap();
+        assert_eq!(got.len(), 30);
+        assert_eq!(got[0].t, day);
+        assert_eq!(got[29].v, 29.5);
+        assert!(read_series(&parquet, "beta", "DOGE-USD").unwrap().is_none());
+        assert!(read_series(&parquet, "gamma", "BTC-USD").unwrap().is_none());
+        assert!(read_series(b"PAR1 not parquet PAR1", "beta", "ETH-USD").is_err());
+    }
+}

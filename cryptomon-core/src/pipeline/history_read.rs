@@ -253,3 +253,48 @@ pub async fn stored_days(store: &dyn Store, from: Tick, to: Tick) -> Result<Vec<
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(points: usize) -> Arc<DaySeries> {
+        Arc::new(DaySeries {
+            version: Version("v1".into()),
+            points: Some(vec![
+                Point {
+                    t: Tick::from_unix(0),
+                    v: 1.0
+                };
+                points
+            ]),
+        })
+    }
+
+    fn key(date: &str) -> DayKey {
+        DayKey {
+            date: date.into(),
+            source: SourceName::new("alpha").unwrap(),
+            pair: Pair::new("BTC-USD").unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_its_byte_budget_by_dropping_the_least_recently_used() {
+        let one = entry(1440).bytes();
+        let cache = HistoryCache::new(2 * one + one / 2);
+        cache.insert(key("2026-12-01"), entry(1440));
+        cache.insert(key("2026-12-02"), entry(1440));
+        // Reading the 1st makes the 2nd the least recently used.
+        assert!(cache.get(&key("2026-12-01")).is_some());
+        cache.insert(key("2026-12-03"), entry(1440));
+        assert!(cache.get(&key("2026-12-02")).is_none());
+        assert!(cache.get(&key("2026-12-01")).is_some());
+        assert!(cache.get(&key("2026-12-03")).is_some());
+        assert_eq!(cache.bytes(), 2 * one);
+        // An entry larger than the whole budget is not kept.
+        let small = HistoryCache::new(one / 2);
+        small.insert(key("2026-12-01"), entry(1440));
+        assert_eq!(small.bytes(), 0);
+    }
+}
