@@ -26,4 +26,15 @@ export AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 echo "test: moto S3 on $CRYPTOMON_TEST_S3_ENDPOINT" >&2
 
+# Prometheus's alert rules (deploy/prometheus/), then a Prometheus for tests/prometheus.rs,
+# stopped on exit. A PID file of this run's own, so a parallel run's server is not touched.
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+export PROMETHEUS_PIDFILE
+PROMETHEUS_PIDFILE=$(mktemp)
+trap 'kill $moto_pid 2>/dev/null || true; rm -f "$moto_log"; scripts/prometheus.sh stop' EXIT
+# An assignment, so a failed start stops the script (`eval "$(...)"` would hide it).
+prometheus_env=$(scripts/prometheus.sh start)
+eval "$prometheus_env"
+
 cargo test --workspace --all-features "$@"

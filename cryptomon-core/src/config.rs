@@ -35,6 +35,9 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::model::{Pair, SourceName};
 
+mod backfill;
+pub use backfill::{BackfillConfig, DEFAULT_BACKFILL_HOURS, MAX_BACKFILL_HOURS};
+
 /// The collection interval when the file does not set one: the contract's one minute.
 pub const DEFAULT_INTERVAL_SECS: u32 = 60;
 
@@ -173,6 +176,10 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The `[alerts]` table, kept as written; interpreted by the alerting code, not here.
     pub alerts: Option<toml::Value>,
+    /// The `[prometheus]` table, kept as written; interpreted by the server's `/metrics`.
+    pub prometheus: Option<toml::Value>,
+    /// The `[backfill]` table.
+    pub backfill: BackfillConfig,
 }
 
 impl Default for Config {
@@ -196,6 +203,8 @@ impl Default for Config {
             max_clock_skew_secs: DEFAULT_MAX_CLOCK_SKEW_SECS,
             sources,
             alerts: None,
+            prometheus: None,
+            backfill: BackfillConfig::default(),
         }
     }
 }
@@ -220,6 +229,9 @@ struct RawConfig {
     sources: Vec<RawSource>,
     #[serde(default)]
     alerts: Option<toml::Value>,
+    #[serde(default)]
+    prometheus: Option<toml::Value>,
+    backfill: Option<backfill::RawBackfill>,
 }
 
 #[derive(Deserialize)]
@@ -292,11 +304,17 @@ impl Config {
             }
             sources.push(source);
         }
+        let backfill = match raw.backfill {
+            Some(table) => table.validate()?,
+            None => BackfillConfig::default(),
+        };
         Ok(Config {
             interval_secs,
             max_clock_skew_secs,
             sources,
             alerts: raw.alerts,
+            prometheus: raw.prometheus,
+            backfill,
         })
     }
 

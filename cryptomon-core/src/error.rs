@@ -81,6 +81,18 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A backfill object refused by validation; nothing was written.
+    #[error("invalid backfill object from {source_name} for {hour}{}: {reason}", pair_suffix(.pair))]
+    InvalidBackfill {
+        /// The object's source.
+        source_name: String,
+        /// The object's hour.
+        hour: crate::model::Tick,
+        /// The offending pair, where one is to blame.
+        pair: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A stored object that could not be decoded.
     #[error("cannot decode {key:?}: {reason}")]
     Decode {

@@ -3,10 +3,12 @@
 //! Keys use `/` and Hive-style partitions (`source=…/date=…`) so query engines can prune them.
 
 use crate::error::{Error, Result};
-use crate::model::{SourceName, Tick};
+use crate::model::{HOUR, SourceName, Tick};
 
 /// Prefix of every raw snapshot.
 pub const RAW_PREFIX: &str = "raw/";
+/// Prefix of every backfill object.
+pub const BACKFILL_PREFIX: &str = "backfill/";
 /// The 24-hour summary.
 pub const SUMMARY_KEY: &str = "aggregates/summary.json";
 /// The transform's window state: the deduplicated samples of the window. Internal and
@@ -50,7 +52,45 @@ pub struct RawKey {
 
 /// Parses a key of the raw layout; `None` for any other key (a foreign object, a temp file).
 pub fn parse_raw_key(key: &str) -> Option<RawKey> {
-    let rest = key.strip_prefix(RAW_PREFIX)?;
+    let (source, tick) = parse_partitioned(key.strip_prefix(RAW_PREFIX)?)?;
+    Some(RawKey { source, tick })
+}
+
+/// The key of one source's backfill object for the UTC hour holding `hour`:
+/// `backfill/source={source}/date={YYYY-MM-DD}/{YYYYMMDDTHH}0000Z.json`.
+pub fn backfill_key(source: &SourceName, hour: Tick) -> String {
+    let hour = Tick::from_unix(hour.unix().div_euclid(HOUR) * HOUR);
+    format!(
+        "{BACKFILL_PREFIX}source={source}/date={}/{}.json",
+        hour.date(),
+        hour.compact()
+    )
+}
+
+/// The prefix of one source's backfill objects.
+pub fn backfill_source_prefix(source: &SourceName) -> String {
+    format!("{BACKFILL_PREFIX}source={source}/")
+}
+
+/// A backfill key taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillKey {
+    /// The `source=` partition.
+    pub source: SourceName,
+    /// The hour in the file name (a multiple of 3,600 s).
+    pub hour: Tick,
+}
+
+/// Parses a key of the backfill layout; `None` for any other key, and for a name that is not
+/// on a whole hour (one spelling per hour).
+pub fn parse_backfill_key(key: &str) -> Option<BackfillKey> {
+    let (source, hour) = parse_partitioned(key.strip_prefix(BACKFILL_PREFIX)?)?;
+    (hour.unix().rem_euclid(HOUR) == 0).then_some(BackfillKey { source, hour })
+}
+
+/// `source={source}/date={YYYY-MM-DD}/{YYYYMMDDTHHMMSSZ}.json`, the layout under `raw/` and
+/// `backfill/`, taken apart.
+fn parse_partitioned(rest: &str) -> Option<(SourceName, Tick)> {
     let mut parts = rest.split('/');
     let source = SourceName::new(parts.next()?.strip_prefix("source=")?).ok()?;
     let date = parts.next()?.strip_prefix("date=")?;
@@ -66,7 +106,7 @@ pub fn parse_raw_key(key: &str) -> Option<RawKey> {
     if parts.next().is_some() || !same_date {
         return None;
     }
-    Some(RawKey { source, tick })
+    Some((source, tick))
 }
 
 /// Checks a key (or a prefix, where `allow_trailing_slash`) against the contract's rules:
@@ -149,6 +189,34 @@ mod tests {
             "raw/source=kraken/date=2026-11-27/20261127T234800Z.json"
         );
         assert_eq!(parse_raw_key(&key), Some(RawKey { source, tick }));
+    }
+
+    #[test]
+    fn backfill_keys_round_trip_one_spelling_per_hour() {
+        let source = SourceName::new("coinbase").unwrap();
+        let hour = Tick::parse("2026-12-07T13:00:00Z").unwrap();
+        let key = backfill_key(&source, hour);
+        assert_eq!(
+            key,
+            "backfill/source=coinbase/date=2026-12-07/20261207T130000Z.json"
+        );
+        assert_eq!(
+            backfill_key(&source, hour.add_secs(59 * 60)),
+            key,
+            "any minute of the hour"
+        );
+        let parsed = parse_backfill_key(&key).unwrap();
+        assert!(key.starts_with(&backfill_source_prefix(&parsed.source)));
+        assert_eq!((parsed.source, parsed.hour), (source, hour));
+        for key in [
+            "backfill/source=coinbase/date=2026-12-07/20261207T130100Z.json",
+            "backfill/source=coinbase/date=2026-12-08/20261207T130000Z.json",
+            "raw/source=coinbase/date=2026-12-07/20261207T130000Z.json",
+            "backfill/coinbase/2026-12-07/20261207T130000Z.json",
+        ] {
+            assert_eq!(parse_backfill_key(key), None, "{key}");
+        }
+        assert_eq!(parse_raw_key(&key), None);
     }
 
     #[test]

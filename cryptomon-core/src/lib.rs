@@ -12,6 +12,7 @@
 //! - [`keys`]: the store keys of the contract and the rules every key follows.
 //! - [`store`]: the [`Store`] trait, [`StoreExt`] conveniences and [`FsStore`].
 //! - [`source`]: the [`Source`] trait.
+//! - [`candle_source`]: the [`CandleSource`] trait, one-minute candles for a backfill.
 //! - [`alerting`]: alert rules, their evaluation at each transform, events, cooldown, and the
 //!   [`Notifier`](alerting::Notifier)s that deliver them.
 //! - [`config`]: the configuration file (`cryptomon.toml`): interval and sources, with the checks
@@ -45,6 +46,7 @@
 //! ```
 
 pub mod alerting;
+pub mod candle_source;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -57,6 +59,7 @@ pub mod secrets;
 pub mod source;
 pub mod store;
 
+pub use candle_source::{CandleSource, DynCandleSource, MinuteCandle};
 pub use engine::{Aggregator, PolarsAggregator, SeriesKey, WINDOW_MINUTES, Window, WindowBuilder};
 pub use error::{Error, Result};
 pub use model::{

@@ -1,4 +1,5 @@
-//! The api function's router: the server's, answered within the invocation's deadline.
+//! The api function's router: the server's and `/metrics`, answered within the invocation's
+//! deadline.
 //!
 //! The server bounds a request by [`cryptomon_server::api::REQUEST_TIMEOUT`], which does not
 //! know Lambda's deadline: a request still waiting on S3 when the invocation times out would get
@@ -13,7 +14,8 @@ use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cryptomon_server::api::ErrorBody;
+use axum::routing::get;
+use cryptomon_server::api::{ErrorBody, market_metrics_response};
 use cryptomon_server::{AppState, app};
 use lambda_http::RequestExt;
 
@@ -23,9 +25,16 @@ use crate::budget;
 pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 /// The server's router, each request answered by the invocation's deadline less
-/// [`ANSWER_MARGIN`].
+/// [`ANSWER_MARGIN`], with `/metrics`: the market gauges built from the summary (the
+/// operational metrics of a function instance are CloudWatch's, not Prometheus's).
 pub fn router(state: AppState) -> axum::Router {
-    app(state).layer(axum::middleware::from_fn(within_deadline))
+    let metrics_state = state.clone();
+    app(state)
+        .route(
+            "/metrics",
+            get(move || market_metrics_response(metrics_state.clone())),
+        )
+        .layer(axum::middleware::from_fn(within_deadline))
 }
 
 async fn within_deadline(request: Request, next: Next) -> Response {

@@ -211,3 +211,39 @@ async fn a_candle_range_reads_the_history_days_on_lambda() {
     assert_eq!(response["statusCode"], json!(400), "{response}");
     assert!(body(&response)["error"].as_str().unwrap().contains("from"));
 }
+
+#[tokio::test]
+async fn metrics_has_the_market_gauges_of_the_stored_summary() {
+    let store = transformed_store().await;
+    let state = AppState::new(store.clone());
+    let request: LambdaRequest = serde_json::from_value(get("/metrics", "")).unwrap();
+    let response = Adapter::from(cryptomon_lambda::api::router(state))
+        .oneshot(LambdaEvent::new(request, Context::default()))
+        .await
+        .unwrap();
+    let response = serde_json::to_value(response).unwrap();
+    assert_eq!(response["statusCode"], json!(200), "{response}");
+    assert!(
+        response["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{response}"
+    );
+    let text = response["body"].as_str().unwrap();
+    let summary = pipeline::read_summary(store.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    for s in &summary.series {
+        let line = format!(
+            "cryptomon_price{{source=\"{}\",pair=\"{}\",quote=\"{}\"}} {}\n",
+            s.source.as_str(),
+            s.pair.as_str(),
+            s.pair.quote(),
+            s.last
+        );
+        assert!(text.contains(&line), "no {line} in:\n{text}");
+    }
+    // A function instance's counters are CloudWatch's: only the market gauges are here.
+    assert!(!text.contains("cryptomon_http_requests_total"), "{text}");
+}

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cryptomon_core::alerting::ALERTS_PREFIX;
+use cryptomon_core::engine::history::HISTORY_COLUMNS;
 use cryptomon_core::keys::{HISTORY_PREFIX, RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
 use cryptomon_core::pipeline::SOURCE_TIMEOUT;
 use cryptomon_core::{DynSource, SourceName};
@@ -446,14 +447,119 @@ fn a_fresh_bucket_reads_as_not_found_and_no_more_is_granted() {
     )));
 }
 
+/// The bucket's lifecycle rules; a rule under `!If [condition, rule, !Ref AWS::NoValue]` is
+/// read as the rule.
+fn lifecycle_rules(t: &Yaml) -> Vec<&Yaml> {
+    t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|r| match r {
+            Yaml::Array(branches) => &branches[1],
+            rule => rule,
+        })
+        .collect()
+}
+
 #[test]
 fn lifecycle_rules_name_the_codes_prefixes() {
     let t = template();
-    let rules = t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-        .as_vec()
-        .unwrap();
+    let rules = lifecycle_rules(&t);
     let prefixes: BTreeSet<&str> = rules.iter().filter_map(|r| r["Prefix"].as_str()).collect();
-    assert_eq!(prefixes, BTreeSet::from([RAW_PREFIX, ALERTS_PREFIX]));
+    assert_eq!(
+        prefixes,
+        BTreeSet::from([RAW_PREFIX, ALERTS_PREFIX, HISTORY_PREFIX])
+    );
+    // History is kept for good: its rule may move it to a cheaper class, never expire it.
+    let history = rules
+        .iter()
+        .find(|r| r["Prefix"].as_str() == Some(HISTORY_PREFIX))
+        .unwrap();
+    assert!(history["ExpirationInDays"].is_badvalue());
+    let transitions = history["Transitions"].as_vec().unwrap();
+    assert_eq!(transitions.len(), 1);
+    assert_eq!(transitions[0]["StorageClass"].as_str(), Some("STANDARD_IA"));
+    let parameter = transitions[0]["TransitionInDays"].as_str().unwrap();
+    // S3 refuses a move to Standard-IA before 30 days; 0 is the condition that drops the rule.
+    for days in t["Parameters"][parameter]["AllowedValues"]
+        .as_vec()
+        .unwrap()
+    {
+        let days = days.as_i64().unwrap();
+        assert!(days == 0 || days >= 30, "{parameter} allows {days}");
+    }
+}
+
+/// The Glue type of each history column: Parquet's UTC millisecond timestamps are `timestamp`.
+fn glue_type(column: &str) -> &'static str {
+    match column {
+        "tick" | "collected_at" => "timestamp",
+        "price" | "volume" => "double",
+        "source" | "pair" | "origin" => "string",
+        other => panic!("give the history column {other} its Glue type here and in the template"),
+    }
+}
+
+#[test]
+fn the_history_table_reads_what_the_transformer_writes() {
+    let t = template();
+    let table = &t["Resources"]["HistoryTable"];
+    assert_eq!(table["Type"].as_str(), Some("AWS::Glue::Table"));
+    let input = &table["Properties"]["TableInput"];
+    let storage = &input["StorageDescriptor"];
+    // `!Sub` text: the bucket's name, then the code's prefix.
+    let location = format!("s3://${{DataBucket}}/{HISTORY_PREFIX}");
+    assert_eq!(storage["Location"].as_str(), Some(location.as_str()));
+    let parameters = &input["Parameters"];
+    assert_eq!(
+        parameters["storage.location.template"].as_str(),
+        Some(format!("{location}date=${{!date}}/").as_str()),
+        "each day is the Hive partition date=YYYY-MM-DD under the table's location"
+    );
+    let columns: Vec<(&str, &str)> = storage["Columns"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|c| (c["Name"].as_str().unwrap(), c["Type"].as_str().unwrap()))
+        .collect();
+    let written: Vec<(&str, &str)> = HISTORY_COLUMNS.iter().map(|&c| (c, glue_type(c))).collect();
+    assert_eq!(
+        columns, written,
+        "the table's columns are the history writer's"
+    );
+    let keys: Vec<&str> = input["PartitionKeys"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|k| k["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["date"]);
+    // Partition projection, one partition a day up to today, in the key's own format.
+    for (property, value) in [
+        ("projection.enabled", "true"),
+        ("projection.date.type", "date"),
+        ("projection.date.format", "yyyy-MM-dd"),
+        ("projection.date.interval", "1"),
+        ("projection.date.interval.unit", "DAYS"),
+    ] {
+        assert_eq!(parameters[property].as_str(), Some(value), "{property}");
+    }
+    let range = parameters["projection.date.range"].as_str().unwrap();
+    assert!(range.ends_with(",NOW"), "projection.date.range {range:?}");
+    assert!(
+        storage["SerdeInfo"]["SerializationLibrary"]
+            .as_str()
+            .unwrap()
+            .ends_with("ParquetHiveSerDe")
+    );
+    // The transformer writes the days; nothing else may.
+    let writes = |name: &str| {
+        statements(&t, name)
+            .iter()
+            .any(|s| allows(s, "s3:PutObject", &objects_under(HISTORY_PREFIX)))
+    };
+    assert!(writes("TransformerFunction"));
+    assert!(!writes("CollectorFunction") && !writes("ApiFunction"));
 }
 
 #[test]

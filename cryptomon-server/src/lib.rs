@@ -5,7 +5,7 @@
 //!
 //! - [`api`]: the axum router ([`app`] over an [`AppState`]): JSON routes, server-sent events,
 //!   the OpenAPI document and the embedded dashboard. Free of server-only state, so the api
-//!   Lambda runs it unchanged.
+//!   Lambda runs it unchanged. Also the market gauges of `/metrics`, built from the summary.
 //! - [`serve`]: the scheduler (collect and transform aligned to the minute), the demo history,
 //!   the Prometheus `/metrics` route and graceful shutdown.
 //! - `main.rs` and `commands/`: the `cryptomon` binary, a shell over the above.

@@ -219,3 +219,111 @@ async fn repair_writes_a_day_from_raw_and_says_what_it_replaced() {
         .unwrap_err();
     assert!(bad.to_string().contains("YYYY-MM-DD"), "{bad}");
 }
+
+/// An hour of backfill for `source`'s BTC-USD: every minute of the hour starting at `hour`
+/// minutes after the day's start, priced 50 + minute.
+async fn put_backfill(store: &dyn Store, source: &str, hour: i64) {
+    use cryptomon_core::keys::backfill_key;
+    use cryptomon_core::model::{Backfill, BackfillSample, BackfillSeries};
+    let source = SourceName::new(source).unwrap();
+    let start = Tick::from_unix(DAY + hour * 60);
+    let samples = (hour..hour + 60)
+        .map(|m| BackfillSample {
+            tick: Tick::from_unix(DAY + m * 60),
+            price: 50.0 + m as f64,
+            volume_24h: None,
+        })
+        .collect();
+    let series = vec![BackfillSeries {
+        pair: Pair::new("BTC-USD").unwrap(),
+        samples,
+    }];
+    let fetched = chrono::Utc.timestamp_opt(DAY + 2 * 86_400, 0).unwrap();
+    let object = Backfill::new(source.clone(), start, fetched, series, Vec::new());
+    store
+        .put(&backfill_key(&source, start), Bytes::from(object.to_json()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn backfilled_minutes_fill_the_window_where_no_snapshot_is() {
+    let store = MemoryStore::new();
+    // The collector started at 22:30; the 22:00 hour was backfilled later, fetched "after"
+    // every snapshot, yet a snapshot's minute keeps the snapshot's price.
+    put_backfill(&store, "alpha", 22 * 60).await;
+    let closed = run_minutes(&store, 22 * 60 + 30..1440 + 1).await;
+    assert!(matches!(
+        closed[0].1[0].outcome,
+        HistoryOutcome::Written { .. }
+    ));
+    let day = read_day(
+        store
+            .get(&history_key("2026-12-06"))
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .to_vec(),
+    );
+    let source = day.column("source").unwrap().str().unwrap();
+    let tick = day
+        .column("tick")
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .physical()
+        .clone();
+    let prices = day.column("price").unwrap().f64().unwrap();
+    let origin = day.column("origin").unwrap().str().unwrap();
+    let alpha: Vec<_> = (0..day.height())
+        .filter(|&r| source.get(r) == Some("alpha"))
+        .map(|r| {
+            let minute = (tick.get(r).unwrap() / 1000 - DAY) / 60;
+            (minute, prices.get(r).unwrap(), origin.get(r).unwrap())
+        })
+        .collect();
+    assert_eq!(alpha.len(), 120, "22:00 to 23:59, one row a minute");
+    for (minute, price_seen, origin) in alpha {
+        if minute < 22 * 60 + 30 {
+            assert_eq!(
+                (price_seen, origin),
+                (50.0 + minute as f64, "backfill"),
+                "{minute}"
+            );
+        } else {
+            assert_eq!(
+                (price_seen, origin),
+                (price("alpha", minute), "snapshot"),
+                "{minute}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_arriving_later_is_taken_in_and_a_corrupt_one_reported() {
+    let store = MemoryStore::new();
+    run_minutes(&store, 600..660).await;
+    put_backfill(&store, "alpha", 480).await;
+    let corrupt = "backfill/source=beta/date=2026-12-06/20261206T080000Z.json";
+    store
+        .put(corrupt, Bytes::from_static(b"{\"schema\":"))
+        .await
+        .unwrap();
+    for source in SOURCES {
+        put_snapshot(&store, source, 660).await;
+    }
+    let report = pipeline::transform(&store, &PolarsAggregator::default(), &at(660))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.new_objects, 4,
+        "two snapshots, a backfill and the corrupt one read"
+    );
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].key, corrupt);
+    // alpha's 08:00 hour is in the window now: 60 backfilled minutes more than beta's.
+    let window = pipeline::read_window(&store).await.unwrap().unwrap();
+    assert_eq!(window.len(), 2 * 61 + 60);
+}

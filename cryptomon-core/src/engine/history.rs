@@ -28,8 +28,7 @@ pub fn day_start(tick: Tick) -> Tick {
 
 /// The samples of `window` whose ticks fall in the UTC day starting at `day`, as the history
 /// table: one row per (source, pair, tick), sorted by source, pair and tick; times as UTC
-/// timestamps in milliseconds. Every sample of a window came from a snapshot, so `origin` is
-/// `snapshot`.
+/// timestamps in milliseconds; `origin` says `snapshot` or `backfill`.
 pub fn day_table(window: &Window, day: Tick) -> Result<DataFrame> {
     let (from, to) = (day.unix(), day.unix() + DAY_SECS);
     let frame = window.frame();
@@ -37,6 +36,7 @@ pub fn day_table(window: &Window, day: Tick) -> Result<DataFrame> {
     let collected = frame.column(super::window::cols::COLLECTED_AT)?.i64()?;
     let price = frame.column(super::window::cols::PRICE)?.f64()?;
     let volume = frame.column(super::window::cols::VOLUME)?.f64()?;
+    let backfill = frame.column(super::window::cols::BACKFILL)?.bool()?;
     // Series by source, then pair: the window's own order is (pair, source).
     let mut order: Vec<usize> = (0..window.series().len()).collect();
     order.sort_by_key(|&s| (&window.series()[s].source, &window.series()[s].pair));
@@ -75,7 +75,16 @@ pub fn day_table(window: &Window, day: Tick) -> Result<DataFrame> {
         .collect();
     let prices: Float64Chunked = rows.iter().map(|&r| price.get(r)).collect();
     let volumes: Float64Chunked = rows.iter().map(|&r| volume.get(r)).collect();
-    let origin: StringChunked = rows.iter().map(|_| Some("snapshot")).collect();
+    let origin: StringChunked = rows
+        .iter()
+        .map(|&r| {
+            Some(if backfill.get(r) == Some(true) {
+                "backfill"
+            } else {
+                "snapshot"
+            })
+        })
+        .collect();
     let [
         source,
         pair,

@@ -1,5 +1,6 @@
 //! Binance: `GET /api/v3/ticker/24hr`, for the configured symbols (`symbols=["BTCUSDT",...]`)
-//! or, with `pairs = "all"`, for every market in one body (thousands of quotes).
+//! or, with `pairs = "all"`, for every market in one body (thousands of quotes); and for a
+//! backfill `GET /api/v3/klines`, at most 1,000 one-minute candles a call.
 //!
 //! Binance glues base and quote together (`BTCUSDT`). Configured pairs map back by lookup; for
 //! every market the quote asset is recognised from a list of the assets Binance quotes in,
@@ -13,13 +14,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
+use super::candles::{CandleApi, Row, decimal, integer, read_rows};
 use super::decimal::{Decimal, opt};
 use super::http_source::{Exchange, Refusal, Request, sole_body};
 use super::reply::excerpt;
 use super::rules;
 use crate::config::{PairSelection, SourceConfig};
 use crate::error::Result;
-use crate::model::{Pair, Quote};
+use crate::model::{Pair, Quote, Tick};
 
 /// The assets Binance quotes markets in, longest first so a longer one wins a shared suffix.
 const QUOTE_ASSETS: &[&str] = &[
@@ -68,6 +70,8 @@ struct Ticker {
 #[derive(Debug)]
 pub(crate) struct Binance {
     url: String,
+    /// `GET /api/v3/klines`, for a backfill.
+    klines_url: String,
     /// `None` for every market.
     symbols: Option<Vec<(String, Pair)>>,
 }
@@ -175,6 +179,7 @@ impl Exchange for Binance {
         };
         Ok(Binance {
             url: format!("{}/api/v3/ticker/24hr", config.base_url),
+            klines_url: format!("{}/api/v3/klines", config.base_url),
             symbols,
         })
     }
@@ -202,6 +207,60 @@ impl Exchange for Binance {
         let body = sole_body(bodies)?;
         self.read_markets(&body, batch)?;
         Ok(body)
+    }
+}
+
+impl CandleApi for Binance {
+    const RATE: (u32, Duration) = <Binance as Exchange>::RATE;
+    /// `limit=1000`, the most `klines` returns.
+    const PAGE_MINUTES: Option<i64> = Some(1000);
+
+    fn for_candles(config: &SourceConfig) -> std::result::Result<Self, String> {
+        <Binance as Exchange>::new(config)
+    }
+
+    /// None with `pairs = "all"`: a backfill of every market is not attempted.
+    fn candle_pairs(&self) -> Vec<Pair> {
+        self.symbols
+            .iter()
+            .flatten()
+            .map(|(_, pair)| pair.clone())
+            .collect()
+    }
+
+    /// Times in ms, both ends included: `endTime` is the last millisecond wanted.
+    fn candle_request(&self, pair: &Pair, from: Tick, to: Tick) -> Request {
+        let symbol = format!("{}{}", pair.base(), pair.quote());
+        Request {
+            url: self.klines_url.clone(),
+            query: vec![
+                ("symbol", symbol),
+                ("interval", "1m".to_owned()),
+                ("startTime", (from.unix() * 1000).to_string()),
+                ("endTime", (to.unix() * 1000 - 1).to_string()),
+                ("limit", "1000".to_owned()),
+            ],
+        }
+    }
+
+    fn candle_error(&self, body: &Value) -> Option<Refusal> {
+        self.error(body)
+    }
+
+    /// `[open time ms, open, high, low, close, volume, close time ms, quote volume, trades,
+    /// ...]`, decimals as strings.
+    fn rows(&self, _pair: &Pair, body: &Value) -> std::result::Result<Vec<Row>, String> {
+        read_rows(body, |row| {
+            let ms = integer(row, 0, "open time")?;
+            if ms % 1000 != 0 {
+                return Err(format!("open time: {ms} ms is not on a whole second"));
+            }
+            Ok(Row {
+                time: ms / 1000,
+                close: decimal(row, 4, "close")?,
+                volume: Some(decimal(row, 5, "volume")?),
+            })
+        })
     }
 }
 

@@ -13,13 +13,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
+use super::candles::{CandleApi, Row};
 use super::decimal::Decimal;
 use super::http_source::{Exchange, Refusal, Request, sole_body};
 use super::reply::excerpt;
 use super::rules;
 use crate::config::SourceConfig;
 use crate::error::Result;
-use crate::model::{Pair, Quote};
+use crate::model::{Pair, Quote, Tick};
 
 /// The header of a demo key (the public host), and of a pro key (the `pro-api` host).
 const DEMO_KEY_HEADER: &str = "x-cg-demo-api-key";
@@ -126,6 +127,42 @@ impl Exchange for Coingecko {
         let body = sole_body(bodies)?;
         self.read_coins(&body, batch)?;
         Ok(body)
+    }
+}
+
+/// CoinGecko has no one-minute candles: its `market_chart` picks the granularity itself (5
+/// minutes for a day, hourly beyond), at times of its own rather than minute starts, and its
+/// points are spot prices, not closes. A minute's close cannot be read from it, so a backfill
+/// leaves CoinGecko's pairs unfilled and says why, without sending a request.
+impl CandleApi for Coingecko {
+    const RATE: (u32, Duration) = <Coingecko as Exchange>::RATE;
+    const PAGE_MINUTES: Option<i64> = None;
+
+    fn for_candles(config: &SourceConfig) -> std::result::Result<Self, String> {
+        <Coingecko as Exchange>::new(config)
+    }
+
+    fn candle_pairs(&self) -> Vec<Pair> {
+        self.pairs.iter().map(|(pair, _, _)| pair.clone()).collect()
+    }
+
+    fn unavailable(&self) -> Option<&'static str> {
+        Some(
+            "coingecko has no one-minute candles (its market chart gives 5-minute points for a \
+             day, hourly beyond, at times of its own), so no minute's close can be backfilled",
+        )
+    }
+
+    fn candle_request(&self, _pair: &Pair, _from: Tick, _to: Tick) -> Request {
+        Request::to(self.url.clone())
+    }
+
+    fn candle_error(&self, body: &Value) -> Option<Refusal> {
+        self.error(body)
+    }
+
+    fn rows(&self, _pair: &Pair, _body: &Value) -> std::result::Result<Vec<Row>, String> {
+        Err("coingecko has no one-minute candles".to_owned())
     }
 }
 

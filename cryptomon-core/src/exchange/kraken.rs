@@ -1,4 +1,6 @@
-//! Kraken: one `GET /0/public/Ticker?pair=XBTUSD,ETHUSD` for every configured pair.
+//! Kraken: one `GET /0/public/Ticker?pair=XBTUSD,ETHUSD` for every configured pair; and for a
+//! backfill `GET /0/public/OHLC?pair=XBTUSD&interval=1`, which answers with the 720 most recent
+//! minutes whatever `since` asks for, the last of them still open.
 //!
 //! Kraken names assets its own way (XBT for BTC, XDG for DOGE) and answers under names of its
 //! own choosing: `XBTUSD` comes back as `XXBTZUSD` (legacy assets carry an `X`, fiat a `Z`),
@@ -12,17 +14,20 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::batch::QuoteBatch;
+use super::candles::{CandleApi, Row, decimal, integer, read_rows};
 use super::decimal::Decimal;
 use super::http_source::{Exchange, Refusal, Request, sole_body};
 use super::rules;
 use crate::config::SourceConfig;
 use crate::error::Result;
-use crate::model::{Pair, Quote};
+use crate::model::{Pair, Quote, Tick};
 
 /// Kraken's public market data for a list of pairs.
 #[derive(Debug)]
 pub(crate) struct Kraken {
     url: String,
+    /// `GET /0/public/OHLC`, for a backfill.
+    ohlc_url: String,
     pairs: Vec<Pair>,
     /// `pair=` of the request: Kraken's names, comma-separated.
     request: String,
@@ -132,6 +137,7 @@ impl Exchange for Kraken {
         }
         Ok(Kraken {
             url: format!("{}/0/public/Ticker", config.base_url),
+            ohlc_url: format!("{}/0/public/OHLC", config.base_url),
             request: pairs.iter().map(request_name).collect::<Vec<_>>().join(","),
             pairs: pairs.to_vec(),
             names,
@@ -202,6 +208,69 @@ impl Exchange for Kraken {
         }
         batch.report_missing(&self.pairs);
         Ok(body)
+    }
+}
+
+impl CandleApi for Kraken {
+    const RATE: (u32, Duration) = <Kraken as Exchange>::RATE;
+    /// One call answers with all Kraken has: paging would fetch the same minutes again.
+    const PAGE_MINUTES: Option<i64> = None;
+    const REACH: Option<(u32, &'static str)> = Some((
+        720,
+        "kraken serves only the 720 most recent one-minute candles",
+    ));
+
+    fn for_candles(config: &SourceConfig) -> std::result::Result<Self, String> {
+        <Kraken as Exchange>::new(config)
+    }
+
+    fn candle_pairs(&self) -> Vec<Pair> {
+        self.pairs.clone()
+    }
+
+    /// `since` one second before `from`, so the first minute is in whether Kraken reads it as
+    /// inclusive or not.
+    fn candle_request(&self, pair: &Pair, from: Tick, _to: Tick) -> Request {
+        Request {
+            url: self.ohlc_url.clone(),
+            query: vec![
+                ("pair", request_name(pair)),
+                ("interval", "1".to_owned()),
+                ("since", (from.unix() - 1).to_string()),
+            ],
+        }
+    }
+
+    fn candle_error(&self, body: &Value) -> Option<Refusal> {
+        self.error(body)
+    }
+
+    /// The market of `result` named as `pair` (beside `last`), `[time, open, high, low, close,
+    /// vwap, volume, count]` with strings, without its last row: the minute still open.
+    fn rows(&self, pair: &Pair, body: &Value) -> std::result::Result<Vec<Row>, String> {
+        let result = body
+            .get("result")
+            .and_then(Value::as_object)
+            .ok_or("the answer has neither an error nor a result")?;
+        let (key, market) = result
+            .iter()
+            .find(|(key, _)| self.pair_of(key) == Some(pair))
+            .ok_or_else(|| {
+                let keys: Vec<&String> = result.keys().collect();
+                format!("no market for {pair} in the result (keys {keys:?})")
+            })?;
+        let mut rows = read_rows(market, |row| {
+            Ok(Row {
+                time: integer(row, 0, "time")?,
+                close: decimal(row, 4, "close")?,
+                volume: Some(decimal(row, 6, "volume")?),
+            })
+        })
+        .map_err(|why| format!("{key}: {why}"))?;
+        // Kraken's rows come oldest first: the last is the minute still open.
+        let open = rows.iter().map(|r| r.time).max();
+        rows.retain(|r| Some(r.time) != open);
+        Ok(rows)
     }
 }
 

@@ -26,6 +26,8 @@
 //! - `batch`: the quotes of one answer, checked, each pair once, with what was dropped and why.
 //! - `decimal`: the strict number type of the bodies.
 //! - `limiter`: the request rate, a token bucket.
+//! - `candles`: the one-minute candles of a backfill, `CandleClient` over each exchange's
+//!   `CandleApi` (implemented in its module beside `Exchange`), and [`build_candle_sources`].
 //!
 //! The configuration file knows the exchanges only by name ([`ExchangeKind`]): [`validate`]
 //! and [`build_sources`] ask each exchange whether it can serve its entries. Adding an exchange
@@ -50,6 +52,7 @@
 
 mod batch;
 mod binance;
+mod candles;
 mod coinbase;
 mod coingecko;
 mod decimal;
@@ -67,6 +70,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use candles::{backfill_policy, build_candle_sources, build_candle_sources_with};
 pub use http::HttpPolicy;
 
 use self::binance::Binance;

@@ -1,5 +1,7 @@
-//! The data model of the contract: pairs, ticks, quotes, snapshots and aggregates.
+//! The data model of the contract: pairs, ticks, quotes, snapshots, backfill objects and
+//! aggregates.
 
+mod backfill;
 mod pair;
 #[cfg(feature = "openapi")]
 mod schema;
@@ -7,6 +9,7 @@ mod snapshot;
 mod summary;
 mod tick;
 
+pub use backfill::{BACKFILL_SCHEMA, Backfill, BackfillSample, BackfillSeries, HOUR, Missing};
 pub use pair::{Pair, SourceName};
 #[cfg(feature = "openapi")]
 pub use schema::pattern_schema;

@@ -40,6 +40,19 @@ pub(crate) fn closed_days(prior: Option<Tick>, as_of: Tick) -> Vec<Tick> {
         .collect()
 }
 
+/// Which of `days` the store holds already: one listing of each day's partition.
+pub(crate) async fn stored_days(store: &dyn Store, days: &[Tick]) -> Result<Vec<Tick>> {
+    let mut stored = Vec::new();
+    for &day in days {
+        let key = history_key(&day.date());
+        let partition = &key[..key.rfind('/').map_or(0, |i| i + 1)];
+        if store.list(partition).await?.contains(&key) {
+            stored.push(day);
+        }
+    }
+    Ok(stored)
+}
+
 /// One closed day, encoded for the store.
 #[derive(Debug)]
 pub(crate) struct EncodedDay {
@@ -91,13 +104,21 @@ pub enum HistoryOutcome {
     Missed(String),
 }
 
-/// Writes each encoded day, create-if-absent, and reports every closed day.
+/// Writes each encoded day, create-if-absent, and reports every closed day: those `stored`
+/// already, those written, and those `missed`.
 pub(crate) async fn write_days(
     store: &dyn Store,
+    stored: &[Tick],
     days: Vec<EncodedDay>,
     missed: &[(Tick, String)],
 ) -> Vec<HistoryDay> {
-    let mut out = Vec::new();
+    let mut out: Vec<HistoryDay> = stored
+        .iter()
+        .map(|day| HistoryDay {
+            date: day.date(),
+            outcome: HistoryOutcome::Present,
+        })
+        .collect();
     for day in days {
         let key = history_key(&day.day.date());
         let outcome = match store

@@ -1,6 +1,7 @@
-//! The pipelines every adapter runs: `collect` and `transform`.
+//! The pipelines every adapter runs: `collect`, `transform` and `backfill`.
 
 mod alert_delivery;
+mod backfill;
 mod cache;
 mod candle_range;
 mod collect;
@@ -14,6 +15,10 @@ mod transform;
 pub use alert_delivery::{
     Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, deliver, list_event_keys,
     read_event, read_events,
+};
+pub use backfill::{
+    BackfillProgress, BackfillReport, HourOutcome, HourReport, Unfilled, VOLUME_MINUTES, backfill,
+    backfill_on_empty, window_is_empty,
 };
 pub use cache::TransformCache;
 pub use candle_range::{MAX_CANDLES, range_candles};

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{WINDOW_MINUTES, Window, WindowBuilder};
 use crate::error::{Error, Result};
-use crate::keys::{RawKey, WINDOW_KEY};
-use crate::model::{SourceName, Tick};
+use crate::keys::WINDOW_KEY;
+use crate::model::Tick;
 use crate::store::{Fetch, Store, StoreExt, Version};
 
 /// The manifest's format; a state written with another is rebuilt from raw. 2: head and base.
@@ -85,20 +85,24 @@ impl Manifest {
         }
     }
 
-    pub(crate) fn has(&self, key: &str, raw: Option<&RawKey>) -> bool {
+    /// Whether the object at `key` was taken in or skipped; `entry` is its ledger and tick
+    /// (see [`Manifest::add`]) when it has the contract's layout.
+    pub(crate) fn has(&self, key: &str, entry: Option<(&str, Tick)>) -> bool {
         if self.skipped.contains_key(key) {
             return true;
         }
-        raw.is_some_and(|r| {
+        entry.is_some_and(|(ledger, tick)| {
             self.ingested
-                .get(r.source.as_str())
-                .is_some_and(|ticks| ticks.contains(&r.tick.unix()))
+                .get(ledger)
+                .is_some_and(|ticks| ticks.contains(&tick.unix()))
         })
     }
 
-    pub(crate) fn add(&mut self, source: &SourceName, tick: Tick) {
+    /// Records an object taken in: `ledger` is its source's name for a snapshot, and
+    /// `backfill/` and the name for a backfill; `tick` the tick (the hour) of its key.
+    pub(crate) fn add(&mut self, ledger: &str, tick: Tick) {
         self.ingested
-            .entry(source.to_string())
+            .entry(ledger.to_owned())
             .or_default()
             .insert(tick.unix());
     }

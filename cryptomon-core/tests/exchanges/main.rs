@@ -8,6 +8,7 @@
 
 mod binance;
 mod bounds;
+mod candles;
 mod coinbase;
 mod coingecko;
 mod collect;

@@ -38,6 +38,8 @@ struct Inner {
     listed_recent: Option<Instant>,
     /// When new aggregates were last seen.
     changed: Option<Instant>,
+    /// Events read from the recent partitions, by rule and status: what `/metrics` counts.
+    recent_counts: BTreeMap<(String, &'static str), u64>,
 }
 
 impl AlertLog {
@@ -83,6 +85,18 @@ impl AlertLog {
                 .await?;
         }
         Ok(())
+    }
+
+    /// How many events of each rule and status were read from the recent partitions since the
+    /// process started (those of the last day or two at start included): a counter, since
+    /// events are never forgotten. Old partitions that a query reaches back to are not counted.
+    pub(crate) async fn recent_counts(&self) -> Vec<(String, &'static str, u64)> {
+        let inner = self.inner.lock().await;
+        inner
+            .recent_counts
+            .iter()
+            .map(|((rule, status), n)| (rule.clone(), *status, *n))
+            .collect()
     }
 
     /// The events with a tick at or after `since`, of `rule` and `pair` if given, oldest first.
@@ -139,6 +153,12 @@ impl AlertLog {
         }
         let new = read_new(inner, store, keys).await?;
         inner.listed_recent = Some(Instant::now());
+        for event in &new {
+            *inner
+                .recent_counts
+                .entry((event.rule.clone(), event.status.as_str()))
+                .or_default() += 1;
+        }
         // The first listing is history, not news.
         if !first {
             for event in new {

@@ -10,6 +10,7 @@ mod dashboard;
 mod errors;
 mod http_cache;
 mod limits;
+mod market_metrics;
 mod model;
 mod openapi;
 mod params;
@@ -27,6 +28,11 @@ use tower_http::compression::CompressionLayer;
 
 pub use errors::{ApiError, ErrorBody};
 pub use limits::{MAX_BODY, REQUEST_TIMEOUT};
+pub(crate) use market_metrics::alert_event_metrics;
+pub use market_metrics::{
+    DEFAULT_MAX_SERIES, MarketExport, TEXT_FORMAT, market_metrics, market_metrics_response,
+    render_market,
+};
 pub use model::{Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
 pub use state::{ApiOptions, AppState};
 

@@ -4,7 +4,9 @@
 //! `cryptomon-core`'s types, whose schemas its `openapi` feature derives.
 
 use cryptomon_core::alerting::KeyedAlertEvent;
-use cryptomon_core::{Point, Tick};
+use std::collections::BTreeMap;
+
+use cryptomon_core::{Point, Summary, Tick};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -107,6 +109,35 @@ pub struct SourceHealth {
     pub series: u32,
     /// Older than the stale threshold, or behind the summary's `as_of`.
     pub stale: bool,
+}
+
+impl SourceHealth {
+    /// The freshness of each source of `summary` at `now` (Unix seconds), sorted by name: stale
+    /// when its last tick is more than `stale_after` seconds old, or behind the summary's
+    /// `as_of`.
+    pub(crate) fn of_summary(summary: &Summary, now: i64, stale_after: u64) -> Vec<SourceHealth> {
+        let mut per_source: BTreeMap<&str, (Tick, u32)> = BTreeMap::new();
+        for s in &summary.series {
+            let e = per_source
+                .entry(s.source.as_str())
+                .or_insert((s.last_tick, 0));
+            e.0 = e.0.max(s.last_tick);
+            e.1 += 1;
+        }
+        per_source
+            .into_iter()
+            .map(|(source, (last_tick, series))| {
+                let age = now - last_tick.unix();
+                SourceHealth {
+                    source: source.into(),
+                    last_tick: last_tick.to_string(),
+                    age_secs: age,
+                    series,
+                    stale: age > stale_after as i64 || last_tick < summary.as_of,
+                }
+            })
+            .collect()
+    }
 }
 
 /// `GET /api/health`.

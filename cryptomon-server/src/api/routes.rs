@@ -1,7 +1,4 @@
 //! The JSON routes: health, summary, metrics, one metric, candles, alerts.
-
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -46,27 +43,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         Ok(a) => {
             let now = Utc::now().timestamp();
             let as_of = a.summary.as_of;
-            let mut per_source: BTreeMap<&str, (Tick, u32)> = BTreeMap::new();
-            for s in &a.summary.series {
-                let e = per_source
-                    .entry(s.source.as_str())
-                    .or_insert((s.last_tick, 0));
-                e.0 = e.0.max(s.last_tick);
-                e.1 += 1;
-            }
-            health.sources = per_source
-                .into_iter()
-                .map(|(source, (last_tick, series))| {
-                    let age = now - last_tick.unix();
-                    SourceHealth {
-                        source: source.into(),
-                        last_tick: last_tick.to_string(),
-                        age_secs: age,
-                        series,
-                        stale: age > stale_after as i64 || last_tick < as_of,
-                    }
-                })
-                .collect();
+            health.sources = SourceHealth::of_summary(&a.summary, now, stale_after);
             health.status = if health.sources.iter().any(|s| s.stale) {
                 "stale"
             } else {

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::aggregates::{Aggregates, Cache};
 use super::alert_log::AlertLog;
 use super::errors::ApiError;
+use super::market_metrics::MarketExport;
 
 /// Tunables of the API.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct ApiOptions {
     pub check_every: Duration,
     /// A source whose last snapshot is older than this is reported stale by `/api/health`.
     pub stale_after: Duration,
+    /// Which series the market gauges of `/metrics` export.
+    pub market: MarketExport,
 }
 
 impl Default for ApiOptions {
@@ -26,6 +29,7 @@ impl Default for ApiOptions {
             check_every: Duration::from_secs(1),
             // Three missed one-minute collections.
             stale_after: Duration::from_secs(180),
+            market: MarketExport::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The subcommands of `cryptomon`, one module each, and what they share.
 
+mod backfill;
 mod candles;
 mod collect;
 mod history;
@@ -35,6 +36,8 @@ enum Command {
     Collect(collect::CollectArgs),
     /// Compute the 24-hour summary and window state from the stored snapshots.
     Transform(transform::TransformArgs),
+    /// Fill the last hours from the exchanges' one-minute candles, for an empty chart.
+    Backfill(backfill::BackfillArgs),
     /// Print the candle view (cryptomon.candles/v1 JSON) of one series.
     Candles(candles::CandlesArgs),
     /// The history of closed days under history/: repair a day.
@@ -58,6 +61,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Collect(args) => collect::run(args).await,
         Command::Transform(args) => transform::run(args).await,
+        Command::Backfill(args) => backfill::run(args).await,
         Command::Candles(args) => candles::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Serve(args) => serve::run(args).await,

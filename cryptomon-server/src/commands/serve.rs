@@ -1,20 +1,22 @@
 //! `cryptomon serve`: the API and dashboard, with collection and transform on the schedule.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::Utc;
 use clap::Args;
 use cryptomon_core::config::Config;
 use cryptomon_core::exchange::{self, build_sources};
 use cryptomon_core::secrets::Secrets;
-use cryptomon_core::{DynSource, DynStore};
+use cryptomon_core::{DynSource, DynStore, Tick, pipeline};
 use cryptomon_mock::MemoryStore;
-use cryptomon_server::{ServeOptions, demo_sources, serve};
+use cryptomon_server::api::MarketExport;
+use cryptomon_server::{ApiOptions, ServeOptions, demo_sources, serve};
 use tokio::net::TcpListener;
 
 use super::StoreArg;
@@ -25,7 +27,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DIR|memory", default_value = "./cryptomon-data")]
     store: String,
     /// The configuration (TOML): the exchanges and pairs to watch (without it, BTC, ETH and
-    /// SOL on every exchange; ignored with --demo) and the `[alerts]` rules and webhooks.
+    /// SOL on every exchange; ignored with --demo), the `[alerts]` rules and webhooks, and the
+    /// `[backfill]` table (by default an empty window is first filled from the exchanges'
+    /// one-minute candles).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Watch a synthetic market instead of real exchanges; an empty store first gets 24 h of
@@ -53,14 +57,14 @@ fn open_store(args: &ServeArgs) -> anyhow::Result<DynStore> {
     }
 }
 
-/// The sources to collect and the collection interval.
-fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
+/// The sources to collect, the collection interval and, for live sources, the configuration.
+fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration, Option<Config>)> {
     let minute = Duration::from_secs(60);
     if args.demo {
-        return Ok((demo_sources(), minute));
+        return Ok((demo_sources(), minute, None));
     }
     if args.read_only {
-        return Ok((Vec::new(), minute));
+        return Ok((Vec::new(), minute, None));
     }
     let config = match &args.config {
         Some(path) => Config::load_checked(path, exchange::validate)
@@ -71,10 +75,39 @@ fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration)> {
     // The CLI's secrets are its environment variables.
     let sources =
         build_sources(&config, &Secrets::default()).context("cannot set up the exchanges")?;
-    Ok((
-        sources,
-        Duration::from_secs(u64::from(config.interval_secs)),
-    ))
+    let interval = Duration::from_secs(u64::from(config.interval_secs));
+    Ok((sources, interval, Some(config)))
+}
+
+/// Fills an empty window from the exchanges' candles before the first run, unless the
+/// configuration's `[backfill] on_empty` is off. A failure is logged: serving goes on.
+async fn backfill_at_start(store: &DynStore, config: &Config) {
+    let run = async {
+        let sources = exchange::build_candle_sources(config, &Secrets::default())?;
+        let progress = super::backfill::Progress::new();
+        let now = Tick::floor(Utc::now(), 1);
+        let report =
+            pipeline::backfill_on_empty(store.as_ref(), &sources, &config.backfill, now, &progress)
+                .await;
+        progress.finish();
+        report
+    };
+    match run.await {
+        Ok(Some(report)) => eprint!("{}", super::backfill::describe(&report)),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "backfill at start-up failed; serving without it"),
+    }
+}
+
+/// The config's `[prometheus]` table: which series `/metrics` exports.
+fn market_export(path: Option<&Path>) -> anyhow::Result<MarketExport> {
+    let Some(path) = path else {
+        return Ok(MarketExport::default());
+    };
+    let config = Config::load(path)
+        .with_context(|| format!("cannot load the configuration {}", path.display()))?;
+    MarketExport::from_toml(config.prometheus.as_ref())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.
@@ -119,7 +152,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let store = open_store(&args)?;
-    let (sources, interval) = sources(&args)?;
+    let (sources, interval, config) = sources(&args)?;
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -129,9 +162,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (_, true) => "read-only",
         _ => "live",
     };
+    if let Some(config) = &config {
+        backfill_at_start(&store, config).await;
+    }
     // The one line a user (or a test) needs: where to point the browser.
     println!("cryptomon serving {store} ({mode}) on http://{addr}/");
     let options = ServeOptions {
+        api: ApiOptions {
+            market: market_export(args.config.as_deref())?,
+            ..ApiOptions::default()
+        },
         read_only: args.read_only,
         seed_history: args.demo,
         interval,

@@ -90,8 +90,12 @@ pub async fn serve(
         tracing::warn!(%error, "cannot read the stored aggregates yet");
     }
     let handle = prometheus::handle();
+    let metrics_state = state.clone();
     let router = app(state.clone())
-        .route("/metrics", get(move || prometheus::render(handle.clone())))
+        .route(
+            "/metrics",
+            get(move || prometheus::render(handle.clone(), metrics_state.clone())),
+        )
         .layer(axum::middleware::from_fn(prometheus::track))
         // Requests in flight at once; the rest wait their turn. Event streams hold no permit
         // once their response has started.

@@ -1,6 +1,9 @@
 //! Prometheus metrics of the server: the `/metrics` route and the HTTP request counter.
 //!
-//! Server only: on Lambda, CloudWatch does this job, so the shared router knows nothing of it.
+//! `/metrics` holds the operational metrics of this process (collections, transforms, HTTP
+//! requests, alert events read), then the market gauges built from the loaded summary
+//! ([`crate::api::market_metrics`]). On Lambda, CloudWatch has the operational ones, and the api
+//! function's `/metrics` has only the market gauges.
 
 use std::sync::OnceLock;
 
@@ -9,6 +12,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::api::{self, AppState};
 
 /// Snapshots stored, by source and outcome (`ok`, `failed`).
 pub(crate) const COLLECTIONS: &str = "cryptomon_collections_total";
@@ -31,24 +36,48 @@ pub(crate) fn handle() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+            let installed = metrics::set_global_recorder(recorder).ok().map(|()| handle);
+            describe();
+            installed
         })
         .clone()
 }
 
+/// The help text of each operational metric.
+fn describe() {
+    use metrics::{describe_counter, describe_histogram};
+    describe_counter!(
+        COLLECTIONS,
+        "Collections of a source, by outcome (ok, failed)."
+    );
+    describe_counter!(COLLECTION_FAILURES, "Failed collections, by source.");
+    describe_histogram!(
+        TRANSFORM_SECONDS,
+        metrics::Unit::Seconds,
+        "Wall time of each transform."
+    );
+    describe_counter!(
+        OBJECTS_SKIPPED,
+        "Stored objects a transform skipped (unreadable, foreign, ahead of the clock)."
+    );
+    describe_counter!(TRANSFORM_FAILURES, "Failed transforms.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests, by route template and status."
+    );
+}
+
 /// `GET /metrics`: the Prometheus text format.
-pub(crate) async fn render(handle: Option<PrometheusHandle>) -> Response {
-    let body = handle
+pub(crate) async fn render(handle: Option<PrometheusHandle>, state: AppState) -> Response {
+    let mut body = handle
         .map(|h| {
             h.run_upkeep();
             h.render()
         })
         .unwrap_or_default();
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    body.push_str(&api::alert_event_metrics(&state).await);
+    body.push_str(&api::market_metrics(&state).await);
+    ([(CONTENT_TYPE, api::TEXT_FORMAT)], body).into_response()
 }
 
 /// Counts every request by its route template (not its path: ids would explode the series).

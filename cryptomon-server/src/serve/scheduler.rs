@@ -57,6 +57,12 @@ impl Schedule {
         // One clock reading for the history and the first run, so a minute boundary passing in
         // between cannot leave a hole between them.
         let mut tick = Tick::floor(Utc::now(), secs);
+        // Counters start at 0, so a query for failures has a series before the first failure.
+        metrics::counter!(TRANSFORM_FAILURES).absolute(0);
+        for source in &self.sources {
+            metrics::counter!(COLLECTION_FAILURES, "source" => source.name().to_string())
+                .absolute(0);
+        }
         if self.seed_history {
             match seed_history(
                 self.state.store().as_ref(),

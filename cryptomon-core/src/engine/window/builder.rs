@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::merge::{self, Sample, WindowRows};
+use super::merge::{self, Origin, Sample, WindowRows};
 use super::{SeriesKey, Window, cols, contiguous};
 use crate::error::Result;
 use crate::model::{Pair, Snapshot, SourceName, Tick};
@@ -22,6 +22,8 @@ pub struct WindowBuilder {
     windows: Vec<Window>,
     /// The samples pushed, by series id, in push order.
     pushed: Vec<Vec<Sample>>,
+    /// The backfilled samples pushed (an exchange's candles), by series id, in push order.
+    backfilled: Vec<Vec<Sample>>,
     /// Room to make for each series of a source on its first sample (see
     /// [`WindowBuilder::reserve_per_series`]).
     room: HashMap<SourceName, usize, FastHash>,
@@ -61,6 +63,21 @@ impl WindowBuilder {
     ) {
         let id = self.id(source, pair);
         self.pushed[id as usize].push(Sample::new(tick.unix(), collected_at_ms, price, volume));
+    }
+
+    /// Adds one backfilled sample: a minute taken from an exchange's candles, which a
+    /// snapshot's sample of the same (series, tick) always wins over.
+    pub fn push_backfill(
+        &mut self,
+        source: &SourceName,
+        pair: &Pair,
+        tick: Tick,
+        fetched_at_ms: i64,
+        price: f64,
+        volume: Option<f64>,
+    ) {
+        let id = self.id(source, pair);
+        self.backfilled[id as usize].push(Sample::new(tick.unix(), fetched_at_ms, price, volume));
     }
 
     /// Adds the samples of one snapshot: `samples` are (pair, price, volume), each pair given as
@@ -156,6 +173,14 @@ impl WindowBuilder {
         Ok(())
     }
 
+    /// The samples of `origin` pushed for series `id`.
+    fn of(&self, origin: Origin, id: u32) -> &[Sample] {
+        match origin {
+            Origin::Snapshot => &self.pushed[id as usize],
+            Origin::Backfill => &self.backfilled[id as usize],
+        }
+    }
+
     fn id(&mut self, source: &SourceName, pair: &Pair) -> u32 {
         let next = self.keys.len() as u32;
         let pairs = match self.ids.get_mut(source.as_str()) {
@@ -169,6 +194,7 @@ impl WindowBuilder {
         self.keys.push(SeriesKey::new(source.clone(), pair.clone()));
         let room = self.room.get(source.as_str()).copied().unwrap_or(0);
         self.pushed.push(Vec::with_capacity(room));
+        self.backfilled.push(Vec::new());
         next
     }
 
@@ -178,7 +204,12 @@ impl WindowBuilder {
             .windows
             .iter()
             .filter_map(|w| w.index.ticks.map(|(_, max)| max));
-        let pushed = self.pushed.iter().flatten().map(|s| s.tick);
+        let pushed = self
+            .pushed
+            .iter()
+            .chain(&self.backfilled)
+            .flatten()
+            .map(|s| s.tick);
         windows.chain(pushed).max().map(Tick::from_unix)
     }
 
@@ -205,7 +236,7 @@ impl WindowBuilder {
         }
         // Samples arrive in tick order but for a late snapshot; stable, so of equal ticks and
         // collections the one pushed last stays last.
-        for rows in &mut self.pushed {
+        for rows in self.pushed.iter_mut().chain(&mut self.backfilled) {
             if !rows.is_sorted_by_key(|s| (s.tick, s.collected)) {
                 rows.sort_by_key(|s| (s.tick, s.collected));
             }
@@ -218,6 +249,7 @@ impl WindowBuilder {
             .chain(
                 self.pushed
                     .iter()
+                    .chain(&self.backfilled)
                     .filter_map(|rows| rows.last().map(|s| s.tick)),
             )
             .max();
@@ -226,7 +258,11 @@ impl WindowBuilder {
             _ => i64::MIN,
         };
         if let [window] = self.windows.as_slice()
-            && self.pushed.iter().all(Vec::is_empty)
+            && self
+                .pushed
+                .iter()
+                .chain(&self.backfilled)
+                .all(Vec::is_empty)
             && window.index.ticks.is_none_or(|(min, _)| min > from)
         {
             // One window and nothing to add or trim: its series are the builder's, in the same
@@ -248,7 +284,7 @@ impl WindowBuilder {
             merge::merge(
                 order.len(),
                 &windows,
-                |sid| &self.pushed[order[sid] as usize],
+                |sid, origin| self.of(origin, order[sid]),
                 from,
             )?
         };
@@ -262,9 +298,8 @@ impl WindowBuilder {
             .into_iter()
             .map(|w| w.frame)
             .collect();
-        let pushed = &self.pushed;
         let order = &order;
-        let frame = plan.into_frame(frames, |sid| &pushed[order[sid] as usize])?;
+        let frame = plan.into_frame(frames, |sid, origin| self.of(origin, order[sid]))?;
         Window::from_parts(series, frame)
     }
 }
@@ -286,5 +321,6 @@ fn window_rows(
         by_series,
         tick: contiguous(frame.column(cols::TICK)?.i64()?)?,
         collected: contiguous(frame.column(cols::COLLECTED_AT)?.i64()?)?,
+        backfill: merge::one_chunk(frame.column(cols::BACKFILL)?.bool()?)?,
     })
 }

@@ -42,13 +42,16 @@ pub(crate) mod cols {
     pub(crate) const COLLECTED_AT: &str = "collected_at";
     pub(crate) const PRICE: &str = "price";
     pub(crate) const VOLUME: &str = "volume";
+    /// Whether a sample came from a backfill (an exchange's candles) rather than a snapshot.
+    pub(crate) const BACKFILL: &str = "backfill";
 }
 
 /// The samples of every series, deduplicated and sorted: the input of every metric.
 ///
 /// The frame has one row per (series, tick) with columns `sid` (u32, the index of the series in
 /// [`Window::series`]), `tick` (i64 seconds), `collected_at` (i64 ms), `price` (f64) and
-/// `volume` (f64, nullable), sorted by (`sid`, `tick`). Series are numbered in (pair, source)
+/// `volume` (f64, nullable) and `backfill` (bool: the sample came from an exchange's candles,
+/// not a snapshot), sorted by (`sid`, `tick`). Series are numbered in (pair, source)
 /// order so every per-series result comes out in the summary's order.
 #[derive(Debug, Clone)]
 pub struct Window {

@@ -84,6 +84,11 @@ impl Window {
                 c.cast(&dtype)?
             })
         };
+        // A state written before backfills holds snapshots' samples only.
+        let backfill = match df.column(cols::BACKFILL) {
+            Ok(_) => column(cols::BACKFILL, DataType::Boolean)?,
+            Err(_) => BooleanChunked::full(cols::BACKFILL.into(), false, df.height()).into_column(),
+        };
         let mut frame = DataFrame::new(
             df.height(),
             vec![
@@ -92,9 +97,16 @@ impl Window {
                 column(cols::COLLECTED_AT, DataType::Int64)?,
                 column(cols::PRICE, DataType::Float64)?,
                 column(cols::VOLUME, DataType::Float64)?,
+                backfill,
             ],
         )?;
-        for name in [cols::SID, cols::TICK, cols::COLLECTED_AT, cols::PRICE] {
+        for name in [
+            cols::SID,
+            cols::TICK,
+            cols::COLLECTED_AT,
+            cols::PRICE,
+            cols::BACKFILL,
+        ] {
             if frame.column(name)?.null_count() > 0 {
                 return Err(bad(format!("null in column {name}")));
             }

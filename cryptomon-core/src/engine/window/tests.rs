@@ -65,13 +65,17 @@ fn rows(w: &Window) -> Vec<(u32, i64, i64, f64)> {
         .collect()
 }
 
+/// A backfilled sample's collection in the slow way's map: below every snapshot's, so any
+/// snapshot's sample wins over it, while two backfills still compare by collection.
+const BACKFILL: i64 = 1 << 40;
+
 proptest::proptest! {
-    /// Windows taken in and samples pushed, in any order, late, repeated or collected twice,
-    /// build what the slow way gives, trimmed or not.
+    /// Windows taken in and samples pushed (collected or backfilled), in any order, late,
+    /// repeated or collected twice, build what the slow way gives, trimmed or not.
     #[test]
     fn a_build_is_the_slow_way(
         parts in proptest::collection::vec(
-            (proptest::bool::ANY, proptest::collection::vec((0u32..3, 0i64..12, 0i64..4), 0..30)),
+            (0u8..4, proptest::collection::vec((0u32..3, 0i64..12, 0i64..4), 0..30)),
             1..4,
         ),
         trim in proptest::option::of(1u32..10),
@@ -79,32 +83,50 @@ proptest::proptest! {
         let source = SourceName::new("kraken").unwrap();
         let pairs = ["BTC-USD", "ETH-USD", "SOL-USD"].map(|p| Pair::new(p).unwrap());
         let mut b = WindowBuilder::new();
-        // The windows' rows in the order taken in, then the pushed samples: on a tie, a pushed
-        // sample wins over a window's row.
-        let (mut all, mut pushed) = (Vec::new(), Vec::new());
-        for (n, (as_window, samples)) in parts.iter().enumerate() {
+        // The windows' rows in the order taken in, then the backfilled samples, then the
+        // collected ones: on a tie, the later wins.
+        let (mut all, mut backfilled, mut pushed) = (Vec::new(), Vec::new(), Vec::new());
+        for (n, (kind, samples)) in parts.iter().enumerate() {
             // Prices tell the samples apart: which one won is visible.
             let samples: Vec<_> = samples
                 .iter()
                 .enumerate()
                 .map(|(i, &(s, m, c))| (s, T0 + m * 60, c, (n * 100 + i) as f64 + 1.0))
                 .collect();
-            if *as_window {
-                let mut w = WindowBuilder::new();
-                for &(s, t, c, p) in &samples {
-                    w.push(&source, &pairs[s as usize], Tick::from_unix(t), c, p, volume_of(p));
+            let backfill = matches!(kind, 2 | 3);
+            let put = |w: &mut WindowBuilder, &(s, t, c, p): &(u32, i64, i64, f64)| {
+                let (pair, tick) = (&pairs[s as usize], Tick::from_unix(t));
+                if backfill {
+                    w.push_backfill(&source, pair, tick, c, p, volume_of(p));
+                } else {
+                    w.push(&source, pair, tick, c, p, volume_of(p));
                 }
-                b.push_window(w.build().unwrap()).unwrap();
-                // A window holds one row a tick already: only those count.
-                let mut kept = naive(&samples, i64::MIN);
-                all.append(&mut kept);
-            } else {
-                for &(s, t, c, p) in &samples {
-                    b.push(&source, &pairs[s as usize], Tick::from_unix(t), c, p, volume_of(p));
+            };
+            let keyed: Vec<_> = samples
+                .iter()
+                .map(|&(s, t, c, p)| (s, t, if backfill { c - BACKFILL } else { c }, p))
+                .collect();
+            match kind {
+                0 | 3 => {
+                    let mut w = WindowBuilder::new();
+                    for sample in &samples {
+                        put(&mut w, sample);
+                    }
+                    b.push_window(w.build().unwrap()).unwrap();
+                    // A window holds one row a tick already: only those count.
+                    all.append(&mut naive(&keyed, i64::MIN));
                 }
-                pushed.extend(samples);
+                1 => {
+                    samples.iter().for_each(|s| put(&mut b, s));
+                    pushed.extend(keyed);
+                }
+                _ => {
+                    samples.iter().for_each(|s| put(&mut b, s));
+                    backfilled.extend(keyed);
+                }
             }
         }
+        all.append(&mut backfilled);
         all.append(&mut pushed);
         let latest = all.iter().map(|r| r.1).max();
         let (built, from) = match trim {
@@ -117,21 +139,25 @@ proptest::proptest! {
             .collect();
         let want: Vec<_> = naive(&all, from)
             .into_iter()
-            .map(|(s, t, c, p)| (pairs[s as usize].clone(), t, c, p))
+            .map(|(s, t, c, p)| (pairs[s as usize].clone(), t, if c < 0 { c + BACKFILL } else { c }, p))
             .collect();
-        proptest::prop_assert_eq!(got, want);
-        // Each row's volume is its sample's, null where that one's was.
+        proptest::prop_assert_eq!(got, want.clone());
+        // Each row's volume is its sample's, null where that one's was, and its origin is
+        // the winning sample's.
         let f = built.frame();
         let volumes: Vec<_> = f.column(cols::VOLUME).unwrap().f64().unwrap().iter().collect();
         let prices: Vec<_> = f.column(cols::PRICE).unwrap().f64().unwrap().into_no_null_iter().collect();
-        let want: Vec<_> = prices.iter().map(|&p| volume_of(p)).collect();
-        proptest::prop_assert_eq!(volumes, want);
+        let want_volumes: Vec<_> = prices.iter().map(|&p| volume_of(p)).collect();
+        proptest::prop_assert_eq!(volumes, want_volumes);
+        let origins: Vec<bool> = f.column(cols::BACKFILL).unwrap().bool().unwrap().iter().map(|b| b == Some(true)).collect();
+        let want_origins: Vec<bool> = naive(&all, from).iter().map(|r| r.2 < 0).collect();
+        proptest::prop_assert_eq!(origins, want_origins);
     }
 }
 
 /// The volume of the proptest's sample of price `p`: every third one has none.
 fn volume_of(p: f64) -> Option<f64> {
-    (p as u64 % 3 != 0).then_some(p * 2.0)
+    (!(p as u64).is_multiple_of(3)).then_some(p * 2.0)
 }
 
 #[test]

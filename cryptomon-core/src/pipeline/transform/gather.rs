@@ -1,5 +1,6 @@
-//! Gathering what is new: listing the partitions the window can still touch, reading the
-//! snapshots the manifest has not taken in, and decoding them.
+//! Gathering what is new: listing the partitions the window can still touch (of snapshots under
+//! `raw/` and of backfills under `backfill/`), reading the objects the manifest has not taken
+//! in, and decoding them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +12,10 @@ use super::options::Clock;
 use super::report::{Io, Skipped};
 use crate::engine::{WINDOW_MINUTES, WindowBuilder};
 use crate::error::{Error, Result};
-use crate::keys::{RAW_PREFIX, RawKey, parse_raw_key};
-use crate::model::{SourceName, Tick};
+use crate::keys::{
+    BACKFILL_PREFIX, BackfillKey, RAW_PREFIX, RawKey, parse_backfill_key, parse_raw_key,
+};
+use crate::model::{Backfill, SourceName, Tick};
 use crate::store::{Object, Store, StoreExt};
 
 /// Reads in flight at once: enough to hide S3 latency, few enough to stay polite.
@@ -50,41 +53,44 @@ pub(super) async fn gather_new(
     clock: Clock,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<Gathered> {
-    let keys = match (has_prior, manifest.as_of) {
-        (true, Some(as_of)) => list_window_partitions(store, as_of, io).await?,
-        _ => list_all(store, io).await?,
-    };
+    let mut keys = Vec::new();
+    for prefix in [RAW_PREFIX, BACKFILL_PREFIX] {
+        keys.extend(match (has_prior, manifest.as_of) {
+            (true, Some(as_of)) => list_window_partitions(store, prefix, as_of, io).await?,
+            _ => list_all(store, prefix, io).await?,
+        });
+    }
 
     // What is new: keys the manifest has not taken in or skipped.
     let mut skipped = Vec::new();
     let mut ahead = Vec::new();
-    let mut to_read: Vec<(String, RawKey)> = Vec::new();
+    let mut to_read: Vec<(String, Input)> = Vec::new();
     for key in keys {
-        let raw = parse_raw_key(&key);
-        if manifest.has(&key, raw.as_ref()) {
+        let input = Input::parse(&key);
+        if manifest.has(&key, input.as_ref().map(|i| (i.ledger(), i.tick()))) {
             continue;
         }
-        match raw {
-            Some(raw) => match clock.check("tick", raw.tick) {
-                Ok(()) => to_read.push((key, raw)),
+        match input {
+            Some(input) => match clock.check("tick", input.tick()) {
+                Ok(()) => to_read.push((key, input)),
                 Err(why) => {
                     let reason =
                         format!("{why}: left in the store, taken in once the clock reaches it");
-                    tracing::warn!(key, %reason, "skipping a snapshot from the future");
+                    tracing::warn!(key, %reason, "skipping an object from the future");
                     ahead.push(Skipped { key, reason });
                 }
             },
             None => skipped.push(Skipped {
                 key,
-                reason: "not a snapshot key of the contract".into(),
+                reason: "not a snapshot or backfill key of the contract".into(),
             }),
         }
     }
     if !has_prior {
         // A rebuild reads only the partitions that can hold the window of the latest key.
-        if let Some(latest) = to_read.iter().map(|(_, r)| r.tick).max() {
+        if let Some(latest) = to_read.iter().map(|(_, i)| i.tick()).max() {
             let first_date = window_first_date(latest);
-            to_read.retain(|(_, r)| r.tick.date() >= first_date);
+            to_read.retain(|(_, i)| i.tick().date() >= first_date);
         }
     }
 
@@ -94,8 +100,10 @@ pub(super) async fn gather_new(
     // A series gets a sample from each snapshot of its source: room for all of them at once,
     // not a doubling (and both copies) every time one fills.
     let mut per_source: BTreeMap<&SourceName, usize> = BTreeMap::new();
-    for (_, raw) in &to_read {
-        *per_source.entry(&raw.source).or_default() += 1;
+    for (_, input) in &to_read {
+        if let Input::Snapshot(raw) = input {
+            *per_source.entry(&raw.source).or_default() += 1;
+        }
     }
     for (source, objects) in per_source {
         builder.reserve_per_series(source, objects);
@@ -104,9 +112,9 @@ pub(super) async fn gather_new(
     // so every core decodes, while the next reads are in flight. A batch, not an object: a
     // hand-off to the pool (a thread wake-up) per snapshot costs more than its decoding.
     let batches = stream::iter(to_read)
-        .map(|(key, raw)| async move {
+        .map(|(key, input)| async move {
             let got = store.get(&key).await;
-            (key, raw, got)
+            (key, input, got)
         })
         .buffered(READ_CONCURRENCY)
         .chunks(DECODE_BATCH);
@@ -126,16 +134,16 @@ pub(super) async fn gather_new(
         let Some(batch) = next else { break };
         let batch = batch.map_err(|e| Error::Engine(format!("decode task failed: {e}")))?;
         taken += batch.len();
-        for (key, raw, got) in batch {
+        for (key, input, got) in batch {
             let Some((len, decoded)) = got? else {
                 continue; // deleted between list and get (a lifecycle rule): nothing to take in
             };
             io.read += 1;
             io.bytes_read += len;
             match decoded {
-                Ok(samples) => {
-                    samples.push_into(&mut builder)?;
-                    manifest.add(&raw.source, raw.tick);
+                Ok(decoded) => {
+                    decoded.push_into(&mut builder)?;
+                    manifest.add(input.ledger(), input.tick());
                 }
                 Err(reason) => {
                     tracing::warn!(key, %reason, "skipping unreadable object");
@@ -165,18 +173,92 @@ pub(super) async fn gather_new(
     })
 }
 
-/// A snapshot's decoding: its size and samples (or why it cannot be used), `None` if it was
-/// deleted between list and get.
-type Decoded = (String, RawKey, Result<Option<(u64, DecodeResult)>>);
-type DecodeResult = std::result::Result<Samples, String>;
+/// An object a transform takes in: a snapshot, or an hour of a backfill.
+enum Input {
+    Snapshot(RawKey),
+    Backfill(BackfillKey, String),
+}
 
-/// Decodes snapshots that were read, on one blocking thread.
-fn decode_batch(objects: Vec<(String, RawKey, Result<Option<Object>>)>) -> Vec<Decoded> {
+impl Input {
+    fn parse(key: &str) -> Option<Input> {
+        if let Some(raw) = parse_raw_key(key) {
+            return Some(Input::Snapshot(raw));
+        }
+        let backfill = parse_backfill_key(key)?;
+        let ledger = format!("{BACKFILL_PREFIX}{}", backfill.source);
+        Some(Input::Backfill(backfill, ledger))
+    }
+
+    /// The tick of its key (a backfill's hour).
+    fn tick(&self) -> Tick {
+        match self {
+            Input::Snapshot(raw) => raw.tick,
+            Input::Backfill(b, _) => b.hour,
+        }
+    }
+
+    /// Where the manifest records it: a snapshot under its source's name, a backfill under
+    /// `backfill/` and the name.
+    fn ledger(&self) -> &str {
+        match self {
+            Input::Snapshot(raw) => raw.source.as_str(),
+            Input::Backfill(_, ledger) => ledger,
+        }
+    }
+}
+
+/// What an object decodes to.
+enum Decoded {
+    Snapshot(Samples),
+    Backfill(Backfill),
+}
+
+impl Decoded {
+    fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
+        match self {
+            Decoded::Snapshot(samples) => samples.push_into(builder),
+            Decoded::Backfill(b) => {
+                let fetched = b.fetched_at.timestamp_millis();
+                for series in &b.series {
+                    for s in &series.samples {
+                        builder.push_backfill(
+                            &b.source,
+                            &series.pair,
+                            s.tick,
+                            fetched,
+                            s.price,
+                            s.volume_24h,
+                        );
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An object's decoding: its size and what it holds (or why it cannot be used), `None` if it
+/// was deleted between list and get.
+type Read = (String, Input, Result<Option<(u64, DecodeResult)>>);
+type DecodeResult = std::result::Result<Decoded, String>;
+
+/// Decodes objects that were read, on one blocking thread.
+fn decode_batch(objects: Vec<(String, Input, Result<Option<Object>>)>) -> Vec<Read> {
     objects
         .into_iter()
-        .map(|(key, raw, got)| {
-            let got = got.map(|o| o.map(|o| (o.body.len() as u64, decode_samples(&o.body))));
-            (key, raw, got)
+        .map(|(key, input, got)| {
+            let got = got.map(|o| {
+                o.map(|o| {
+                    let decoded = match &input {
+                        Input::Snapshot(_) => decode_samples(&o.body).map(Decoded::Snapshot),
+                        Input::Backfill(..) => Backfill::from_json(&key, &o.body)
+                            .map(Decoded::Backfill)
+                            .map_err(|e| e.to_string()),
+                    };
+                    (o.body.len() as u64, decoded)
+                })
+            });
+            (key, input, got)
         })
         .collect()
 }
@@ -186,27 +268,28 @@ fn window_first_date(as_of: Tick) -> String {
     as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60).date()
 }
 
-/// Every key under `raw/`.
-async fn list_all(store: &dyn Store, io: &mut Io) -> Result<Vec<String>> {
-    let keys = store.list(RAW_PREFIX).await?;
+/// Every key under `prefix`.
+async fn list_all(store: &dyn Store, prefix: &str, io: &mut Io) -> Result<Vec<String>> {
+    let keys = store.list(prefix).await?;
     io.lists += 1;
     io.listed += keys.len();
     Ok(keys)
 }
 
-/// The keys of every source's date partitions from the window's first date on: what can hold
-/// new or late snapshots of the window after `as_of`.
+/// The keys of every source's date partitions under `prefix` from the window's first date on:
+/// what can hold new or late objects of the window after `as_of`.
 async fn list_window_partitions(
     store: &dyn Store,
+    prefix: &str,
     as_of: Tick,
     io: &mut Io,
 ) -> Result<Vec<String>> {
     let first_date = window_first_date(as_of);
-    let sources = store.list_prefixes(RAW_PREFIX).await?;
+    let sources = store.list_prefixes(prefix).await?;
     io.lists += 1;
     let mut partitions = BTreeSet::new();
     for source in &sources {
-        if !source.starts_with("raw/source=") {
+        if !source.starts_with(&format!("{prefix}source=")) {
             continue;
         }
         for date in store.list_prefixes(source).await? {

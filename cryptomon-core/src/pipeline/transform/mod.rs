@@ -118,6 +118,16 @@ async fn run_once(
         }
     }
 
+    // A rebuild closes the day before the window again: when the store has it already, it is
+    // neither built whole nor encoded (a day is never rewritten by a transform anyway).
+    let stored_days = match (&loaded.prior, builder.latest_tick()) {
+        (None, Some(latest)) => {
+            let days = history::closed_days(None, latest);
+            io.lists += days.len();
+            history::stored_days(store, &days).await?
+        }
+        _ => Vec::new(),
+    };
     let Loaded {
         prior,
         manifest,
@@ -133,7 +143,10 @@ async fn run_once(
         as_of,
         history: closed_days,
         missed,
-    } = blocking(move || merge(prior, builder, manifest, deferred)).await?;
+    } = {
+        let stored_days = stored_days.clone();
+        blocking(move || merge(prior, builder, manifest, deferred, &stored_days)).await?
+    };
     // A new base when there is none to stand on, on a full run, and once the delta holds about
     // an hour of the window's rows: each tick then writes only the delta.
     let compact = mode == TransformMode::Full
@@ -171,7 +184,7 @@ async fn run_once(
         next_slot,
     };
     // Before the state: a day's write that fails is reported, and the state moves on.
-    let history = history::write_days(store, closed_days, &missed).await;
+    let history = history::write_days(store, &stored_days, closed_days, &missed).await;
     let written = write_aggregates(store, state, manifest, put_mode, &summary, clock).await?;
     let mut out = TransformReport::new(
         as_of,
@@ -329,6 +342,7 @@ fn merge(
     builder: WindowBuilder,
     mut manifest: Manifest,
     deferred: usize,
+    stored_days: &[Tick],
 ) -> Result<Merged> {
     let prior_as_of = prior.as_ref().and(manifest.as_of);
     let latest = |windows: &[Option<&Window>]| -> Result<Option<Tick>> {
@@ -340,7 +354,11 @@ fn merge(
     };
     // Whether the run closes a day, known before the merge, which then keeps the whole of it.
     let closing = |latest: Option<Tick>| match latest {
-        Some(latest) => history::closed_days(prior_as_of, latest),
+        Some(latest) => {
+            let mut days = history::closed_days(prior_as_of, latest);
+            days.retain(|d| !stored_days.contains(d));
+            days
+        }
         None => Vec::new(),
     };
     let untrimmed;
