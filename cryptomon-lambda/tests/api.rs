@@ -197,9 +197,21 @@ async fn a_candle_range_reads_the_history_days_on_lambda() {
         .await
         .unwrap();
     let state = AppState::new(store.clone());
+    // The function's own router: the API's, with its deadline and `/metrics`.
+    let invoke = |payload: Value| {
+        let state = state.clone();
+        async move {
+            let request: LambdaRequest = serde_json::from_value(payload).unwrap();
+            let response = Adapter::from(cryptomon_lambda::api::router(state))
+                .oneshot(LambdaEvent::new(request, Context::default()))
+                .await
+                .unwrap();
+            serde_json::to_value(response).unwrap()
+        }
+    };
     let query =
         "source=demo&pair=BTC-USD&interval=1h&from=2026-11-26T00:00:00Z&to=2026-11-27T23:59:00Z";
-    let response = invoke(&state, get("/api/candles", query)).await;
+    let response = invoke(get("/api/candles", query)).await;
     assert_eq!(response["statusCode"], json!(200), "{response}");
     let candles = body(&response)["candles"].as_array().unwrap().clone();
     assert_eq!(candles.first().unwrap()["t"], "2026-11-26T12:00:00Z");
@@ -207,7 +219,7 @@ async fn a_candle_range_reads_the_history_days_on_lambda() {
     assert_eq!(candles.last().unwrap()["t"], "2026-11-27T23:00:00Z");
 
     let reversed = "source=demo&pair=BTC-USD&from=2026-11-27T00:00:00Z&to=2026-11-26T00:00:00Z";
-    let response = invoke(&state, get("/api/candles", reversed)).await;
+    let response = invoke(get("/api/candles", reversed)).await;
     assert_eq!(response["statusCode"], json!(400), "{response}");
     assert!(body(&response)["error"].as_str().unwrap().contains("from"));
 }
