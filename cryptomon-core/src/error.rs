@@ -126,6 +126,20 @@ pub enum Error {
         pair: String,
     },
     /// An alert could not be delivered to a sink (it stays queued).
+    /// A candle range asks for more candles than one answer holds.
+    #[error(
+        "the range holds up to {candles} candles of {interval}, more than the cap of {max}: \
+         choose a coarser interval or a shorter range"
+    )]
+    TooManyCandles {
+        /// Candles the range could hold.
+        candles: i64,
+        /// The interval asked for.
+        interval: crate::model::CandleInterval,
+        /// The cap.
+        max: i64,
+    },
+    /// Delivering an alert failed.
     #[error("alert delivery to {sink} failed: {message}")]
     Delivery {
         /// The sink: a webhook's URL, an SNS topic.

@@ -184,6 +184,47 @@ async fn a_request_still_waiting_at_the_deadline_gets_a_json_503() {
 }
 
 #[tokio::test]
+async fn a_candle_range_reads_the_history_days_on_lambda() {
+    let store = transformed_store().await;
+    // An hour of the day before, closed into history by the repair command's writer.
+    let before = Tick::parse("2026-11-26T12:59:00Z").unwrap();
+    for source in SyntheticSource::demo_market() {
+        cryptomon_mock::backfill(&source, store.as_ref(), before, 60)
+            .await
+            .unwrap();
+    }
+    pipeline::repair_history(store.as_ref(), "2026-11-26")
+        .await
+        .unwrap();
+    let state = AppState::new(store.clone());
+    // The function's own router: the API's, with its deadline and `/metrics`.
+    let invoke = |payload: Value| {
+        let state = state.clone();
+        async move {
+            let request: LambdaRequest = serde_json::from_value(payload).unwrap();
+            let response = Adapter::from(cryptomon_lambda::api::router(state))
+                .oneshot(LambdaEvent::new(request, Context::default()))
+                .await
+                .unwrap();
+            serde_json::to_value(response).unwrap()
+        }
+    };
+    let query =
+        "source=demo&pair=BTC-USD&interval=1h&from=2026-11-26T00:00:00Z&to=2026-11-27T23:59:00Z";
+    let response = invoke(get("/api/candles", query)).await;
+    assert_eq!(response["statusCode"], json!(200), "{response}");
+    let candles = body(&response)["candles"].as_array().unwrap().clone();
+    assert_eq!(candles.first().unwrap()["t"], "2026-11-26T12:00:00Z");
+    assert_eq!(candles.first().unwrap()["n"], 60);
+    assert_eq!(candles.last().unwrap()["t"], "2026-11-27T23:00:00Z");
+
+    let reversed = "source=demo&pair=BTC-USD&from=2026-11-27T00:00:00Z&to=2026-11-26T00:00:00Z";
+    let response = invoke(get("/api/candles", reversed)).await;
+    assert_eq!(response["statusCode"], json!(400), "{response}");
+    assert!(body(&response)["error"].as_str().unwrap().contains("from"));
+}
+
+#[tokio::test]
 async fn metrics_has_the_market_gauges_of_the_stored_summary() {
     let store = transformed_store().await;
     let state = AppState::new(store.clone());

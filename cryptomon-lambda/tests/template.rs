@@ -395,6 +395,15 @@ fn a_fresh_bucket_reads_as_not_found_and_no_more_is_granted() {
             );
         }
     }
+    // Candle ranges read the history days.
+    assert!(
+        statements(&t, "ApiFunction").iter().any(|s| allows(
+            s,
+            "s3:GetObject",
+            &objects_under(HISTORY_PREFIX)
+        )),
+        "the api must read {HISTORY_PREFIX}"
+    );
     // The collector only writes snapshots (and reads a config key that must exist).
     let collector = statements(&t, "CollectorFunction");
     assert!(

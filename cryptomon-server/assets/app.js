@@ -11,6 +11,7 @@ const ui = {
   live: document.getElementById("live"),
   metric: document.getElementById("metric"),
   intervals: document.getElementById("intervals"),
+  ranges: document.getElementById("ranges"),
   chart: document.getElementById("chart"),
   title: document.getElementById("chart-title"),
   volatilityRankBox: document.getElementById("volatility-rank-box"),
@@ -36,6 +37,7 @@ const state = {
   metrics: [],
   selected: null,
   interval: "5m",
+  range: "24h",
   sort: { key: "pair", dir: 1 },
   chart: null,
   plot: null,
@@ -153,16 +155,49 @@ function setPlot(kind) {
 
 const unix = (t) => Math.floor(Date.parse(t) / 1000);
 
+const INTERVAL_SECS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400 };
+// Each range's length and its default interval; "all" starts at the epoch, which the API counts
+// from the first stored day.
+const RANGES = {
+  "24h": { secs: 86400, interval: "5m" },
+  "7d": { secs: 7 * 86400, interval: "1h" },
+  "30d": { secs: 30 * 86400, interval: "1h" },
+  all: { secs: null, interval: "1d" },
+};
+// The API's cap on the candles of one answer (docs/api.md).
+const MAX_CANDLES = 5000;
+
+// The query of the selected range: none for the last 24 h (the window's own, cached view).
+function rangeQuery() {
+  const r = RANGES[state.range];
+  if (state.range === "24h" || !state.summary) return "";
+  const to = state.summary.as_of;
+  const from = r.secs === null
+    ? "1970-01-01T00:00:00Z"
+    : new Date((unix(to) - r.secs) * 1000).toISOString().replace(".000Z", "Z");
+  return `&from=${from}&to=${to}`;
+}
+
+// Intervals whose candles over the range would pass the cap are disabled.
+function markIntervals() {
+  const secs = RANGES[state.range].secs;
+  for (const b of ui.intervals.querySelectorAll("button[data-interval]")) {
+    b.disabled = secs !== null && secs / INTERVAL_SECS[b.dataset.interval] > MAX_CANDLES;
+    b.setAttribute("aria-pressed", String(b.dataset.interval === state.interval));
+  }
+}
+
 async function drawSelected() {
   const m = state.metrics.find((x) => x.id === state.selected);
   if (!m) return;
   const seq = ++state.drawSeq;
   const isPrice = m.measure === "price";
   ui.intervals.hidden = !isPrice;
+  ui.ranges.hidden = !isPrice;
   try {
     const detailP = api("/api/metrics/" + encodeURIComponent(m.id));
     const candlesP = isPrice
-      ? api(`/api/candles?source=${encodeURIComponent(m.source)}&pair=${encodeURIComponent(m.pair)}&interval=${state.interval}`)
+      ? api(`/api/candles?source=${encodeURIComponent(m.source)}&pair=${encodeURIComponent(m.pair)}&interval=${state.interval}${rangeQuery()}`)
       : null;
     const [detail, candles] = await Promise.all([detailP, candlesP]);
     if (seq !== state.drawSeq) return; // a newer selection won the race
@@ -183,6 +218,8 @@ async function drawSelected() {
     document.body.dataset.chartMetric = m.id;
     document.body.dataset.chartPoints = String(n);
     document.body.dataset.chartInterval = isPrice ? state.interval : "";
+    document.body.dataset.chartRange = isPrice ? state.range : "24h";
+    document.body.dataset.chartFirst = n ? String(isPrice ? candles.candles[0].t : detail.points[0].t) : "";
   } catch (e) {
     if (seq !== state.drawSeq) return;
     ui.stats.replaceChildren(el("div", { class: "muted" }, "Cannot load " + m.id + ": " + e.message));
@@ -339,7 +376,7 @@ function renderEvents() {
 // the chart shows candles).
 function drawMarkers() {
   if (!state.plot || !LC.createSeriesMarkers) return;
-  const step = state.plotKind === "candles" ? { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 }[state.interval] || 60 : 60;
+  const step = state.plotKind === "candles" ? INTERVAL_SECS[state.interval] || 60 : 60;
   const c = chartColors();
   const markers = [...state.events.values()]
     .filter((e) => eventMetric(e) === state.selected)
@@ -456,7 +493,16 @@ ui.intervals.addEventListener("click", (e) => {
   const b = e.target.closest("button[data-interval]");
   if (!b) return;
   state.interval = b.dataset.interval;
-  for (const x of ui.intervals.querySelectorAll("button")) x.setAttribute("aria-pressed", String(x === b));
+  markIntervals();
+  drawSelected();
+});
+ui.ranges.addEventListener("click", (e) => {
+  const b = e.target.closest("button[data-range]");
+  if (!b) return;
+  state.range = b.dataset.range;
+  state.interval = RANGES[state.range].interval;
+  for (const x of ui.ranges.querySelectorAll("button")) x.setAttribute("aria-pressed", String(x === b));
+  markIntervals();
   drawSelected();
 });
 ui.series.tHead.addEventListener("click", (e) => {

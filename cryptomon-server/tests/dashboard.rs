@@ -1,6 +1,7 @@
-//! End to end: `cryptomon serve --demo --store memory` on a free port, the dashboard driven in
-//! headless Chromium through chromedriver (WebDriver): the chart is drawn, picking another
-//! metric changes the chart and the rank shown, the volatility rank leads and the price-std rank
+//! End to end: `cryptomon serve --demo` on a free port over a store holding eight days of
+//! history, the dashboard driven in headless Chromium through chromedriver (WebDriver): the
+//! chart is drawn, picking another metric changes the chart and the rank shown, the 7 d and
+//! 30 d range buttons fetch and draw the longer ranges, the volatility rank leads and the price-std rank
 //! is labelled as absolute, an alert rule's events reach a local webhook
 //! receiver signed and show on the page and the chart, screenshots land under `target/`, and
 //! Ctrl-C stops the server cleanly.
@@ -15,7 +16,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use bytes::Bytes;
 use cryptomon_core::alerting::{SIGNATURE_HEADER, signature};
+use cryptomon_core::engine::history::{day_table, to_parquet};
+use cryptomon_core::keys::history_key;
+use cryptomon_core::{FsStore, Source, StoreExt, Tick, WindowBuilder};
+use cryptomon_mock::SyntheticSource;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -265,6 +271,69 @@ async fn check_ranks(browser: &Browser, http: &reqwest::Client, base: &str, metr
     assert_ne!(expensive["volatility_rank"], "100th pct", "{rows:?}");
 }
 
+/// Writes the `days` UTC days before today into `dir`'s history through the core's writer: the
+/// demo market every ten minutes, as the transform would have closed them.
+async fn seed_history_days(dir: &Path, days: i64) {
+    let store = FsStore::create(dir).unwrap();
+    let today = Tick::floor(chrono::Utc::now(), 86_400);
+    for d in 1..=days {
+        let day = today.add_secs(-d * 86_400);
+        let mut builder = WindowBuilder::new();
+        for source in SyntheticSource::demo_market() {
+            for m in (0..1440).step_by(10) {
+                let tick = day.add_secs(m * 60);
+                let fetched = source.fetch(tick).await.unwrap();
+                for q in &fetched.quotes {
+                    builder.push(source.name(), &q.pair, tick, 0, q.price, q.volume_24h);
+                }
+            }
+        }
+        let mut table = day_table(&builder.build().unwrap(), day).unwrap();
+        let parquet = to_parquet(&mut table).unwrap();
+        store
+            .put(&history_key(&day.date()), Bytes::from(parquet))
+            .await
+            .unwrap();
+    }
+}
+
+/// Clicks the range button `range` and waits for its chart: its candles drawn, the first
+/// at least `min_days` before the latest.
+async fn click_range(browser: &Browser, range: &str, interval: &str, min_days: i64) -> i64 {
+    let button = browser
+        .find(&format!("#ranges button[data-range=\"{range}\"]"))
+        .await;
+    browser
+        .post(&format!("/element/{button}/click"), json!({}))
+        .await;
+    let points = browser
+        .wait_for(
+            &format!("the {range} chart"),
+            &format!(
+                "const d = document.body.dataset;
+                 return d.chartRange === {range:?} && d.chartInterval === {interval:?}
+                     && d.chartFirst ? Number(d.chartPoints) : null;"
+            ),
+        )
+        .await;
+    let first = browser
+        .script("return document.body.dataset.chartFirst;")
+        .await;
+    let first = Tick::parse(first.as_str().unwrap()).unwrap();
+    let as_of = browser
+        .script("return document.getElementById('as-of').getAttribute('datetime');")
+        .await;
+    let latest = as_of
+        .as_str()
+        .and_then(|t| Tick::parse(t).ok())
+        .unwrap_or_else(|| Tick::floor(chrono::Utc::now(), 60));
+    assert!(
+        latest.unix() - first.unix() >= min_days * 86_400,
+        "the {range} chart starts at {first}, latest {latest}"
+    );
+    points.as_i64().unwrap()
+}
+
 fn write(dir: &Path, name: &str, png: &[u8]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
@@ -298,6 +367,8 @@ async fn dashboard_draws_and_switches_metrics_in_chromium() {
         .await;
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("cryptomon.toml");
+    let store_dir = tempfile::tempdir().unwrap();
+    seed_history_days(store_dir.path(), 8).await;
     std::fs::write(
         &config,
         format!(
@@ -326,7 +397,7 @@ secret_env = "TEST_WEBHOOK_SECRET"
                 "serve",
                 "--demo",
                 "--store",
-                "memory",
+                store_dir.path().to_str().unwrap(),
                 "--addr",
                 "127.0.0.1:0",
                 "--config",
@@ -531,6 +602,27 @@ secret_env = "TEST_WEBHOOK_SECRET"
         .wait_for(
             "a marker on the BTC-USD chart",
             "return Number(document.body.dataset.chartMarkers) > 0;",
+        )
+        .await;
+
+    // The longer ranges: 7 d of hourly candles from the history days and the window, then
+    // 30 d (all eight stored days), then back to the window's 24 h.
+    let week = click_range(&browser, "7d", "1h", 6).await;
+    assert!(week > 6 * 24, "7 d chart of {week} candles");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    write(&out, "dashboard-7d.png", &browser.png("/screenshot").await);
+    let month = click_range(&browser, "30d", "1h", 8).await;
+    assert!(month > week, "30 d chart of {month} candles, 7 d of {week}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    write(&out, "dashboard-30d.png", &browser.png("/screenshot").await);
+    let button = browser.find("#ranges button[data-range=\"24h\"]").await;
+    browser
+        .post(&format!("/element/{button}/click"), json!({}))
+        .await;
+    browser
+        .wait_for(
+            "the 24 h chart again",
+            "return document.body.dataset.chartRange === '24h' && document.body.dataset.chartInterval === '5m';",
         )
         .await;
 

@@ -5,7 +5,7 @@ use polars::prelude::*;
 
 use super::Window;
 use crate::error::Result;
-use crate::model::Tick;
+use crate::model::{Point, Tick};
 
 /// The history table's columns, in order.
 pub const HISTORY_COLUMNS: [&str; 7] = [
@@ -115,4 +115,98 @@ pub fn to_parquet(table: &mut DataFrame) -> Result<Vec<u8>> {
         .with_compression(ParquetCompression::Zstd(None))
         .finish(table)?;
     Ok(buf)
+}
+
+/// One series' samples of a stored history day (`parquet`, as [`to_parquet`] writes it): its
+/// price points in tick order, `None` if the day holds no such series.
+///
+/// The file is sorted by source and pair, so the series is found by binary search over those
+/// two columns alone, and only its rows of `tick` and `price` are decoded (a slice, so the
+/// reader skips the other row groups). Any malformed file, including one that makes the
+/// Parquet reader panic, is an error.
+pub fn read_series(parquet: &[u8], source: &str, pair: &str) -> Result<Option<Vec<Point>>> {
+    let read = || -> Result<Option<Vec<Point>>> {
+        let reader = |columns: &[&str]| {
+            ParquetReader::new(std::io::Cursor::new(parquet))
+                .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+        };
+        let keys = reader(&["source", "pair"]).finish()?;
+        let sources = keys.column("source")?.str()?.rechunk();
+        let pairs = keys.column("pair")?.str()?.rechunk();
+        let key = |i: usize| (sources.get(i).unwrap_or(""), pairs.get(i).unwrap_or(""));
+        let n = keys.height();
+        let start = partition_point(n, |i| key(i) < (source, pair));
+        let end = start + partition_point(n - start, |i| key(start + i) <= (source, pair));
+        if start == end {
+            return Ok(None);
+        }
+        let rows = reader(&["tick", "price"])
+            .with_slice(Some((start, end - start)))
+            .finish()?;
+        let ticks = rows.column("tick")?.cast(&DataType::Int64)?;
+        let ticks = ticks.i64()?;
+        let prices = rows.column("price")?.f64()?;
+        Ok(Some(
+            ticks
+                .iter()
+                .zip(prices.iter())
+                .filter_map(|(t, v)| {
+                    Some(Point {
+                        t: Tick::from_unix(t?.div_euclid(1000)),
+                        v: v?,
+                    })
+                })
+                .collect(),
+        ))
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(crate::error::Error::Engine(
+            "history day: the Parquet reader failed on a malformed file".into(),
+        ))
+    })
+}
+
+/// The first index in `0..n` where `pred` is false, for a `pred` true on a prefix.
+fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WindowBuilder;
+    use crate::model::{Pair, SourceName};
+
+    #[test]
+    fn one_series_is_read_back_from_a_day_of_many() {
+        let day = Tick::parse("2026-12-06T00:00:00Z").unwrap();
+        let mut b = WindowBuilder::new();
+        for source in ["alpha", "beta"] {
+            for pair in ["BTC-USD", "ETH-USD", "SOL-USD"] {
+                let (s, p) = (SourceName::new(source).unwrap(), Pair::new(pair).unwrap());
+                for m in 0..30 {
+                    let price = m as f64 + if source == "beta" { 0.5 } else { 0.0 };
+                    b.push(&s, &p, day.add_secs(m * 60), 0, price, None);
+                }
+            }
+        }
+        let mut table = day_table(&b.build().unwrap(), day).unwrap();
+        let parquet = to_parquet(&mut table).unwrap();
+        let got = read_series(&parquet, "beta", "ETH-USD").unwrap().unwrap();
+        assert_eq!(got.len(), 30);
+        assert_eq!(got[0].t, day);
+        assert_eq!(got[29].v, 29.5);
+        assert!(read_series(&parquet, "beta", "DOGE-USD").unwrap().is_none());
+        assert!(read_series(&parquet, "gamma", "BTC-USD").unwrap().is_none());
+        assert!(read_series(b"PAR1 not parquet PAR1", "beta", "ETH-USD").is_err());
+    }
 }

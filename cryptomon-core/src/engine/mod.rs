@@ -10,7 +10,7 @@ mod window;
 
 use std::fmt::Debug;
 
-pub use views::{candles, points};
+pub use views::{bucket, candles, points};
 pub use window::{SeriesKey, Window, WindowBuilder};
 
 use crate::error::Result;

@@ -32,12 +32,28 @@ pub fn candles(
     pair: &Pair,
     interval: CandleInterval,
 ) -> Result<Candles> {
-    let secs = interval.secs();
     let rows = series_rows(window, source, pair)?;
     let columns = Columns::of(window)?;
     let (ticks, prices) = (&columns.tick[rows.clone()], &columns.price[rows]);
+    Ok(Candles {
+        schema: CANDLES_SCHEMA.to_owned(),
+        source: source.clone(),
+        pair: pair.clone(),
+        interval,
+        candles: bucket(ticks.iter().copied().zip(prices.iter().copied()), interval),
+        skipped_days: Vec::new(),
+    })
+}
+
+/// Candles of `(unix seconds, price)` samples in tick order: [t, t + interval) with t a multiple
+/// of the interval since the epoch; only non-empty candles, oldest first.
+pub fn bucket(
+    samples: impl IntoIterator<Item = (i64, f64)>,
+    interval: CandleInterval,
+) -> Vec<Candle> {
+    let secs = interval.secs();
     let mut out: Vec<Candle> = Vec::new();
-    for (&t, &p) in ticks.iter().zip(prices) {
+    for (t, p) in samples {
         // Floor division, so a bucket is right for ticks before the epoch too.
         let start = t.div_euclid(secs) * secs;
         match out.last_mut() {
@@ -57,13 +73,7 @@ pub fn candles(
             }),
         }
     }
-    Ok(Candles {
-        schema: CANDLES_SCHEMA.to_owned(),
-        source: source.clone(),
-        pair: pair.clone(),
-        interval,
-        candles: out,
-    })
+    out
 }
 
 /// A metric's points in tick order; samples without a value (a `null` volume) are left out.

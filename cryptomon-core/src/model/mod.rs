@@ -18,6 +18,6 @@ pub use snapshot::{
 };
 pub use summary::{
     Alert, CANDLES_SCHEMA, Candle, CandleInterval, Candles, Degraded, Measure, Point,
-    SUMMARY_SCHEMA, SeriesSummary, Spread, Summary,
+    SUMMARY_SCHEMA, SeriesSummary, SkippedDay, Spread, Summary,
 };
 pub use tick::{MINUTE, Tick};

@@ -310,15 +310,19 @@ pub enum CandleInterval {
     /// One hour.
     #[serde(rename = "1h")]
     H1,
+    /// One UTC day.
+    #[serde(rename = "1d")]
+    D1,
 }
 
 impl CandleInterval {
     /// Every interval, shortest first.
-    pub const ALL: [CandleInterval; 4] = [
+    pub const ALL: [CandleInterval; 5] = [
         CandleInterval::M1,
         CandleInterval::M5,
         CandleInterval::M15,
         CandleInterval::H1,
+        CandleInterval::D1,
     ];
 
     /// Length in seconds.
@@ -328,6 +332,7 @@ impl CandleInterval {
             CandleInterval::M5 => 300,
             CandleInterval::M15 => 900,
             CandleInterval::H1 => 3600,
+            CandleInterval::D1 => 86_400,
         }
     }
 
@@ -338,6 +343,7 @@ impl CandleInterval {
             CandleInterval::M5 => "5m",
             CandleInterval::M15 => "15m",
             CandleInterval::H1 => "1h",
+            CandleInterval::D1 => "1d",
         }
     }
 }
@@ -355,7 +361,9 @@ impl FromStr for CandleInterval {
             .into_iter()
             .find(|i| i.as_str() == s)
             .ok_or_else(|| {
-                Error::Config(format!("unknown candle interval {s:?} (1m, 5m, 15m, 1h)"))
+                Error::Config(format!(
+                    "unknown candle interval {s:?} (1m, 5m, 15m, 1h, 1d)"
+                ))
             })
     }
 }
@@ -390,8 +398,22 @@ pub struct Candles {
     pub pair: Pair,
     /// The interval.
     pub interval: CandleInterval,
-    /// Non-empty candles inside the window, oldest first.
+    /// Non-empty candles inside the window (or the requested range), oldest first.
     pub candles: Vec<Candle>,
+    /// History days of the range that could not be read, left out of the candles; absent
+    /// when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_days: Vec<SkippedDay>,
+}
+
+/// A history day left out of an answer, and why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedDay {
+    /// The day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Why it could not be read.
+    pub reason: String,
 }
 
 /// One point of a metric's chart.

@@ -3,9 +3,11 @@
 mod alert_delivery;
 mod backfill;
 mod cache;
+mod candle_range;
 mod collect;
 mod decode;
 mod history;
+mod history_read;
 mod read;
 mod state;
 mod transform;
@@ -19,11 +21,15 @@ pub use backfill::{
     backfill_on_empty, window_is_empty,
 };
 pub use cache::TransformCache;
+pub use candle_range::{MAX_CANDLES, range_candles};
 pub use collect::{
     CollectReport, SOURCE_TIMEOUT, collect, collect_all, collect_all_until, collect_all_within,
     fetch_deadline,
 };
 pub use history::{HistoryDay, HistoryOutcome, HistoryRepair, repair_history};
+pub use history_read::{
+    DEFAULT_HISTORY_CACHE_BYTES, HistoryCache, HistoryRead, read_history, stored_days,
+};
 pub use read::{read_summary, read_window};
 pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{

@@ -26,6 +26,7 @@ use super::{dashboard, routes, sse};
         super::model::AlertEvents,
         cryptomon_core::Candles,
         cryptomon_core::Candle,
+        cryptomon_core::model::SkippedDay,
         cryptomon_core::Point,
         super::errors::ErrorBody,
         cryptomon_core::SourceName,

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use cryptomon_core::alerting::Rule;
 use cryptomon_core::model::pattern_schema;
-use cryptomon_core::{Measure, Pair, SourceName};
+use cryptomon_core::{Measure, Pair, SourceName, Tick};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
@@ -114,6 +114,22 @@ param_schema!(
         .examples(["2026-11-27T12:00:00Z"])
         .into()
 );
+
+/// The time of the query parameter `name`: an RFC 3339 time, or a 400 naming the parameter.
+pub(crate) fn parse_time(name: &str, s: &str) -> Result<Tick, ApiError> {
+    let invalid = || {
+        ApiError::BadRequest(format!(
+            "invalid {name} {:?}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z",
+            s.chars().take(40).collect::<String>()
+        ))
+    };
+    // chrono also takes a space for the `T`; the document's `date-time` does not.
+    if s.as_bytes().get(10) == Some(&b' ') {
+        return Err(invalid());
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid())?;
+    Ok(Tick::floor(t.with_timezone(&chrono::Utc), 1))
+}
 
 #[cfg(test)]
 mod tests {

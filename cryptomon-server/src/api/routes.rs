@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use cryptomon_core::alerting::{KeyedAlertEvent, Rule};
 use cryptomon_core::{
-    CandleInterval, Measure, Pair, Point, SeriesSummary, SourceName, Tick, engine,
+    CandleInterval, Error, Measure, Pair, Point, SeriesSummary, SourceName, Tick, engine, pipeline,
 };
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ use super::errors::{ApiError, ErrorBody};
 use super::http_cache::{NO_STORE, cached_json, matches, weak_etag};
 use super::limits::LimitErrors;
 use super::model::{AlertEvents, Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
-use super::params::{MetricIdParam, RuleNameParam, TimeParam, parse_metric_id};
+use super::params::{MetricIdParam, RuleNameParam, TimeParam, parse_metric_id, parse_time};
 use super::state::AppState;
 
 /// Status, freshness of each source, version.
@@ -139,20 +139,7 @@ pub(crate) async fn alerts(
     let anchor = as_of.unwrap_or_else(|| Tick::floor(Utc::now(), 60));
     let since = match q.since.as_deref() {
         None => anchor.add_secs(-86_400),
-        Some(s) => {
-            let invalid = || {
-                ApiError::BadRequest(format!(
-                    "invalid since {:?}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z",
-                    s.chars().take(40).collect::<String>()
-                ))
-            };
-            // chrono also takes a space for the `T`; the document's `date-time` does not.
-            if s.as_bytes().get(10) == Some(&b' ') {
-                return Err(invalid());
-            }
-            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| invalid())?;
-            Tick::floor(t.with_timezone(&Utc), 1)
-        }
+        Some(s) => parse_time("since", s)?,
     };
     // The look-back is bounded so a request cannot list years of partitions; any valid time is
     // still answered, from the bound.
@@ -312,20 +299,30 @@ pub(crate) struct CandlesQuery {
     source: Option<String>,
     pair: Option<String>,
     interval: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
-/// The candles of one series (`cryptomon.candles/v1`), computed from the window state.
+/// The candles of one series (`cryptomon.candles/v1`): of the window state (the last 24 h), or
+/// with `from` or `to`, of any range, from the window and the stored history days.
 #[utoipa::path(get, path = "/api/candles", tag = "aggregates",
     params(
         ("source" = SourceName, Query, description = "The series' source"),
         ("pair" = Pair, Query, description = "The series' pair"),
         ("interval" = Option<CandleInterval>, Query, description = "The candles' length; \
             default `5m`"),
+        ("from" = Option<TimeParam>, Query, description = "Earliest tick; default 24 h before \
+            `to`. The range may hold at most 5,000 candles, counted from its first stored \
+            sample"),
+        ("to" = Option<TimeParam>, Query, description = "Latest tick; default the latest \
+            aggregates' `as_of`"),
     ),
     responses(
-        (status = 200, description = "The candles", body = cryptomon_core::Candles),
+        (status = 200, description = "The candles; history days that could not be read are \
+            listed in `skipped_days`", body = cryptomon_core::Candles),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A missing, malformed or repeated parameter", body = ErrorBody),
+        (status = 400, description = "A missing, malformed or repeated parameter, `from` after \
+            `to`, or a range of more than 5,000 candles", body = ErrorBody),
         (status = 404, description = "No such series", body = ErrorBody),
         (status = 500, description = "A bug (logged)", body = ErrorBody),
         (status = 503, description = "No aggregates yet, or the store cannot be read", body = ErrorBody,
@@ -352,12 +349,58 @@ pub(crate) async fn candles(
         None => CandleInterval::M5,
         Some(s) => s.parse::<CandleInterval>().map_err(|_| {
             ApiError::BadRequest(format!(
-                "invalid interval {:?}: expected 1m, 5m, 15m or 1h",
+                "invalid interval {:?}: expected 1m, 5m, 15m, 1h or 1d",
                 s.chars().take(16).collect::<String>()
             ))
         })?,
     };
+    let from = q
+        .from
+        .as_deref()
+        .map(|s| parse_time("from", s))
+        .transpose()?;
+    let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::BadRequest(format!(
+            "invalid from {from}: after to {to}"
+        )));
+    }
     let a = state.aggregates().await?;
+    if from.is_some() || to.is_some() {
+        let to = to.unwrap_or(a.summary.as_of);
+        let from = from.unwrap_or(to.add_secs(-86_400));
+        if from > to {
+            return Err(ApiError::BadRequest(format!(
+                "invalid from {from}: after to {to} (the latest aggregates)"
+            )));
+        }
+        let candles = pipeline::range_candles(
+            state.store().as_ref(),
+            state.history(),
+            a.window().cloned(),
+            &source,
+            &pair,
+            interval,
+            from,
+            to,
+        )
+        .await
+        .map_err(|e| match e {
+            Error::TooManyCandles { .. } => ApiError::BadRequest(e.to_string()),
+            Error::UnknownSeries { .. } => {
+                ApiError::NotFound(format!("unknown series {source}:{pair}"))
+            }
+            e if e.is_retryable() || matches!(e, Error::Store { .. }) => ApiError::unavailable(&e),
+            e => ApiError::internal(&e),
+        })?;
+        let body = json_bytes(&candles).map_err(|e| ApiError::internal(&e))?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&body, &mut hasher);
+        let etag = weak_etag(std::hash::Hasher::finish(&hasher));
+        return Ok(cached_json(&headers, &etag, body));
+    }
     let window = a.window().ok_or(ApiError::NoData)?;
     let sid = window
         .sid(&source, &pair)

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cryptomon_core::pipeline::HistoryCache;
 use cryptomon_core::{DynStore, Error};
 use tokio::sync::watch;
 
@@ -48,6 +49,8 @@ struct Inner {
     cache: Cache,
     alerts: AlertLog,
     options: ApiOptions,
+    /// Decoded history days, for candle ranges.
+    history: HistoryCache,
     /// `true` once the host shuts down: ends the event streams so connections can close.
     closing: watch::Sender<bool>,
 }
@@ -66,6 +69,7 @@ impl AppState {
                 cache: Cache::new(options.check_every),
                 alerts: AlertLog::new(options.check_every),
                 options,
+                history: HistoryCache::default(),
                 closing: watch::Sender::new(false),
             }),
         }
@@ -108,6 +112,10 @@ impl AppState {
 
     pub(crate) async fn aggregates(&self) -> Result<Arc<Aggregates>, ApiError> {
         self.inner.cache.get(self.inner.store.as_ref()).await
+    }
+
+    pub(crate) fn history(&self) -> &HistoryCache {
+        &self.inner.history
     }
 
     pub(crate) fn alert_log(&self) -> &AlertLog {
