@@ -363,3 +363,74 @@ fn help_says_what_backfill_does() {
         assert!(help.contains(wanted), "{wanted}: {help}");
     }
 }
+
+/// The promise: a fresh `serve --config` against the exchanges shows a 24 h chart at
+/// once, from the candles backfilled at start-up (the tickers here answer nothing, so no
+/// snapshot is collected: every candle comes from the backfill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_serve_shows_a_day_of_chart_at_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let end = away_from_the_hour().await;
+    let coinbase = coinbase(end - 10 * HOUR).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nkind = \"coinbase\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n\n[backfill]\nhours = 24\n",
+            coinbase.uri()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let url = format!("{base}api/candles?source=coinbase&pair=BTC-USD&interval=1h");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let candles = loop {
+        if let Ok(response) = reqwest::get(&url).await
+            && response.status() == 200
+        {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no candles from {url}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let candles = candles["candles"].as_array().unwrap();
+    // The 24 whole hours before this one, each a candle of 60 backfilled minutes.
+    assert!(candles.len() >= 23, "{} hourly candles", candles.len());
+    let first = chrono::DateTime::parse_from_rfc3339(candles[0]["t"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    assert!(
+        first <= end - 23 * HOUR,
+        "the chart starts at {first}, now {end}"
+    );
+    let last = candles.last().unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(last["t"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    assert_eq!(last["c"].as_f64(), Some(close_at(t + HOUR - 60)), "{last}");
+}
