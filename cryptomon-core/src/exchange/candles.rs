@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::decimal::Decimal;
 use super::http::{HttpClient, HttpPolicy};
-use super::http_source::{Refusal, Request};
+use super::http_source::{Refusal, Request, json_body};
 use super::reply::{Reply, excerpt};
 use super::throttle::Throttle;
 use super::{Binance, Coinbase, Coingecko, Kraken, entry_error};
@@ -115,22 +115,7 @@ impl<A: CandleApi> CandleClient<A> {
 
     /// The JSON body of `reply`, or the error it stands for (as `HttpSource`'s bodies).
     fn body(&self, url: &str, reply: &Reply) -> Result<Value> {
-        let body = reply
-            .json()
-            .map_err(|why| self.http.error(format!("GET {url}: {why}"), false))?;
-        if let Some(Refusal { message, retryable }) = self.api.candle_error(&body) {
-            return Err(self.http.error(
-                format!("GET {url}: HTTP {}: {message}", reply.status),
-                retryable,
-            ));
-        }
-        if !reply.is_success() {
-            return Err(self.http.error(
-                format!("GET {url}: HTTP {}: {}", reply.status, excerpt(&reply.body)),
-                false,
-            ));
-        }
-        Ok(body)
+        json_body(&self.http, url, reply, |body| self.api.candle_error(body))
     }
 }
 
@@ -285,10 +270,7 @@ pub fn build_candle_sources_with(
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            let mut policy = policy.clone();
-            if let Some(secs) = entry.timeout_secs {
-                policy.timeout = Some(Duration::from_secs(secs));
-            }
+            let policy = super::entry_policy(policy, entry);
             let built = match entry.kind {
                 ExchangeKind::Coinbase => build::<Coinbase>(entry, &policy, &mut throttles),
                 ExchangeKind::Kraken => build::<Kraken>(entry, &policy, &mut throttles),

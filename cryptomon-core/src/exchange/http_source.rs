@@ -208,28 +208,38 @@ impl<E: Exchange> HttpSource<E> {
         batch.finish(raw, fetched_at)
     }
 
-    /// The JSON body of `reply`, or the error it stands for: not JSON, an error the exchange
-    /// reports, or a status other than 2xx.
+    /// The JSON body of `reply`, or the error it stands for (see [`json_body`]).
     fn body(&self, url: &str, reply: &Reply) -> Result<Value> {
-        let body = reply
-            .json()
-            .map_err(|why| self.http.error(format!("GET {url}: {why}"), false))?;
-        if let Some(Refusal { message, retryable }) = self.exchange.error(&body) {
-            return Err(self.http.error(
-                format!("GET {url}: HTTP {}: {message}", reply.status),
-                retryable,
-            ));
-        }
-        if !reply.is_success() {
-            // A 4xx that is not a rate limit (a bad symbol, a restricted location) is an
-            // answer, not an accident: the same request would get it again.
-            return Err(self.http.error(
-                format!("GET {url}: HTTP {}: {}", reply.status, excerpt(&reply.body)),
-                false,
-            ));
-        }
-        Ok(body)
+        json_body(&self.http, url, reply, |body| self.exchange.error(body))
     }
+}
+
+/// The JSON body of `reply`, or the error it stands for: not JSON, an error the exchange reports
+/// in it (`refused`), or a status other than 2xx. Shared by the ticker and candle clients.
+pub(super) fn json_body(
+    http: &HttpClient,
+    url: &str,
+    reply: &Reply,
+    refused: impl FnOnce(&Value) -> Option<Refusal>,
+) -> Result<Value> {
+    let body = reply
+        .json()
+        .map_err(|why| http.error(format!("GET {url}: {why}"), false))?;
+    if let Some(Refusal { message, retryable }) = refused(&body) {
+        return Err(http.error(
+            format!("GET {url}: HTTP {}: {message}", reply.status),
+            retryable,
+        ));
+    }
+    if !reply.is_success() {
+        // A 4xx that is not a rate limit (a bad symbol, a restricted location) is an answer,
+        // not an accident: the same request would get it again.
+        return Err(http.error(
+            format!("GET {url}: HTTP {}: {}", reply.status, excerpt(&reply.body)),
+            false,
+        ));
+    }
+    Ok(body)
 }
 
 #[async_trait]

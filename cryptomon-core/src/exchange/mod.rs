@@ -116,6 +116,15 @@ pub fn build_sources(config: &Config, secrets: &Secrets) -> Result<Vec<DynSource
     )
 }
 
+/// `policy` with the entry's own `timeout_secs`, if it sets one.
+pub(super) fn entry_policy(policy: &HttpPolicy, entry: &SourceConfig) -> HttpPolicy {
+    let mut policy = policy.clone();
+    if let Some(secs) = entry.timeout_secs {
+        policy.timeout = Some(Duration::from_secs(secs));
+    }
+    policy
+}
+
 /// [`build_sources`] with a given policy. Sources of one exchange share one request rate and
 /// one rate-limit pause, as the exchange counts them per IP.
 pub fn build_sources_with(
@@ -129,10 +138,7 @@ pub fn build_sources_with(
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            let mut policy = policy.clone();
-            if let Some(secs) = entry.timeout_secs {
-                policy.timeout = Some(Duration::from_secs(secs));
-            }
+            let policy = entry_policy(policy, entry);
             let built = match entry.kind {
                 ExchangeKind::Coinbase => {
                     build::<Coinbase>(entry, &policy, secrets, &mut throttles)
