@@ -120,7 +120,13 @@ async fn run_once(
 
     // A rebuild closes the day before the window again: when the store has it already, it is
     // neither built whole nor encoded (a day is never rewritten by a transform anyway).
-    let stored_days = match (&loaded.prior, builder.latest_tick()) {
+    // The latest tick read, for a rebuild: one pass over its samples, shared with the merge.
+    let rebuilt_latest = loaded
+        .prior
+        .is_none()
+        .then(|| builder.latest_tick())
+        .flatten();
+    let stored_days = match (&loaded.prior, rebuilt_latest) {
         (None, Some(latest)) => {
             let days = history::closed_days(None, latest);
             io.lists += days.len();
@@ -145,7 +151,17 @@ async fn run_once(
         missed,
     } = {
         let stored_days = stored_days.clone();
-        blocking(move || merge(prior, builder, manifest, deferred, &stored_days)).await?
+        blocking(move || {
+            merge(
+                prior,
+                builder,
+                manifest,
+                deferred,
+                &stored_days,
+                rebuilt_latest,
+            )
+        })
+        .await?
     };
     // A new base when there is none to stand on, on a full run, and once the delta holds about
     // an hour of the window's rows: each tick then writes only the delta.
@@ -343,6 +359,7 @@ fn merge(
     mut manifest: Manifest,
     deferred: usize,
     stored_days: &[Tick],
+    rebuilt_latest: Option<Tick>,
 ) -> Result<Merged> {
     let prior_as_of = prior.as_ref().and(manifest.as_of);
     let latest = |windows: &[Option<&Window>]| -> Result<Option<Tick>> {
@@ -389,7 +406,7 @@ fn merge(
         }
         // A rebuild: every row is new, and the window is what was read, as built.
         None => {
-            let closed = closing(builder.latest_tick());
+            let closed = closing(rebuilt_latest);
             untrimmed = !closed.is_empty() && deferred == 0;
             let window = if untrimmed {
                 builder.build()?
