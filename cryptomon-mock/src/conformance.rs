@@ -287,7 +287,8 @@ pub async fn list_prefixes(store: &dyn Store) {
     );
 }
 
-/// More keys than a page of S3's listing ([`MANY_KEYS`]), written concurrently, are all listed.
+/// More keys than a page of S3's listing ([`MANY_KEYS`]), written concurrently, are all listed,
+/// and `list_after` lists those after a given key.
 pub async fn list_many(store: &dyn Store) {
     let p = unique_prefix("list_many");
     let keys: Vec<String> = (0..MANY_KEYS).map(|i| format!("{p}k/{i:05}")).collect();
@@ -307,6 +308,21 @@ pub async fn list_many(store: &dyn Store) {
     assert_eq!(listed, keys, "{store}: list {p}");
     assert_eq!(list(store, &format!("{p}k/00")).await.len(), 1000);
     assert_eq!(list(store, &format!("{p}k/01")).await.len(), 100);
+    // `list_after` starts past a key, listed or not, and runs on over the page boundary.
+    let prefix = p.as_str();
+    let after = |start: String| async move {
+        store
+            .list_after(prefix, &start)
+            .await
+            .unwrap_or_else(|e| panic!("{store}: list_after {start:?}: {e}"))
+    };
+    assert_eq!(after(keys[10].clone()).await, keys[11..], "{store}");
+    assert_eq!(after(format!("{p}k/00999x")).await, keys[1000..], "{store}");
+    assert_eq!(
+        after(format!("{p}l")).await,
+        Vec::<String>::new(),
+        "{store}"
+    );
 }
 
 /// `list_prefixes` returns the distinct "directories" one level under a prefix, each ending in

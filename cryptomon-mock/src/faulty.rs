@@ -432,6 +432,16 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     /// Forwarded, so the inner store's own answer is used (and counted as a list).
+    async fn list_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>> {
+        let injection = before(self.begin(Op::List, prefix)).await?;
+        let result = self.inner.list_after(prefix, start_after).await;
+        if let Ok(keys) = &result {
+            self.lock().counters.keys_listed += keys.len() as u64;
+        }
+        after(injection, result)
+    }
+
+    /// Forwarded, so the inner store's own answer is used (and counted as a list).
     async fn list_prefixes(&self, prefix: &str) -> Result<Vec<String>> {
         let injection = before(self.begin(Op::List, prefix)).await?;
         let result = self.inner.list_prefixes(prefix).await;

@@ -100,6 +100,18 @@ pub trait Store: Send + Sync + Debug + Display + 'static {
     /// Every key that starts with `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
 
+    /// The keys under `prefix` that sort after `start_after`, sorted: what S3 calls
+    /// `StartAfter`, so a reader that has seen a partition up to a key lists only what follows
+    /// it (one request for the new keys, not a page per 1,000 old ones).
+    ///
+    /// The provided method filters [`Store::list`], which is correct for every backend;
+    /// backends override it where the listing itself can start there.
+    async fn list_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>> {
+        let mut keys = self.list(prefix).await?;
+        keys.retain(|k| k.as_str() > start_after);
+        Ok(keys)
+    }
+
     /// The distinct "directories" directly under `prefix` (which ends in `/` or is empty):
     /// each is `prefix` + one segment + `/`, sorted. What S3 calls common prefixes with the
     /// delimiter `/`; the incremental transform uses it to find sources and date partitions

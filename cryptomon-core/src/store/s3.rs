@@ -214,6 +214,44 @@ impl S3Store {
         let retryable = failure.retryable;
         Error::store(op, key, retryable, Message(failure.to_string()))
     }
+
+    /// Every key under `prefix` (after `start_after`, when given), sorted, over as many pages
+    /// as it takes.
+    async fn list_from(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
+        validate_prefix(prefix)?;
+        if let Some(after) = start_after {
+            validate_prefix(after)?;
+        }
+        let full_prefix = self.location.object_key(prefix);
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(&full_prefix)
+            .set_start_after(start_after.map(|k| self.location.object_key(k)))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.failure("list", prefix, e))?;
+            for object in page.contents() {
+                let Some(key) = object
+                    .key()
+                    .and_then(|k| k.strip_prefix(&self.location.prefix))
+                else {
+                    continue;
+                };
+                // Console "folder" markers (`raw/`) and other keys no store could have written
+                // are not objects of ours.
+                if validate_key(key).is_ok() {
+                    keys.push(key.to_owned());
+                }
+            }
+        }
+        // S3 lists in UTF-8 byte order already; sorting keeps the contract whatever the server.
+        keys.sort_unstable();
+        Ok(keys)
+    }
 }
 
 type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
@@ -436,35 +474,12 @@ impl Store for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        validate_prefix(prefix)?;
-        let full_prefix = self.location.object_key(prefix);
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.location.bucket)
-            .prefix(&full_prefix)
-            .into_paginator()
-            .send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.failure("list", prefix, e))?;
-            for object in page.contents() {
-                let Some(key) = object
-                    .key()
-                    .and_then(|k| k.strip_prefix(&self.location.prefix))
-                else {
-                    continue;
-                };
-                // Console "folder" markers (`raw/`) and other keys no store could have written
-                // are not objects of ours.
-                if validate_key(key).is_ok() {
-                    keys.push(key.to_owned());
-                }
-            }
-        }
-        // S3 lists in UTF-8 byte order already; sorting keeps the contract whatever the server.
-        keys.sort_unstable();
-        Ok(keys)
+        self.list_from(prefix, None).await
+    }
+
+    /// `StartAfter` on the wire: S3 skips the keys before it without billing a page for them.
+    async fn list_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>> {
+        self.list_from(prefix, Some(start_after)).await
     }
 
     /// One `ListObjectsV2` with the delimiter `/` per 1,000 common prefixes: the sources and
