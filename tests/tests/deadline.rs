@@ -1,6 +1,7 @@
 //! A transform with a deadline (a Lambda invocation's, less the time to finish) stops reading
 //! new snapshots when it comes, writes what it has, and leaves the rest in the store for the
-//! next run: nothing is lost, and the run after ends where one unhurried run would.
+//! next run: nothing is lost, and the run after ends where one unhurried run would; also when
+//! the run was told of the snapshots (the collector's hand-off) and the next one is not.
 
 use std::time::Duration;
 
@@ -37,6 +38,15 @@ fn options(deadline: Option<tokio::time::Instant>) -> TransformOptions {
     }
 }
 
+/// `options`, told of `keys` and trusting hand-offs for a day: it lists only if it must.
+fn told(deadline: Option<tokio::time::Instant>, keys: Vec<String>) -> TransformOptions {
+    TransformOptions {
+        handoff: Some(keys),
+        reconcile_every: Duration::from_secs(86_400),
+        ..options(deadline)
+    }
+}
+
 async fn summary(store: &dyn Store) -> serde_json::Value {
     let body = store
         .get("aggregates/summary.json")
@@ -51,6 +61,17 @@ async fn summary(store: &dyn Store) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
+    meets_its_deadline(false).await;
+}
+
+/// The hurried run was told of the backlog; the next is told of nothing new, so only a listing
+/// can find what was left: the deferral makes it list.
+#[tokio::test]
+async fn a_told_run_that_meets_its_deadline_makes_the_next_list() {
+    meets_its_deadline(true).await;
+}
+
+async fn meets_its_deadline(handed_off: bool) {
     let store = FaultyStore::new(MemoryStore::new())
         .with_fault(Fault::key_prefix("raw/").on(Op::Get).slowed_by(READ_DELAY));
     let memory = store.inner();
@@ -69,9 +90,23 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     }
     let backlog = usize::try_from(2 * (MINUTES - 1)).unwrap();
     let deadline = tokio::time::Instant::now() + READ_DELAY * 3;
-    let hurried = pipeline::transform(&store, &aggregator, &options(Some(deadline)))
+    let (hurried_options, next_options) = if handed_off {
+        let keys: Vec<String> = memory
+            .list("raw/")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| !k.ends_with(&format!("{}.json", Tick::from_unix(T0).compact())))
+            .collect();
+        assert_eq!(keys.len(), backlog);
+        (told(Some(deadline), keys), told(None, Vec::new()))
+    } else {
+        (options(Some(deadline)), options(None))
+    };
+    let hurried = pipeline::transform(&store, &aggregator, &hurried_options)
         .await
         .unwrap();
+    assert_eq!(hurried.reconciled, !handed_off);
     assert!(
         hurried.deferred > 0 && hurried.new_objects + hurried.deferred == backlog,
         "read {} and deferred {} of {backlog}",
@@ -80,9 +115,10 @@ async fn a_run_that_meets_its_deadline_leaves_the_rest_for_the_next() {
     );
     assert!(hurried.writes > 0, "what was read is written");
 
-    let next = pipeline::transform(&store, &aggregator, &options(None))
+    let next = pipeline::transform(&store, &aggregator, &next_options)
         .await
         .unwrap();
+    assert!(next.reconciled);
     assert_eq!(
         (next.new_objects, next.deferred),
         (hurried.deferred, 0),

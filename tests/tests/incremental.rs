@@ -1,5 +1,6 @@
 //! The incremental transform gives exactly what a full rebuild gives, whatever arrives in
-//! whatever order: gaps, late snapshots, duplicate collections and corrupt objects.
+//! whatever order: gaps, late snapshots, duplicate collections and corrupt objects, and runs
+//! told of their new keys (a hand-off) or not, with hand-offs lost or repeated.
 
 use bytes::Bytes;
 use chrono::TimeZone;
@@ -36,6 +37,11 @@ enum Op {
     Transform,
     /// A transform runs in another process (no cache): the warm one's state is stale after it.
     TransformElsewhere,
+    /// A warm transform runs told of the keys collected since the last hand-off (not of late or
+    /// corrupt objects), and of the previous hand-off's again when `repeat`.
+    TransformTold { repeat: bool },
+    /// The keys collected since the last hand-off are handed to no one (a failed transform).
+    HandoffLost,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,6 +54,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..3).prop_map(|source| Op::Corrupt { source }),
         2 => Just(Op::Transform),
         1 => Just(Op::TransformElsewhere),
+        3 => any::<bool>().prop_map(|repeat| Op::TransformTold { repeat }),
+        1 => Just(Op::HandoffLost),
     ]
 }
 
@@ -98,12 +106,34 @@ async fn warm_transform(
     pipeline::transform(store, &PolarsAggregator::default(), &options).await
 }
 
-async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+/// A warm transform told of `keys`, listing once `reconcile_every` of ticks has passed.
+async fn told_transform(
+    store: &dyn Store,
+    cache: &Arc<TransformCache>,
+    keys: Vec<String>,
+    reconcile_every: std::time::Duration,
+) -> cryptomon_core::Result<pipeline::TransformReport> {
+    let options = TransformOptions {
+        cache: Some(cache.clone()),
+        handoff: Some(keys),
+        reconcile_every,
+        ..TransformOptions::default()
+    };
+    pipeline::transform(store, &PolarsAggregator::default(), &options).await
+}
+
+async fn run(ops: Vec<Op>, reconcile_minutes: u64) -> Result<(), TestCaseError> {
     let store = MemoryStore::new();
     let aggregator = PolarsAggregator::default();
     let cache = Arc::new(TransformCache::new());
+    let reconcile_every = std::time::Duration::from_secs(reconcile_minutes * 60);
     let mut minute = 0i64;
     let mut corrupt = 0;
+    // Keys collected since the last hand-off, and the last hand-off's.
+    let (mut pending, mut handed) = (Vec::new(), Vec::new());
+    // Whether an object landed further in the past than a reconciliation looks (an upload
+    // into the past, which only a listing of the whole window finds).
+    let mut into_the_past = false;
     for op in ops {
         let tick = |m: i64| Tick::from_unix(T0 + m * 60);
         match op {
@@ -114,13 +144,12 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             } => {
                 minute += advance;
                 for s in sources {
+                    let key = raw_key(&source(s), tick(minute));
                     store
-                        .put_if_absent(
-                            &raw_key(&source(s), tick(minute)),
-                            snapshot(s, tick(minute), price),
-                        )
+                        .put_if_absent(&key, snapshot(s, tick(minute), price))
                         .await
                         .unwrap();
+                    pending.push(key);
                 }
             }
             Op::Late {
@@ -129,19 +158,19 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 price,
             } => {
                 let m = minute - back;
+                into_the_past |= back * 60 > pipeline::RECONCILE_OVERLAP.as_secs() as i64;
                 store
                     .put_if_absent(&raw_key(&source(s), tick(m)), snapshot(s, tick(m), price))
                     .await
                     .unwrap();
             }
             Op::Duplicate { source: s } => {
+                let key = raw_key(&source(s), tick(minute));
                 store
-                    .put_if_absent(
-                        &raw_key(&source(s), tick(minute)),
-                        snapshot(s, tick(minute), 1.0),
-                    )
+                    .put_if_absent(&key, snapshot(s, tick(minute), 1.0))
                     .await
                     .unwrap();
+                pending.push(key);
             }
             Op::Corrupt { source: s } => {
                 corrupt += 1;
@@ -164,9 +193,25 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let _ =
                     pipeline::transform(&store, &aggregator, &TransformOptions::default()).await;
             }
+            Op::TransformTold { repeat } => {
+                let mut keys = std::mem::take(&mut pending);
+                if repeat {
+                    keys.extend(handed.iter().cloned());
+                }
+                let _ = told_transform(&store, &cache, keys.clone(), reconcile_every).await;
+                handed = keys;
+            }
+            Op::HandoffLost => pending.clear(),
         }
     }
-    if warm_transform(&store, &cache).await.is_err() {
+    // The last run reconciles: from its last mark when nothing landed before it, over the
+    // whole window otherwise.
+    let last = if into_the_past {
+        warm_transform(&store, &cache).await
+    } else {
+        told_transform(&store, &cache, pending, std::time::Duration::ZERO).await
+    };
+    if last.is_err() {
         return Ok(()); // nothing was collected
     }
     let incremental = summary_of(&store).await;
@@ -191,9 +236,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn incremental_equals_full(ops in prop::collection::vec(op(), 1..40)) {
+    fn incremental_equals_full(
+        ops in prop::collection::vec(op(), 1..40),
+        reconcile_minutes in 1u64..240,
+    ) {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(run(ops))?;
+        rt.block_on(run(ops, reconcile_minutes))?;
     }
 }
 

@@ -33,7 +33,8 @@ pub use history_read::{
 pub use read::{read_summary, read_window};
 pub use state::{BASE_KEYS, WindowState, load_window};
 pub use transform::{
-    DEFAULT_MAX_CLOCK_SKEW, Skipped, TransformMode, TransformOptions, TransformReport, transform,
+    DEFAULT_MAX_CLOCK_SKEW, DEFAULT_RECONCILE_EVERY, RECONCILE_OVERLAP, Skipped, TransformMode,
+    TransformOptions, TransformReport, transform,
 };
 
 use crate::error::{Error, Result};

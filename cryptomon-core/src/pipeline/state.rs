@@ -75,6 +75,10 @@ pub(crate) struct Manifest {
     /// The base under the delta; `None` when the head holds the whole window.
     #[serde(default)]
     pub(crate) base: Option<BaseRef>,
+    /// The latest tick the last listing of the store found (never past the clock): a
+    /// reconciliation lists from about here. `None` makes the next run list the whole window.
+    #[serde(default)]
+    pub(crate) reconciled_at: Option<Tick>,
 }
 
 impl Manifest {

@@ -1,20 +1,18 @@
-//! Gathering what is new: listing the partitions the window can still touch (of snapshots under
-//! `raw/` and of backfills under `backfill/`), reading the objects the manifest has not taken
-//! in, and decoding them.
+//! Gathering what is new: the keys a run was told of or listed (see [`super::listing`]), read
+//! where the manifest has not taken them in, and decoded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use futures::{StreamExt, stream};
 
 use super::super::decode::{Samples, decode_samples};
-use super::super::state::{self, Manifest};
-use super::options::Clock;
+use super::super::state::Manifest;
+use super::listing::{Scope, window_first_date};
+use super::options::{Clock, TransformOptions};
 use super::report::{Io, Skipped};
-use crate::engine::{WINDOW_MINUTES, WindowBuilder};
+use crate::engine::WindowBuilder;
 use crate::error::{Error, Result};
-use crate::keys::{
-    BACKFILL_PREFIX, BackfillKey, RAW_PREFIX, RawKey, parse_backfill_key, parse_raw_key,
-};
+use crate::keys::{BACKFILL_PREFIX, BackfillKey, RawKey, parse_backfill_key, parse_raw_key};
 use crate::model::{Backfill, SourceName, Tick};
 use crate::store::{Object, Store, StoreExt};
 
@@ -30,40 +28,68 @@ pub(super) struct Gathered {
     pub(super) builder: WindowBuilder,
     /// Objects newly found unusable (recorded in the manifest too).
     pub(super) skipped: Vec<Skipped>,
-    /// Objects dated too far ahead of the clock: left for a later run, not recorded.
-    pub(super) ahead: Vec<Skipped>,
+    /// Objects reported but not recorded: dated too far ahead of the clock (left for a later
+    /// run), or handed off but not keys of the contract.
+    pub(super) unrecorded: Vec<Skipped>,
     /// Raw objects read to be taken in.
     pub(super) new_objects: usize,
     /// New snapshots left unread at the deadline.
     pub(super) deferred: usize,
+    /// Whether the run listed the store (and left a new mark).
+    pub(super) reconciled: bool,
 }
 
-/// Lists what `manifest` has not taken in (the window's partitions when standing on a state,
-/// everything under `raw/` for a rebuild), reads and decodes it, and records it in `manifest`.
+/// Finds what `manifest` has not taken in (the keys `told` names, and what [`Scope`] lists),
+/// reads and decodes it, and records it in `manifest`.
 ///
 /// A key whose tick is further ahead of `clock` than it allows is neither read nor recorded:
-/// it is reported in `ahead`, and taken in by the first run whose clock has reached it. Reading
-/// stops at `deadline` once a first batch is in: what is unread is not recorded either, so the
-/// next run reads it.
+/// it is reported in `unrecorded`, and taken in by the first run whose clock has reached it. So
+/// is a key it was told of that is not a key of the contract. Reading stops at `deadline` once a
+/// first batch is in: what is unread is not recorded either, and the next run lists again to
+/// find it.
 pub(super) async fn gather_new(
     store: &dyn Store,
     has_prior: bool,
     manifest: &mut Manifest,
     io: &mut Io,
     clock: Clock,
-    deadline: Option<tokio::time::Instant>,
+    options: &TransformOptions,
 ) -> Result<Gathered> {
-    let mut keys = Vec::new();
-    for prefix in [RAW_PREFIX, BACKFILL_PREFIX] {
-        keys.extend(match (has_prior, manifest.as_of) {
-            (true, Some(as_of)) => list_window_partitions(store, prefix, as_of, io).await?,
-            _ => list_all(store, prefix, io).await?,
-        });
+    let told = options.handoff.as_deref();
+    let latest_told = told.map(|keys| {
+        keys.iter()
+            .filter_map(|k| Input::parse(k))
+            .map(|i| i.tick())
+            .filter(|&t| clock.check("tick", t).is_ok())
+            .max()
+    });
+    let scope = Scope::of(has_prior, manifest, latest_told, options.reconcile_every);
+    let mut keys = scope.list(store, io).await?;
+    let mut unrecorded = Vec::new();
+    for key in told.unwrap_or_default() {
+        if Input::parse(key).is_some() {
+            keys.push(key.clone());
+        } else {
+            unrecorded.push(Skipped {
+                key: key.clone(),
+                reason: "handed off, but not a snapshot or backfill key of the contract".into(),
+            });
+        }
     }
+    keys.sort_unstable();
+    keys.dedup();
+    let listed_through = scope.lists().then(|| {
+        keys.iter()
+            .filter_map(|k| Input::parse(k))
+            .map(|i| i.tick())
+            .chain(manifest.as_of)
+            .filter(|&t| clock.check("tick", t).is_ok())
+            .max()
+            .map(|t| t.min(clock.now()))
+    });
 
     // What is new: keys the manifest has not taken in or skipped.
     let mut skipped = Vec::new();
-    let mut ahead = Vec::new();
     let mut to_read: Vec<(String, Input)> = Vec::new();
     for key in keys {
         let input = Input::parse(&key);
@@ -77,7 +103,7 @@ pub(super) async fn gather_new(
                     let reason =
                         format!("{why}: left in the store, taken in once the clock reaches it");
                     tracing::warn!(key, %reason, "skipping an object from the future");
-                    ahead.push(Skipped { key, reason });
+                    unrecorded.push(Skipped { key, reason });
                 }
             },
             None => skipped.push(Skipped {
@@ -124,7 +150,7 @@ pub(super) async fn gather_new(
     loop {
         // The first batch is always awaited, so every run makes progress, however slow the
         // store: a run that read nothing would have nothing to write.
-        let next = match deadline.filter(|_| taken > 0) {
+        let next = match options.deadline.filter(|_| taken > 0) {
             Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
                 Ok(next) => next,
                 Err(_) => break,
@@ -164,12 +190,20 @@ pub(super) async fn gather_new(
     for s in &skipped {
         manifest.skipped.insert(s.key.clone(), s.reason.clone());
     }
+    match listed_through {
+        // Keys left unread are in no manifest and may be in no later hand-off: the next run
+        // lists the whole window to find them.
+        Some(_) | None if deferred > 0 => manifest.reconciled_at = None,
+        Some(mark) => manifest.reconciled_at = mark,
+        None => {}
+    }
     Ok(Gathered {
         builder,
         skipped,
-        ahead,
+        unrecorded,
         new_objects: taken,
         deferred,
+        reconciled: scope.lists(),
     })
 }
 
@@ -261,50 +295,4 @@ fn decode_batch(objects: Vec<(String, Input, Result<Option<Object>>)>) -> Vec<Re
             (key, input, got)
         })
         .collect()
-}
-
-/// The first date partition that can hold a sample of the window ending at `as_of`.
-fn window_first_date(as_of: Tick) -> String {
-    as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60).date()
-}
-
-/// Every key under `prefix`.
-async fn list_all(store: &dyn Store, prefix: &str, io: &mut Io) -> Result<Vec<String>> {
-    let keys = store.list(prefix).await?;
-    io.lists += 1;
-    io.listed += keys.len();
-    Ok(keys)
-}
-
-/// The keys of every source's date partitions under `prefix` from the window's first date on:
-/// what can hold new or late objects of the window after `as_of`.
-async fn list_window_partitions(
-    store: &dyn Store,
-    prefix: &str,
-    as_of: Tick,
-    io: &mut Io,
-) -> Result<Vec<String>> {
-    let first_date = window_first_date(as_of);
-    let sources = store.list_prefixes(prefix).await?;
-    io.lists += 1;
-    let mut partitions = BTreeSet::new();
-    for source in &sources {
-        if !source.starts_with(&format!("{prefix}source=")) {
-            continue;
-        }
-        for date in store.list_prefixes(source).await? {
-            if state::partition_date(&date).is_some_and(|d| d >= first_date.as_str()) {
-                partitions.insert(date);
-            }
-        }
-        io.lists += 1;
-    }
-    let mut keys = Vec::new();
-    for partition in partitions {
-        let listed = store.list(&partition).await?;
-        io.lists += 1;
-        io.listed += listed.len();
-        keys.extend(listed);
-    }
-    Ok(keys)
 }

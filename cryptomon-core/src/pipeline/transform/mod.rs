@@ -16,6 +16,7 @@
 //! - [`report`]: what the run did.
 
 mod gather;
+mod listing;
 mod load;
 mod options;
 mod report;
@@ -40,7 +41,10 @@ use crate::keys::{RAW_PREFIX, SUMMARY_KEY};
 use crate::model::{SourceName, Summary, Tick};
 use crate::store::{Fetch, PutMode, Store, Version};
 
-pub use self::options::{DEFAULT_MAX_CLOCK_SKEW, TransformMode, TransformOptions};
+pub use self::listing::RECONCILE_OVERLAP;
+pub use self::options::{
+    DEFAULT_MAX_CLOCK_SKEW, DEFAULT_RECONCILE_EVERY, TransformMode, TransformOptions,
+};
 pub use self::report::{Skipped, TransformReport};
 
 /// Takes in the raw objects the window state has not seen (all of them with
@@ -99,14 +103,15 @@ async fn run_once(
     let Gathered {
         builder,
         mut skipped,
-        ahead,
+        unrecorded,
         new_objects,
         deferred,
+        reconciled,
     } = gathered;
 
     // Objects dated ahead of the clock are reported at every run, but are not news.
     let nothing_new = new_objects == 0 && skipped.is_empty();
-    skipped.extend(ahead);
+    skipped.extend(unrecorded);
     if nothing_new && let (Some(prior), Some(as_of)) = (&loaded.prior, loaded.manifest.as_of) {
         io.read += 1;
         if summary_is_current(store, &loaded.manifest).await? {
@@ -114,6 +119,7 @@ async fn run_once(
             out.skipped = skipped;
             out.warm = loaded.warm;
             out.deferred = deferred;
+            out.reconciled = reconciled;
             return unchanged(store, options, &loaded, prior, as_of, out).await;
         }
     }
@@ -214,6 +220,7 @@ async fn run_once(
     out.rebuild_reason = rebuild;
     out.new_objects = new_objects;
     out.deferred = deferred;
+    out.reconciled = reconciled;
     out.skipped = skipped;
     out.series = summary.series.len();
     out.samples = window.len();
@@ -255,14 +262,7 @@ async fn gather_on(
             }
         };
         let has_prior = loaded.prior.is_some();
-        let gather = gather_new(
-            store,
-            has_prior,
-            &mut loaded.manifest,
-            io,
-            clock,
-            options.deadline,
-        );
+        let gather = gather_new(store, has_prior, &mut loaded.manifest, io, clock, options);
         let (base, gathered) = futures::join!(read_base, gather);
         match base? {
             Some(Ok((window, len))) => {

@@ -45,7 +45,19 @@ pub struct TransformOptions {
     /// and taken in by the next run ([`TransformReport::deferred`](super::TransformReport::deferred)). A first batch is always
     /// read, so every run makes progress. `None` reads them all.
     pub deadline: Option<tokio::time::Instant>,
+    /// The keys the caller wrote since the last run (the collector's output): a run told of
+    /// them reads them and lists nothing, until a reconciliation is due (see
+    /// [`reconcile_every`](Self::reconcile_every)). `None` (the default) lists the window's
+    /// partitions every run.
+    pub handoff: Option<Vec<String>>,
+    /// How many minutes of ticks a run with a [`handoff`](Self::handoff) trusts it before
+    /// listing again to find what it was not told of ([`DEFAULT_RECONCILE_EVERY`]); zero lists
+    /// at every run.
+    pub reconcile_every: Duration,
 }
+
+/// How often a run told of its keys reconciles with a listing: hourly.
+pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Default for TransformOptions {
     fn default() -> Self {
@@ -57,6 +69,8 @@ impl Default for TransformOptions {
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             cache: None,
             deadline: None,
+            handoff: None,
+            reconcile_every: DEFAULT_RECONCILE_EVERY,
         }
     }
 }
@@ -85,6 +99,11 @@ impl Clock {
             now: now(options),
             max_ahead_secs: options.max_clock_skew.as_secs(),
         }
+    }
+
+    /// Now.
+    pub(super) fn now(self) -> Tick {
+        self.now
     }
 
     /// Refuses `tick` (named `what` in the message) if it is too far ahead.

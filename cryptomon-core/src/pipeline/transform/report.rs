@@ -25,6 +25,9 @@ pub struct TransformReport {
     pub mode: TransformMode,
     /// Why an incremental run rebuilt from raw, if it did.
     pub rebuild_reason: Option<String>,
+    /// Whether the run listed the store (a rebuild, a run with no hand-off, or a
+    /// reconciliation; see [`TransformOptions::handoff`](super::TransformOptions::handoff)).
+    pub reconciled: bool,
     /// Keys listed.
     pub listed: usize,
     /// List requests made.
@@ -84,6 +87,7 @@ impl TransformReport {
             as_of,
             mode,
             rebuild_reason: None,
+            reconciled: false,
             listed: io.listed,
             lists: io.lists,
             read: io.read,
