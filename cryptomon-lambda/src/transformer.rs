@@ -4,6 +4,10 @@
 //! notification (acted on only when it names a snapshot under `raw/`, so the transform's own
 //! writes under `aggregates/` never trigger it again), or `{}` for a manual run.
 //!
+//! The first two name the new snapshots' keys: the transform reads those and lists nothing,
+//! reconciling with a listing once an hour of ticks (see `TransformOptions::handoff`). `{}`
+//! names none, so that run lists the window's partitions.
+//!
 //! Every invocation that transformed emits [`TRANSFORM_DURATION`] and [`DATA_AGE`], and
 //! [`OBJECTS_SKIPPED`] and [`ALERTS_FIRED`] when they are not zero (see [`crate::metrics`]); an
 //! ignored event emits nothing.
@@ -57,6 +61,8 @@ pub struct Transformer {
     metrics: Metrics,
     /// The time kept before the deadline for finishing ([`FINISH_MARGIN`]).
     finish_margin: Duration,
+    /// How many minutes of ticks the hand-offs are trusted before listing again.
+    reconcile_every: Duration,
 }
 
 /// The transformer's answer.
@@ -81,6 +87,9 @@ pub enum TransformerOutput {
         skipped: usize,
         /// New snapshots left for the next invocation because this one's deadline came first.
         deferred: usize,
+        /// Whether the store was listed: a reconciliation, a rebuild, or a run not told of its
+        /// keys (`{}`).
+        reconciled: bool,
         /// Objects written.
         writes: usize,
         /// Wall time in milliseconds.
@@ -107,7 +116,15 @@ impl Transformer {
             max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
             metrics: Metrics::stdout(),
             finish_margin: FINISH_MARGIN,
+            reconcile_every: pipeline::DEFAULT_RECONCILE_EVERY,
         }
+    }
+
+    /// The same transformer, listing the store to reconcile once `every` of ticks has passed
+    /// since the last listing (hourly by default).
+    pub fn with_reconcile_every(mut self, every: Duration) -> Self {
+        self.reconcile_every = every;
+        self
     }
 
     /// The same transformer, keeping `margin` instead of [`FINISH_MARGIN`] before the
@@ -167,6 +184,8 @@ impl Transformer {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
             deadline: budget::stop_at(&event.context, self.finish_margin),
+            handoff: self.handoff(&event.payload),
+            reconcile_every: self.reconcile_every,
             ..self.alerting.options(pipeline::TransformMode::Incremental)
         };
         let report =
@@ -186,7 +205,7 @@ impl Transformer {
         }
         tracing::info!(as_of = %report.as_of, series = report.series, samples = report.samples,
             read = report.read, skipped = report.skipped.len(), deferred = report.deferred,
-            warm = report.warm,
+            warm = report.warm, reconciled = report.reconciled, lists = report.lists,
             elapsed_ms = report.elapsed.as_millis() as u64, "transformed");
         self.emit_metrics(&report);
         Ok(TransformerOutput::Transformed {
@@ -198,6 +217,7 @@ impl Transformer {
             read: report.read,
             skipped: report.skipped.len(),
             deferred: report.deferred,
+            reconciled: report.reconciled,
             writes: report.writes,
             elapsed_ms: report.elapsed.as_millis() as u64,
         })
@@ -235,6 +255,30 @@ impl Transformer {
             metrics.push(Metric::new(ALERTS_FIRED, fired as f64, Unit::Count));
         }
         self.metrics.emit(&[], &metrics);
+    }
+
+    /// The keys an event tells of: the collector's output names its tick's snapshots, and an
+    /// S3 notification the objects created; `{}` tells of none, so the run lists.
+    fn handoff(&self, payload: &Value) -> Option<Vec<String>> {
+        if let Some(keys) = payload.get("keys").and_then(Value::as_array) {
+            return Some(
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            );
+        }
+        let records = payload.get("Records")?.as_array()?;
+        let prefix = self.bucket.as_ref().map_or("", |(_, p)| p.as_str());
+        Some(
+            records
+                .iter()
+                .filter_map(|r| r["s3"]["object"]["key"].as_str())
+                .map(decode_key)
+                .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+                .filter(|k| k.starts_with(RAW_PREFIX))
+                .collect(),
+        )
     }
 
     /// `Some(reason)` when the event asks for no transform; an error when it is not an event

@@ -57,6 +57,10 @@ fn notification(bucket: &str, key: &str) -> Value {
     e
 }
 
+/// The state machine's tick on moto, request by request: the collector writes a snapshot per
+/// source and hands their keys on; the transformer reads exactly those and its state's head, and
+/// lists nothing except when it reconciles (here every 10 minutes of ticks, to see several).
+/// A tick whose transform never ran (a missed hand-off) is found by the next reconciliation.
 #[tokio::test]
 async fn lambda_collector_then_transformer_on_moto() {
     let endpoint = moto_endpoint!("lambda_collector_then_transformer_on_moto");
@@ -67,53 +71,63 @@ async fn lambda_collector_then_transformer_on_moto() {
     let bucket = s3.location().bucket().to_owned();
     // Four sources, as the default config has.
     let names = ["binance", "coinbase", "coingecko", "kraken"];
+    let sources_n = names.len();
     let collector = Collector::new(store.clone(), sources(&names), 60);
-    let transformer = Transformer::new(store.clone(), Some((bucket.clone(), "prod/".into())));
+    let transformer = Transformer::new(store.clone(), Some((bucket.clone(), "prod/".into())))
+        .with_reconcile_every(std::time::Duration::from_secs(600));
 
     let ticks = 30;
+    let missed = 15;
     let scheduled = event("scheduled-event.json");
     let t0 = Tick::parse("2026-11-27T23:00:00Z").unwrap();
     let mut last_output = None;
+    let mut reconciled_at = Vec::new();
     for m in 0..ticks {
         let mut e = scheduled.clone();
         e["time"] = json!(t0.add_secs(m * 60).to_string());
         let out = collector.handle(invoke(e)).await.unwrap();
-        assert_eq!(out.written, 4);
+        assert_eq!(out.written, sources_n);
         let [gets, puts, lists] = requests(&store);
         assert_eq!(
             (gets, puts, lists),
-            (0, 4, 0),
+            (0, sources_n, 0),
             "collector requests per tick"
         );
-
-        // Alternate the two ways the transformer is started.
-        let payload = if m % 2 == 0 {
-            serde_json::to_value(&out).unwrap()
-        } else {
-            notification(&bucket, &format!("prod/{}", out.keys[0]))
-        };
-        let result = transformer.handle(invoke(payload)).await.unwrap();
+        if m == missed {
+            continue; // the transform of this tick failed: its keys were handed to no one
+        }
+        let result = transformer
+            .handle(invoke(serde_json::to_value(&out).unwrap()))
+            .await
+            .unwrap();
         let [gets, puts, lists] = requests(&store);
         eprintln!("tick {m}: transformer GET {gets} PUT {puts} LIST {lists}");
-        if m > 0 {
-            // Incremental, in a warm container: the head's version checked (a conditional GET
-            // that transfers nothing: the container holds the state it wrote) plus the 4 new
-            // snapshots; sources, then each source's one date partition, listed, and backfill/'s
-            // sources (none here); the state's
-            // head and the summary written, and a new base when the delta has outgrown 1/24 of
-            // the window.
-            let TransformerOutput::Transformed { writes, .. } = &result else {
-                panic!("tick {m}: expected a transform, got {result:?}");
-            };
+        let TransformerOutput::Transformed {
+            writes, reconciled, ..
+        } = &result
+        else {
+            panic!("tick {m}: expected a transform, got {result:?}");
+        };
+        if m > 0 && !reconciled {
+            // The steady state, in a warm container: the head's version checked (a conditional
+            // GET that transfers nothing: the container holds the state it wrote) and the
+            // handed-off snapshots read; the head and the summary written, and a new base when
+            // the delta has outgrown 1/24 of the window. Nothing listed.
             assert!(*writes == 2 || *writes == 3, "tick {m}: {writes} writes");
             assert_eq!(
                 (gets, puts, lists),
-                (1 + 4, *writes, 1 + 4 + 4 + 1),
+                (sources_n + 1, *writes, 0),
                 "transformer requests at tick {m}"
             );
+        } else if m > 0 {
+            // A reconciliation: the sources, each one's date partition from the last mark on
+            // (`StartAfter`), and backfill/'s sources (none here).
+            assert_eq!(lists, 1 + sources_n + 1, "tick {m}");
+            reconciled_at.push(m);
         }
         last_output = Some(result);
     }
+    assert_eq!(reconciled_at, [10, 20], "ticks that reconciled");
     match last_output.unwrap() {
         TransformerOutput::Transformed {
             as_of,
@@ -164,6 +178,29 @@ async fn lambda_collector_then_transformer_on_moto() {
         [0, 0, 0],
         "an ignored event costs no request"
     );
+
+    // Wired to S3 notifications instead, one invocation per snapshot: each reads the one key it
+    // names. (The first tick here is due a reconciliation, which takes in all four at once.)
+    for m in [ticks, ticks + 1] {
+        let mut e = scheduled.clone();
+        e["time"] = json!(t0.add_secs(m * 60).to_string());
+        let out = collector.handle(invoke(e)).await.unwrap();
+        requests(&store);
+        for (i, key) in out.keys.iter().enumerate() {
+            let payload = notification(&bucket, &format!("prod/{key}"));
+            let result = transformer.handle(invoke(payload)).await.unwrap();
+            let [gets, puts, lists] = requests(&store);
+            let TransformerOutput::Transformed { reconciled, .. } = result else {
+                panic!("expected a transform, got {result:?}");
+            };
+            match (m == ticks, i) {
+                (true, 0) => assert!(reconciled && lists > 0),
+                // Told of a key the reconciliation took in: the head and the summary checked.
+                (true, _) => assert_eq!((gets, puts, lists), (2, 0, 0), "{key}"),
+                (false, _) => assert_eq!((gets, puts, lists), (2, 2, 0), "{key}"),
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -99,6 +99,9 @@ impl Schedule {
         let store = self.state.store().as_ref();
         // Three quarters of the tick for collecting, so the transform runs before the next one.
         let collect_by = tokio::time::Instant::from_std(started) + self.interval * 3 / 4;
+        // The keys collected are handed to the transform, which then lists nothing (see
+        // `TransformOptions::handoff`).
+        let mut collected = Vec::new();
         for (source, result) in
             pipeline::collect_all_until(&self.sources, store, tick, collect_by).await
         {
@@ -111,6 +114,7 @@ impl Schedule {
                         %source, %tick, quotes = report.quotes, written = report.written,
                         problems = report.problems.len(), "collected"
                     );
+                    collected.push(report.key);
                 }
                 Err(error) => {
                     metrics::counter!(COLLECTIONS, "source" => source.clone(), "outcome" => "failed")
@@ -123,6 +127,7 @@ impl Schedule {
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
+            handoff: Some(collected),
             ..self.alerting.options(TransformMode::Incremental)
         };
         match pipeline::transform(store, &PolarsAggregator::default(), &options).await {
@@ -135,7 +140,7 @@ impl Schedule {
                 tracing::info!(
                     as_of = %report.as_of, series = report.series, alerts = report.alerts,
                     skipped = report.skipped.len(), seconds = report.elapsed.as_secs_f64(),
-                    warm = report.warm, "transformed"
+                    warm = report.warm, reconciled = report.reconciled, "transformed"
                 );
             }
             Err(cryptomon_core::Error::NoData { .. }) => {
