@@ -4,6 +4,10 @@
 //! notification (acted on only when it names a snapshot under `raw/`, so the transform's own
 //! writes under `aggregates/` never trigger it again), or `{}` for a manual run.
 //!
+//! On a fresh deployment, the container's first invocation may first fill the empty window
+//! from the exchanges' candles ([`Transformer::with_backfill`], see [`crate::startup_backfill`]):
+//! it emits no metric of its own and never fails the invocation.
+//!
 //! Every invocation that transformed emits [`TRANSFORM_DURATION`] and [`DATA_AGE`], and
 //! [`OBJECTS_SKIPPED`] and [`ALERTS_FIRED`] when they are not zero (see [`crate::metrics`]); an
 //! ignored event emits nothing.
@@ -14,9 +18,10 @@ use std::time::Duration;
 use aws_lambda_events::event::s3::S3Event;
 use chrono::Utc;
 use cryptomon_core::alerting::EventStatus;
+use cryptomon_core::config::BackfillConfig;
 use cryptomon_core::keys::{RAW_PREFIX, parse_raw_key};
 use cryptomon_core::pipeline::Alerting;
-use cryptomon_core::{Aggregator, DynStore, PolarsAggregator, Tick, pipeline};
+use cryptomon_core::{Aggregator, DynCandleSource, DynStore, PolarsAggregator, Tick, pipeline};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +32,7 @@ use crate::error::HandlerError;
 use crate::metrics::{
     ALERTS_FIRED, DATA_AGE, Metric, Metrics, OBJECTS_SKIPPED, TRANSFORM_DURATION, Unit,
 };
+use crate::startup_backfill::{REBUILD_MARGIN, StartupBackfill};
 
 const HANDLER: &str = "transformer";
 /// Time kept after alert delivery for the invocation to log and return before its deadline.
@@ -57,6 +63,8 @@ pub struct Transformer {
     metrics: Metrics,
     /// The time kept before the deadline for finishing ([`FINISH_MARGIN`]).
     finish_margin: Duration,
+    /// The backfill of an empty window at the container's first invocation, if any.
+    backfill: Option<Arc<StartupBackfill>>,
 }
 
 /// The transformer's answer.
@@ -107,7 +115,16 @@ impl Transformer {
             max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
             metrics: Metrics::stdout(),
             finish_margin: FINISH_MARGIN,
+            backfill: None,
         }
+    }
+
+    /// The same transformer, first filling an empty window with `config.hours` of the
+    /// `sources`' candles on a fresh deployment (see [`crate::startup_backfill`]; the bin's
+    /// sources and table come from [`crate::startup_backfill::from_config`]).
+    pub fn with_backfill(mut self, sources: Vec<DynCandleSource>, config: BackfillConfig) -> Self {
+        self.backfill = Some(Arc::new(StartupBackfill::new(sources, config)));
+        self
     }
 
     /// The same transformer, keeping `margin` instead of [`FINISH_MARGIN`] before the
@@ -163,6 +180,7 @@ impl Transformer {
             tracing::info!(%reason, "nothing to transform");
             return Ok(TransformerOutput::Ignored { reason });
         }
+        self.backfill_once(&event).await;
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
@@ -201,6 +219,17 @@ impl Transformer {
             writes: report.writes,
             elapsed_ms: report.elapsed.as_millis() as u64,
         })
+    }
+
+    /// The startup backfill, on the container's first invocation, until the time the
+    /// transform needs.
+    async fn backfill_once(&self, event: &LambdaEvent<Value>) {
+        if let Some(backfill) = &self.backfill {
+            let until = budget::stop_at(&event.context, self.finish_margin + REBUILD_MARGIN);
+            backfill
+                .run_once(self.store.as_ref(), &event.payload, until)
+                .await;
+        }
     }
 
     /// The metrics of a transform; the counts only when not zero, so a healthy month publishes
