@@ -11,7 +11,9 @@ use cryptomon_core::config::BackfillConfig;
 use cryptomon_core::keys::backfill_key;
 use cryptomon_core::keys::raw_key;
 use cryptomon_core::model::Backfill;
-use cryptomon_core::pipeline::{HourOutcome, backfill, backfill_on_empty, window_is_empty};
+use cryptomon_core::pipeline::{
+    HourOutcome, backfill, backfill_on_empty, window_is_empty, window_is_empty_before,
+};
 use cryptomon_core::{
     CandleSource, DynCandleSource, Error, FsStore, MinuteCandle, Pair, Result, SourceName,
     StoreExt, Tick,
@@ -230,6 +232,42 @@ async fn start_up_backfills_only_an_empty_window_and_only_if_on() {
             .unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn the_window_before_a_tick_is_empty_until_an_earlier_snapshot_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::create(dir.path()).unwrap();
+    let put = |source: &str, tick: Tick| {
+        let key = raw_key(&SourceName::new(source).unwrap(), tick);
+        let store = &store;
+        async move { store.put(&key, Bytes::from_static(b"{}")).await.unwrap() }
+    };
+    assert!(window_is_empty_before(&store, NOW).await.unwrap());
+    // The collector's own tick, on two sources, and a snapshot beyond the window: still empty.
+    put("kraken", NOW).await;
+    put("coinbase", NOW).await;
+    put("kraken", NOW.add_secs(-3 * 86_400)).await;
+    assert!(window_is_empty_before(&store, NOW).await.unwrap());
+    assert!(
+        !window_is_empty(&store, NOW).await.unwrap(),
+        "the tick's own snapshots fill the window as `serve` sees it"
+    );
+    // A later tick (a clock ahead) is not older than the one handed over.
+    put("kraken", NOW.add_secs(60)).await;
+    assert!(window_is_empty_before(&store, NOW).await.unwrap());
+    // A snapshot a minute before, on the tick's date: not empty.
+    put("coinbase", NOW.add_secs(-60)).await;
+    assert!(!window_is_empty_before(&store, NOW).await.unwrap());
+
+    // One on the day before the tick, inside the window, is enough.
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::create(dir.path()).unwrap();
+    let yesterday = NOW.add_secs(-20 * 3600);
+    assert_ne!(yesterday.date(), NOW.date());
+    let key = raw_key(&SourceName::new("kraken").unwrap(), yesterday);
+    store.put(&key, Bytes::from_static(b"{}")).await.unwrap();
+    assert!(!window_is_empty_before(&store, NOW).await.unwrap());
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! - [`collector`]: [`Collector`], scheduled event or state machine input → one snapshot per
 //!   source for the event's tick.
 //! - [`transformer`]: [`Transformer`], collector output or S3 notification → the transform.
+//! - [`startup_backfill`]: the transformer's backfill of a fresh deployment's empty window.
 //! - [`api`]: the api function's router, answering within the invocation's deadline.
 //! - [`alerts`]: the `[alerts]` rules, webhooks and an SNS topic ([`SnsNotifier`]).
 //! - [`budget`]: the time an invocation has left before Lambda's deadline, less a margin.
@@ -50,6 +51,7 @@ pub mod metrics;
 pub mod parameters;
 pub mod settings;
 pub mod sources;
+pub mod startup_backfill;
 pub mod transformer;
 
 pub use alerts::SnsNotifier;

@@ -8,6 +8,10 @@
 //! reconciling with a listing once an hour of ticks (see `TransformOptions::handoff`). `{}`
 //! names none, so that run lists the window's partitions.
 //!
+//! On a fresh deployment, the container's first invocation may first fill the empty window
+//! from the exchanges' candles ([`Transformer::with_backfill`], see [`crate::startup_backfill`]):
+//! it emits no metric of its own and never fails the invocation.
+//!
 //! Every invocation that transformed emits [`TRANSFORM_DURATION`] and [`DATA_AGE`], and
 //! [`OBJECTS_SKIPPED`] and [`ALERTS_FIRED`] when they are not zero (see [`crate::metrics`]); an
 //! ignored event emits nothing.
@@ -18,9 +22,10 @@ use std::time::Duration;
 use aws_lambda_events::event::s3::S3Event;
 use chrono::Utc;
 use cryptomon_core::alerting::EventStatus;
+use cryptomon_core::config::BackfillConfig;
 use cryptomon_core::keys::{RAW_PREFIX, parse_raw_key};
 use cryptomon_core::pipeline::Alerting;
-use cryptomon_core::{Aggregator, DynStore, PolarsAggregator, Tick, pipeline};
+use cryptomon_core::{Aggregator, DynCandleSource, DynStore, PolarsAggregator, Tick, pipeline};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,6 +36,7 @@ use crate::error::HandlerError;
 use crate::metrics::{
     ALERTS_FIRED, DATA_AGE, Metric, Metrics, OBJECTS_SKIPPED, TRANSFORM_DURATION, Unit,
 };
+use crate::startup_backfill::{REBUILD_MARGIN, StartupBackfill};
 
 const HANDLER: &str = "transformer";
 /// Time kept after alert delivery for the invocation to log and return before its deadline.
@@ -63,6 +69,8 @@ pub struct Transformer {
     finish_margin: Duration,
     /// How many minutes of ticks the hand-offs are trusted before listing again.
     reconcile_every: Duration,
+    /// The backfill of an empty window at the container's first invocation, if any.
+    backfill: Option<Arc<StartupBackfill>>,
 }
 
 /// The transformer's answer.
@@ -117,6 +125,7 @@ impl Transformer {
             metrics: Metrics::stdout(),
             finish_margin: FINISH_MARGIN,
             reconcile_every: pipeline::DEFAULT_RECONCILE_EVERY,
+            backfill: None,
         }
     }
 
@@ -124,6 +133,14 @@ impl Transformer {
     /// since the last listing (hourly by default).
     pub fn with_reconcile_every(mut self, every: Duration) -> Self {
         self.reconcile_every = every;
+        self
+    }
+
+    /// The same transformer, first filling an empty window with `config.hours` of the
+    /// `sources`' candles on a fresh deployment (see [`crate::startup_backfill`]; the bin's
+    /// sources and table come from [`crate::startup_backfill::from_config`]).
+    pub fn with_backfill(mut self, sources: Vec<DynCandleSource>, config: BackfillConfig) -> Self {
+        self.backfill = Some(Arc::new(StartupBackfill::new(sources, config)));
         self
     }
 
@@ -180,6 +197,7 @@ impl Transformer {
             tracing::info!(%reason, "nothing to transform");
             return Ok(TransformerOutput::Ignored { reason });
         }
+        self.backfill_once(&event).await;
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
@@ -221,6 +239,17 @@ impl Transformer {
             writes: report.writes,
             elapsed_ms: report.elapsed.as_millis() as u64,
         })
+    }
+
+    /// The startup backfill, on the container's first invocation, until the time the
+    /// transform needs.
+    async fn backfill_once(&self, event: &LambdaEvent<Value>) {
+        if let Some(backfill) = &self.backfill {
+            let until = budget::stop_at(&event.context, self.finish_margin + REBUILD_MARGIN);
+            backfill
+                .run_once(self.store.as_ref(), &event.payload, until)
+                .await;
+        }
     }
 
     /// The metrics of a transform; the counts only when not zero, so a healthy month publishes

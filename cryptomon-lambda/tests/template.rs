@@ -21,6 +21,7 @@ use cryptomon_core::keys::{HISTORY_PREFIX, RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
 use cryptomon_core::pipeline::SOURCE_TIMEOUT;
 use cryptomon_core::{DynSource, SourceName};
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
+use cryptomon_lambda::startup_backfill::REBUILD_MARGIN;
 use cryptomon_lambda::transformer::FINISH_MARGIN;
 use cryptomon_lambda::{Collector, NON_RETRYABLE, RETRYABLE, Transformer, TransformerOutput};
 use cryptomon_mock::{FaultySource, MemoryStore, SourceFault, SyntheticSource};
@@ -103,6 +104,12 @@ fn function_timeouts_fit_what_the_code_budgets() {
         transformer >= FINISH_MARGIN * 2,
         "the transformer's Timeout {transformer:?} leaves too little before FINISH_MARGIN \
          {FINISH_MARGIN:?}"
+    );
+    // A fresh deployment's first invocation has time to backfill before the rebuild.
+    let backfill = transformer.saturating_sub(FINISH_MARGIN + REBUILD_MARGIN);
+    assert!(
+        backfill >= std::time::Duration::from_secs(20),
+        "the transformer's Timeout {transformer:?} leaves {backfill:?} for a startup backfill"
     );
     // API Gateway gives up on an integration after 30 s: a longer timeout is never used.
     let api = timeout(&t, "ApiFunction");

@@ -2,7 +2,9 @@
 //! exchanges' candle endpoints (rows in the recorded bodies' shapes, generated for the current
 //! hours): each source's hours are written with the candles' closes, volumes only where a whole
 //! trailing day of candles is there, a failing exchange is reported while the others are
-//! written, a second run writes nothing, and a run that can fetch nothing fails.
+//! written, a second run writes nothing, and a run that can fetch nothing fails. `serve
+//! --config` and `transform --config` backfill an empty window first, unless the config says
+//! not to.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -343,6 +345,98 @@ async fn serve_backfills_an_empty_window_before_serving_unless_turned_off() {
             assert!(stderr.contains("coinbase: 2 hours written"), "{stderr}");
         }
     }
+}
+
+/// `cryptomon transform --config` on `store` (`--every`'s first run goes the same way).
+async fn transform(config: &Path, store: &Path) -> Output {
+    let (config, store) = (config.to_owned(), store.to_owned());
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+            .args(["transform", "--config"])
+            .arg(&config)
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The number of samples of `pair` of `source` in the store's summary.
+fn summary_samples(store: &Path, source: &str, pair: &str) -> u64 {
+    let bytes = std::fs::read(store.join("aggregates/summary.json")).unwrap();
+    let summary: Value = serde_json::from_slice(&bytes).unwrap();
+    summary["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == source && s["pair"] == pair)
+        .unwrap_or_else(|| panic!("no {source} {pair} in {summary}"))["samples"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transform_with_a_config_backfills_an_empty_window_first_unless_turned_off() {
+    let end = away_from_the_hour().await;
+    let coinbase = coinbase(end - 10 * HOUR).await;
+    let dir = tempfile::tempdir().unwrap();
+    let entry = format!(
+        "[[sources]]\nkind = \"coinbase\"\npairs = [\"BTC-USD\"]\nbase_url = \"{}\"\n",
+        coinbase.uri()
+    );
+    let config = |on: bool| {
+        let path = dir.path().join(format!("transform-{on}.toml"));
+        std::fs::write(
+            &path,
+            format!("{entry}\n[backfill]\non_empty = {on}\nhours = 2\n"),
+        )
+        .unwrap();
+        path
+    };
+    let empty_store = |name: &str| {
+        let store = dir.path().join(name);
+        std::fs::create_dir(&store).unwrap();
+        store
+    };
+
+    // On (the default): the two hours are backfilled, then transformed.
+    let store = empty_store("on");
+    let out = transform(&config(true), &store).await;
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("coinbase: 2 hours written"), "{all}");
+    for hour in [end - 2 * HOUR, end - HOUR] {
+        let o = object(&store, "coinbase", hour).unwrap_or_else(|| panic!("{hour}: {all}"));
+        assert_eq!(series(&o, "BTC-USD").len(), 60);
+    }
+    assert!(all.contains("transform (full rebuild"), "{all}");
+    assert_eq!(summary_samples(&store, "coinbase", "BTC-USD"), 120, "{all}");
+    let requests = coinbase.received_requests().await.unwrap().len();
+    assert!(requests > 0);
+
+    // Off: nothing is fetched, and an empty store has nothing to transform, as before.
+    let store = empty_store("off");
+    let out = transform(&config(false), &store).await;
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("holds no readable snapshot"), "{all}");
+    assert!(!store.join("backfill").exists(), "{all}");
+    assert_eq!(coinbase.received_requests().await.unwrap().len(), requests);
+
+    // A window that already holds a snapshot is not backfilled.
+    let store = dir.path().join("collected");
+    let collect = Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+        .args(["collect", "--once", "--demo", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(collect.status.success(), "{}", text(&collect));
+    let out = transform(&config(true), &store).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!store.join("backfill").exists(), "{}", text(&out));
+    assert_eq!(coinbase.received_requests().await.unwrap().len(), requests);
 }
 
 #[test]

@@ -21,13 +21,14 @@ use futures::future::join_all;
 
 use crate::candle_source::{CandleSource, DynCandleSource, MinuteCandle};
 use crate::config::BackfillConfig;
-use crate::engine::WINDOW_MINUTES;
 use crate::error::Result;
-use crate::keys::{RAW_PREFIX, backfill_key, backfill_source_prefix, parse_backfill_key};
+use crate::keys::{backfill_key, backfill_source_prefix, parse_backfill_key};
 use crate::model::{
     Backfill, BackfillSample, BackfillSeries, HOUR, MINUTE, Missing, Pair, SourceName, Tick,
 };
 use crate::store::{Store, StoreExt};
+
+use super::window_empty::window_is_empty;
 
 /// Minutes summed into a sample's `volume_24h`.
 pub const VOLUME_MINUTES: i64 = 1440;
@@ -178,26 +179,6 @@ pub async fn backfill_on_empty(
     backfill(store, sources, config.hours, now, progress)
         .await
         .map(Some)
-}
-
-/// Whether no snapshot can be in the 24 hours before `now`: no `raw/` date partition from the
-/// date of `now` − 24 h on. Reads the partitions, not the snapshots.
-pub async fn window_is_empty(store: &dyn Store, now: Tick) -> Result<bool> {
-    let since = now.add_secs(-i64::from(WINDOW_MINUTES) * MINUTE).date();
-    for source in store.list_prefixes(RAW_PREFIX).await? {
-        for partition in store.list_prefixes(&source).await? {
-            let date = partition
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .and_then(|p| p.strip_prefix("date="));
-            // ISO dates compare as strings.
-            if date.is_some_and(|d| d >= since.as_str()) {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
 }
 
 /// One source's hours and what it could not fill.

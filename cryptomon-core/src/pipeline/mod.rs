@@ -11,6 +11,7 @@ mod history_read;
 mod read;
 mod state;
 mod transform;
+mod window_empty;
 
 pub use alert_delivery::{
     Alerting, DEFAULT_DELIVERY_BUDGET, DeliveryOptions, DeliveryReport, deliver, list_event_keys,
@@ -18,7 +19,7 @@ pub use alert_delivery::{
 };
 pub use backfill::{
     BackfillProgress, BackfillReport, HourOutcome, HourReport, Unfilled, VOLUME_MINUTES, backfill,
-    backfill_on_empty, window_is_empty,
+    backfill_on_empty,
 };
 pub use cache::TransformCache;
 pub use candle_range::{MAX_CANDLES, range_candles};
@@ -36,6 +37,7 @@ pub use transform::{
     DEFAULT_MAX_CLOCK_SKEW, DEFAULT_RECONCILE_EVERY, RECONCILE_OVERLAP, Skipped, TransformMode,
     TransformOptions, TransformReport, transform,
 };
+pub use window_empty::{window_is_empty, window_is_empty_before};
 
 use crate::error::{Error, Result};
 

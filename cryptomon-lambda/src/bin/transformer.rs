@@ -1,10 +1,10 @@
-//! The transformer function: reads its settings, alert rules and secrets once (an invalid rule
-//! or a missing secret stops it here, naming it), then runs the transform on every invocation
-//! (see [`cryptomon_lambda::Transformer`]).
+//! The transformer function: reads its settings, alert rules, secrets and the candle sources of
+//! a startup backfill once (an invalid rule or a missing secret stops it here, naming it), then
+//! runs the transform on every invocation (see [`cryptomon_lambda::Transformer`]).
 
 use std::sync::Arc;
 
-use cryptomon_lambda::{ParameterStore, Settings, Transformer, alerts, settings};
+use cryptomon_lambda::{ParameterStore, Settings, Transformer, alerts, settings, startup_backfill};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[tokio::main]
@@ -25,8 +25,11 @@ async fn main() -> Result<(), Error> {
         &aws,
     )?;
     let max_clock_skew = settings::max_clock_skew(config.as_deref())?;
-    let transformer = Transformer::new(store, Some(settings.bucket_and_prefix()))
+    let mut transformer = Transformer::new(store, Some(settings.bucket_and_prefix()))
         .with_alerting(alerting)
         .with_max_clock_skew(max_clock_skew);
+    if let Some((sources, backfill)) = startup_backfill::from_config(config.as_deref(), &secrets)? {
+        transformer = transformer.with_backfill(sources, backfill);
+    }
     run(service_fn(|event| transformer.handle(event))).await
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use cryptomon_core::config::{Config, MAX_BACKFILL_HOURS};
 use cryptomon_core::pipeline::{self, BackfillProgress, BackfillReport, HourOutcome, HourReport};
 use cryptomon_core::secrets::Secrets;
-use cryptomon_core::{Pair, SourceName, Tick, exchange};
+use cryptomon_core::{DynStore, Pair, SourceName, Tick, exchange};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::StoreArg;
@@ -62,13 +62,34 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Fills an empty window from the config's exchanges' candles before a program's first run
+/// (`serve`, `transform --config`), unless the config's `[backfill] on_empty` is off, with the
+/// command's progress and report. A failure is a warning: the program goes on without it.
+pub(super) async fn backfill_at_start(store: &DynStore, config: &Config) {
+    let run = async {
+        let sources = exchange::build_candle_sources(config, &Secrets::default())?;
+        let progress = Progress::new();
+        let now = Tick::floor(Utc::now(), 1);
+        let report =
+            pipeline::backfill_on_empty(store.as_ref(), &sources, &config.backfill, now, &progress)
+                .await;
+        progress.finish();
+        report
+    };
+    match run.await {
+        Ok(Some(report)) => eprint!("{}", describe(&report)),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "backfill at start-up failed; going on without it"),
+    }
+}
+
 /// A bar on a terminal, one line per hour otherwise (both on stderr: stdout is the report).
-pub(super) struct Progress {
+struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    pub(super) fn new() -> Self {
+    fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("backfill {bar:40} {pos}/{len} hours {msg}")
@@ -78,7 +99,7 @@ impl Progress {
         Progress { bar }
     }
 
-    pub(super) fn finish(&self) {
+    fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -118,7 +139,7 @@ fn hour_line(r: &HourReport) -> String {
 }
 
 /// The closing report: a line per source, what could not be filled, and the totals.
-pub(super) fn describe(report: &BackfillReport) -> String {
+fn describe(report: &BackfillReport) -> String {
     let mut out = String::new();
     let mut sources: Vec<&SourceName> = report.hours.iter().map(|h| &h.source).collect();
     sources.dedup();

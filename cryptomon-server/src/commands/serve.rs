@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use clap::Args;
 use cryptomon_core::config::Config;
 use cryptomon_core::exchange::{self, build_sources};
 use cryptomon_core::secrets::Secrets;
-use cryptomon_core::{DynSource, DynStore, Tick, pipeline};
+use cryptomon_core::{DynSource, DynStore};
 use cryptomon_mock::MemoryStore;
 use cryptomon_server::api::MarketExport;
 use cryptomon_server::{ApiOptions, ServeOptions, demo_sources, serve};
@@ -77,26 +76,6 @@ fn sources(args: &ServeArgs) -> anyhow::Result<(Vec<DynSource>, Duration, Option
         build_sources(&config, &Secrets::default()).context("cannot set up the exchanges")?;
     let interval = Duration::from_secs(u64::from(config.interval_secs));
     Ok((sources, interval, Some(config)))
-}
-
-/// Fills an empty window from the exchanges' candles before the first run, unless the
-/// configuration's `[backfill] on_empty` is off. A failure is logged: serving goes on.
-async fn backfill_at_start(store: &DynStore, config: &Config) {
-    let run = async {
-        let sources = exchange::build_candle_sources(config, &Secrets::default())?;
-        let progress = super::backfill::Progress::new();
-        let now = Tick::floor(Utc::now(), 1);
-        let report =
-            pipeline::backfill_on_empty(store.as_ref(), &sources, &config.backfill, now, &progress)
-                .await;
-        progress.finish();
-        report
-    };
-    match run.await {
-        Ok(Some(report)) => eprint!("{}", super::backfill::describe(&report)),
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, "backfill at start-up failed; serving without it"),
-    }
 }
 
 /// The config's `[prometheus]` table: which series `/metrics` exports.
@@ -163,7 +142,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => "live",
     };
     if let Some(config) = &config {
-        backfill_at_start(&store, config).await;
+        super::backfill::backfill_at_start(&store, config).await;
     }
     // The one line a user (or a test) needs: where to point the browser.
     println!("cryptomon serving {store} ({mode}) on http://{addr}/");

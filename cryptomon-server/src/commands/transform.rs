@@ -25,7 +25,9 @@ pub(crate) struct TransformArgs {
     #[arg(long)]
     full: bool,
     /// The configuration file: its `[alerts]` rules are evaluated after the transform and
-    /// their events delivered (see docs/alerts.md). Without it, no rules.
+    /// their events delivered (see docs/alerts.md), and, unless its `[backfill] on_empty` is
+    /// off, an empty window is first filled from its exchanges' one-minute candles. Without
+    /// it, no rules and no backfill.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Run again every SECONDS until Ctrl-C, keeping the window state in memory between runs:
@@ -40,13 +42,20 @@ pub(crate) struct TransformArgs {
 pub(crate) fn load_settings(
     path: Option<&std::path::Path>,
 ) -> anyhow::Result<(Alerting, Duration)> {
-    let Some(path) = path else {
-        return Ok((Alerting::default(), pipeline::DEFAULT_MAX_CLOCK_SKEW));
-    };
-    let config = Config::load(path)
-        .with_context(|| format!("cannot load the configuration {}", path.display()))?;
+    match path {
+        Some(path) => settings(&load_config(path)?, path),
+        None => Ok((Alerting::default(), pipeline::DEFAULT_MAX_CLOCK_SKEW)),
+    }
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| format!("cannot load the configuration {}", path.display()))
+}
+
+/// The alert rules and sinks of `config` (read from `path`) and its tolerated clock skew.
+fn settings(config: &Config, path: &std::path::Path) -> anyhow::Result<(Alerting, Duration)> {
     // The CLI's secrets are its environment variables.
-    let alerting = Alerting::from_config(&config, &Secrets::default())
+    let alerting = Alerting::from_config(config, &Secrets::default())
         .with_context(|| format!("invalid [alerts] in {}", path.display()))?;
     Ok((
         alerting,
@@ -55,8 +64,18 @@ pub(crate) fn load_settings(
 }
 
 pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
-    let (alerting, max_clock_skew) = load_settings(args.config.as_deref())?;
+    let path = args.config.as_deref();
+    let config = path.map(load_config).transpose()?;
+    let (alerting, max_clock_skew) = match config.as_ref().zip(path) {
+        Some((config, path)) => settings(config, path)?,
+        None => load_settings(None)?,
+    };
     let store = args.store.open_existing()?;
+    // Only with a config: its sources are the exchanges to ask, and without one the default
+    // sources would be asked, which a transform alone never needs.
+    if let Some(config) = &config {
+        super::backfill::backfill_at_start(&store, config).await;
+    }
     let mode = if args.full {
         TransformMode::Full
     } else {
