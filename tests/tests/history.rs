@@ -70,6 +70,63 @@ async fn run_minutes(
     closed
 }
 
+/// A day closed by runs told of their keys, one hand-off lost just before midnight, and no
+/// reconciliation due for a day: the run that closes the day lists the window anyway, so the
+/// day holds the snapshots nobody was told of.
+#[tokio::test]
+async fn a_day_closed_by_told_runs_holds_the_snapshots_of_a_lost_hand_off() {
+    let store = MemoryStore::new();
+    let aggregator = PolarsAggregator::default();
+    let cache = std::sync::Arc::new(pipeline::TransformCache::new());
+    let mut closed = Vec::new();
+    for minute in 22 * 60..1440 + 2 {
+        let mut keys = Vec::new();
+        for source in SOURCES {
+            put_snapshot(&store, source, minute).await;
+            let name = SourceName::new(source).unwrap();
+            keys.push(raw_key(&name, Tick::from_unix(DAY + minute * 60)));
+        }
+        if minute == 1438 {
+            continue; // this tick's transform never ran
+        }
+        let options = TransformOptions {
+            handoff: Some(keys),
+            reconcile_every: std::time::Duration::from_secs(86_400),
+            cache: Some(cache.clone()),
+            ..at(minute)
+        };
+        let report = pipeline::transform(&store, &aggregator, &options)
+            .await
+            .unwrap();
+        assert_eq!(
+            report.reconciled,
+            minute == 22 * 60 || minute == 1440,
+            "minute {minute}: only the first run and the one closing the day list"
+        );
+        if !report.history.is_empty() {
+            closed.push(report.history);
+        }
+    }
+    let rows = 2 * 120;
+    assert_eq!(
+        closed,
+        [vec![pipeline::HistoryDay {
+            date: "2026-12-06".into(),
+            outcome: HistoryOutcome::Written { rows },
+        }]]
+    );
+    let day = read_day(
+        store
+            .get(&history_key("2026-12-06"))
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .to_vec(),
+    );
+    assert_eq!(day.height(), rows);
+}
+
 fn read_day(bytes: Vec<u8>) -> DataFrame {
     ParquetReader::new(Cursor::new(bytes)).finish().unwrap()
 }

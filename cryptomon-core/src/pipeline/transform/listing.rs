@@ -5,7 +5,8 @@
 //! It lists when it cannot trust what it was told to be everything:
 //!
 //! - with no state to stand on, everything under `raw/` and `backfill/` (a rebuild);
-//! - with no hand-off (a standalone `cryptomon transform`, a manual run), every date partition
+//! - with no hand-off (a standalone `cryptomon transform`, a manual run), and in a run that
+//!   closes a UTC day (whose history is written once, so must be whole), every date partition
 //!   the window can still touch, as a transform always has;
 //! - with a hand-off, once [`TransformOptions::reconcile_every`] of ticks has passed since the
 //!   last listing (or none is recorded): a *reconciliation*, which lists each source's snapshot
@@ -70,6 +71,11 @@ impl Scope {
             return Scope::Window(as_of);
         };
         let latest = told.map_or(as_of, |t| t.max(as_of));
+        if latest.date() != as_of.date() {
+            // This run closes a day, and history writes a day once: it must hold every snapshot
+            // of it, so the run lists the whole window first.
+            return Scope::Window(as_of);
+        }
         let due = reconcile_every.is_zero()
             || latest.unix() - mark.unix() >= reconcile_every.as_secs() as i64;
         if !due {
@@ -257,6 +263,16 @@ mod tests {
         let old = manifest("2026-11-27T12:00:00Z", Some("2026-11-25T12:00:00Z"));
         assert_eq!(
             Scope::of(true, &old, t("2026-11-27T12:01:00Z"), HOUR),
+            window
+        );
+        // A run that closes a day lists the whole window, due or not.
+        assert_eq!(
+            Scope::of(
+                true,
+                &m,
+                t("2026-11-28T00:00:00Z"),
+                Duration::from_secs(86_400)
+            ),
             window
         );
         // A hand-off naming no key of the contract still counts as told.
