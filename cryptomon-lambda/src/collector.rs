@@ -9,8 +9,8 @@
 //! reported as failed alongside the stored ones instead of Lambda ending the invocation with
 //! nothing reported.
 //!
-//! Every invocation that reached its sources emits [`SOURCES_COLLECTED`] and, for each failed
-//! source, [`SOURCES_FAILED`] (see [`crate::metrics`]), also when every source failed.
+//! An invocation emits [`SOURCES_FAILED`] for each failed source (see [`crate::metrics`]), also
+//! when every source failed, and no metric when all were collected.
 
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::budget;
 use crate::error::HandlerError;
-use crate::metrics::{Metric, Metrics, SOURCE_DIMENSION, SOURCES_COLLECTED, SOURCES_FAILED, Unit};
+use crate::metrics::{Metric, Metrics, SOURCE_DIMENSION, SOURCES_FAILED, Unit};
 
 const HANDLER: &str = "collector";
 
@@ -158,17 +158,11 @@ impl Collector {
         Ok(output)
     }
 
-    /// [`SOURCES_COLLECTED`] always; [`SOURCES_FAILED`] once per failed source, so a healthy
-    /// invocation publishes no failure metric at all.
+    /// [`SOURCES_FAILED`] once per failed source, so a healthy invocation publishes no metric
+    /// at all (each custom metric is billed for every hour it is published in). How many were
+    /// stored is in the invocation's output and log line; a collector that stops fails the
+    /// state machine's execution, which Step Functions' own free metric counts.
     fn emit_metrics(&self, output: &CollectorOutput) {
-        self.metrics.emit(
-            &[],
-            &[Metric::new(
-                SOURCES_COLLECTED,
-                output.keys.len() as f64,
-                Unit::Count,
-            )],
-        );
         for failure in &output.failed {
             self.metrics.emit(
                 &[(SOURCE_DIMENSION, failure.source.as_str())],

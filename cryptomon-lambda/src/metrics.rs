@@ -33,15 +33,9 @@ pub const DEFAULT_STAGE: &str = "default";
 /// The dimension naming the source of a [`SOURCES_FAILED`] data point.
 pub const SOURCE_DIMENSION: &str = "Source";
 
-/// Collector, every invocation that reached its sources (0 when every one failed): the sources
-/// whose snapshot of the tick is stored, written now or by an earlier attempt. Count,
-/// dimensions `[[Stage]]`.
-pub const SOURCES_COLLECTED: &str = "SourcesCollected";
 /// Collector, only when a source failed: 1 per failed source, in one document per source.
 /// Count, dimensions `[[Stage], [Stage, Source]]`, so its sum over `[Stage]` is the failures.
 pub const SOURCES_FAILED: &str = "SourcesFailed";
-/// Transformer, every transform: the transform's wall time. Milliseconds, `[[Stage]]`.
-pub const TRANSFORM_DURATION: &str = "TransformDuration";
 /// Transformer, every transform: the clock less the summary's `as_of`, how old the newest data
 /// is. Seconds, `[[Stage]]`.
 pub const DATA_AGE: &str = "DataAge";

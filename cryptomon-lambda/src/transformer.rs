@@ -12,7 +12,7 @@
 //! from the exchanges' candles ([`Transformer::with_backfill`], see [`crate::startup_backfill`]):
 //! it emits no metric of its own and never fails the invocation.
 //!
-//! Every invocation that transformed emits [`TRANSFORM_DURATION`] and [`DATA_AGE`], and
+//! Every invocation that transformed emits [`DATA_AGE`], and
 //! [`OBJECTS_SKIPPED`] and [`ALERTS_FIRED`] when they are not zero (see [`crate::metrics`]); an
 //! ignored event emits nothing.
 
@@ -33,9 +33,7 @@ use serde_json::Value;
 use crate::budget;
 use crate::collector::kind_of;
 use crate::error::HandlerError;
-use crate::metrics::{
-    ALERTS_FIRED, DATA_AGE, Metric, Metrics, OBJECTS_SKIPPED, TRANSFORM_DURATION, Unit,
-};
+use crate::metrics::{ALERTS_FIRED, DATA_AGE, Metric, Metrics, OBJECTS_SKIPPED, Unit};
 use crate::startup_backfill::{REBUILD_MARGIN, StartupBackfill};
 
 const HANDLER: &str = "transformer";
@@ -252,22 +250,16 @@ impl Transformer {
         }
     }
 
-    /// The metrics of a transform; the counts only when not zero, so a healthy month publishes
-    /// none of them.
+    /// The metrics of a transform: the data's age, which the stale-data alarm reads, and the
+    /// counts only when not zero, so a healthy month publishes none of them. Its duration is
+    /// Lambda's own `Duration` metric, which is free.
     fn emit_metrics(&self, report: &pipeline::TransformReport) {
         let age = Utc::now() - report.as_of.to_datetime();
-        let mut metrics = vec![
-            Metric::new(
-                TRANSFORM_DURATION,
-                report.elapsed.as_millis() as f64,
-                Unit::Milliseconds,
-            ),
-            Metric::new(
-                DATA_AGE,
-                age.num_milliseconds() as f64 / 1000.0,
-                Unit::Seconds,
-            ),
-        ];
+        let mut metrics = vec![Metric::new(
+            DATA_AGE,
+            age.num_milliseconds() as f64 / 1000.0,
+            Unit::Seconds,
+        )];
         if !report.skipped.is_empty() {
             metrics.push(Metric::new(
                 OBJECTS_SKIPPED,

@@ -15,8 +15,7 @@ use cryptomon_lambda::budget::context_ending_in;
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
 use cryptomon_lambda::metrics::{
     ALERTS_FIRED, CapturedMetrics, DATA_AGE, MAX_DIMENSIONS, MAX_METRICS, NAMESPACE,
-    OBJECTS_SKIPPED, SOURCE_DIMENSION, SOURCES_COLLECTED, SOURCES_FAILED, STAGE_DIMENSION,
-    TRANSFORM_DURATION,
+    OBJECTS_SKIPPED, SOURCE_DIMENSION, SOURCES_FAILED, STAGE_DIMENSION,
 };
 use cryptomon_lambda::{Collector, Metrics, Transformer, TransformerOutput};
 use cryptomon_mock::MemoryStore;
@@ -83,22 +82,11 @@ fn validated(line: &str) -> Map<String, Value> {
         for metric in metrics {
             let name = metric["Name"].as_str().expect("a metric has a Name");
             assert!(
-                [
-                    SOURCES_COLLECTED,
-                    SOURCES_FAILED,
-                    TRANSFORM_DURATION,
-                    DATA_AGE,
-                    OBJECTS_SKIPPED,
-                    ALERTS_FIRED
-                ]
-                .contains(&name),
+                [SOURCES_FAILED, DATA_AGE, OBJECTS_SKIPPED, ALERTS_FIRED].contains(&name),
                 "unknown metric {name}"
             );
             let unit = metric["Unit"].as_str().expect("a metric has a Unit");
-            assert!(
-                ["Count", "Milliseconds", "Seconds"].contains(&unit),
-                "{unit}"
-            );
+            assert!(["Count", "Seconds"].contains(&unit), "{unit}");
             assert!(
                 root.get(name).is_some_and(Value::is_number),
                 "metric {name} is not a number at the root: {line}"
@@ -154,21 +142,20 @@ fn transformer(store: &Arc<MemoryStore>) -> (Transformer, CapturedMetrics) {
     (transformer, captured)
 }
 
+/// A healthy collection publishes no metric: each custom metric is billed for every hour it is
+/// published in, and a stopped collector fails the execution, which Step Functions counts.
 #[tokio::test]
-async fn the_collector_counts_collected_sources_and_no_failure_when_all_succeed() {
+async fn a_collector_whose_sources_all_succeed_publishes_nothing() {
     let store = Arc::new(MemoryStore::new());
     let (c, captured) = collector(&store, vec![market("alpha"), market("beta")]);
-    // A duplicate delivery collects nothing new, but both snapshots of the tick are stored.
+    // A duplicate delivery collects nothing new, and publishes nothing either.
     for _ in 0..2 {
-        c.handle(invoke(event("scheduled-event.json")))
+        let out = c
+            .handle(invoke(event("scheduled-event.json")))
             .await
             .unwrap();
-        let docs = documents(&captured);
-        assert_eq!(docs.len(), 1, "{docs:?}");
-        assert_eq!(declared(&docs[0]), [SOURCES_COLLECTED]);
-        assert_eq!(unit_of(&docs[0], SOURCES_COLLECTED), "Count");
-        assert_eq!(dimension_sets(&docs[0]), &json!([["Stage"]]));
-        assert_eq!(docs[0][SOURCES_COLLECTED], 2.0);
+        assert_eq!(out.keys.len(), 2);
+        assert!(captured.lines().is_empty(), "{:?}", captured.lines());
     }
 
     // A refused event reaches no source and emits nothing.
@@ -188,16 +175,15 @@ async fn the_collector_reports_a_failed_source_by_name() {
         .unwrap();
     assert_eq!((out.keys.len(), out.failed.len()), (1, 1));
     let docs = documents(&captured);
-    assert_eq!(docs.len(), 2, "{docs:?}");
-    assert_eq!(docs[0][SOURCES_COLLECTED], 1.0);
-    assert_eq!(declared(&docs[1]), [SOURCES_FAILED]);
-    assert_eq!(unit_of(&docs[1], SOURCES_FAILED), "Count");
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(declared(&docs[0]), [SOURCES_FAILED]);
+    assert_eq!(unit_of(&docs[0], SOURCES_FAILED), "Count");
     assert_eq!(
-        dimension_sets(&docs[1]),
+        dimension_sets(&docs[0]),
         &json!([["Stage"], ["Stage", "Source"]])
     );
-    assert_eq!(docs[1][SOURCES_FAILED], 1.0);
-    assert_eq!(docs[1][SOURCE_DIMENSION], "beta");
+    assert_eq!(docs[0][SOURCES_FAILED], 1.0);
+    assert_eq!(docs[0][SOURCE_DIMENSION], "beta");
 }
 
 #[tokio::test]
@@ -210,9 +196,8 @@ async fn a_collector_whose_every_source_failed_still_reports_before_its_error() 
         .unwrap_err();
     assert!(err.message().contains("every source failed"), "{err}");
     let docs = documents(&captured);
-    assert_eq!(docs.len(), 3, "{docs:?}");
-    assert_eq!(docs[0][SOURCES_COLLECTED], 0.0);
-    let failed: Vec<(&Value, &Value)> = docs[1..]
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let failed: Vec<(&Value, &Value)> = docs
         .iter()
         .map(|d| (&d[SOURCE_DIMENSION], &d[SOURCES_FAILED]))
         .collect();
@@ -239,16 +224,15 @@ async fn a_source_hung_past_the_deadline_is_reported_as_failed() {
         .unwrap();
     assert_eq!(out.failed.len(), 1);
     let docs = documents(&captured);
-    assert_eq!(docs.len(), 2, "{docs:?}");
-    assert_eq!(docs[0][SOURCES_COLLECTED], 1.0);
+    assert_eq!(docs.len(), 1, "{docs:?}");
     assert_eq!(
-        (&docs[1][SOURCE_DIMENSION], &docs[1][SOURCES_FAILED]),
+        (&docs[0][SOURCE_DIMENSION], &docs[0][SOURCES_FAILED]),
         (&json!("stuck"), &json!(1.0))
     );
 }
 
 #[tokio::test]
-async fn the_transformer_reports_its_duration_and_the_age_of_the_data() {
+async fn the_transformer_reports_the_age_of_the_data() {
     let store = seeded_store().await;
     let (t, captured) = transformer(&store);
     let out = t
@@ -256,21 +240,16 @@ async fn the_transformer_reports_its_duration_and_the_age_of_the_data() {
         .await
         .unwrap();
     let now = chrono::Utc::now();
-    let TransformerOutput::Transformed {
-        as_of, elapsed_ms, ..
-    } = out
-    else {
+    let TransformerOutput::Transformed { as_of, .. } = out else {
         panic!("expected a transform, got {out:?}");
     };
     let docs = documents(&captured);
     assert_eq!(docs.len(), 1, "{docs:?}");
     let doc = &docs[0];
     // Nothing skipped and no rules: the counts are not published.
-    assert_eq!(declared(doc), [TRANSFORM_DURATION, DATA_AGE]);
+    assert_eq!(declared(doc), [DATA_AGE]);
     assert_eq!(dimension_sets(doc), &json!([["Stage"]]));
-    assert_eq!(unit_of(doc, TRANSFORM_DURATION), "Milliseconds");
     assert_eq!(unit_of(doc, DATA_AGE), "Seconds");
-    assert_eq!(doc[TRANSFORM_DURATION], elapsed_ms as f64);
     let want_age = (now - as_of.to_datetime()).num_seconds() as f64;
     let age = doc[DATA_AGE].as_f64().unwrap();
     assert!(
@@ -297,17 +276,14 @@ async fn the_transformer_counts_a_corrupt_snapshot_as_skipped() {
     );
     let docs = documents(&captured);
     assert_eq!(docs.len(), 1, "{docs:?}");
-    assert_eq!(
-        declared(&docs[0]),
-        [TRANSFORM_DURATION, DATA_AGE, OBJECTS_SKIPPED]
-    );
+    assert_eq!(declared(&docs[0]), [DATA_AGE, OBJECTS_SKIPPED]);
     assert_eq!(unit_of(&docs[0], OBJECTS_SKIPPED), "Count");
     assert_eq!(docs[0][OBJECTS_SKIPPED], 1.0);
 
     // It is reported once: the next transform skips nothing new.
     t.handle(invoke(json!({}))).await.unwrap();
     let docs = documents(&captured);
-    assert_eq!(declared(&docs[0]), [TRANSFORM_DURATION, DATA_AGE]);
+    assert_eq!(declared(&docs[0]), [DATA_AGE]);
 }
 
 #[tokio::test]
@@ -339,16 +315,13 @@ async fn the_transformer_counts_fired_alerts() {
     );
     let docs = documents(&captured);
     assert_eq!(docs.len(), 1, "{docs:?}");
-    assert_eq!(
-        declared(&docs[0]),
-        [TRANSFORM_DURATION, DATA_AGE, ALERTS_FIRED]
-    );
+    assert_eq!(declared(&docs[0]), [DATA_AGE, ALERTS_FIRED]);
     assert_eq!(docs[0][ALERTS_FIRED], 2.0);
 
     // Still firing, nothing new: no count.
     t.handle(invoke(json!({}))).await.unwrap();
     let docs = documents(&captured);
-    assert_eq!(declared(&docs[0]), [TRANSFORM_DURATION, DATA_AGE]);
+    assert_eq!(declared(&docs[0]), [DATA_AGE]);
 }
 
 #[tokio::test]
