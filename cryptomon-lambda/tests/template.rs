@@ -276,21 +276,41 @@ async fn the_collectors_output_is_the_transformers_input() {
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/cryptomon"], "detail": {}
     });
     let collect = &states["Collect"];
-    let output = collector
-        .handle(invoke(payload_of(collect, &scheduled)))
-        .await
-        .unwrap();
-    let integration = json!({"StatusCode": 200, "Payload": serde_json::to_value(&output).unwrap()});
-    let after_collect = select(collect["OutputPath"].as_str().unwrap(), &integration);
     let transform = &states[collect["Next"].as_str().unwrap()];
-    let answer = transformer
-        .handle(invoke(payload_of(transform, &after_collect)))
-        .await
-        .unwrap();
-    assert!(
-        matches!(answer, TransformerOutput::Transformed { series: 6, .. }),
-        "{answer:?}"
-    );
+    // The first tick rebuilds (no state yet: it lists); the second is told of its two keys
+    // through the state machine's paths, and lists nothing.
+    for (time, listed) in [
+        ("2026-11-27T23:48:00Z", true),
+        ("2026-11-27T23:49:00Z", false),
+    ] {
+        let mut event = scheduled.clone();
+        event["time"] = json!(time);
+        let output = collector
+            .handle(invoke(payload_of(collect, &event)))
+            .await
+            .unwrap();
+        let integration =
+            json!({"StatusCode": 200, "Payload": serde_json::to_value(&output).unwrap()});
+        let after_collect = select(collect["OutputPath"].as_str().unwrap(), &integration);
+        let answer = transformer
+            .handle(invoke(payload_of(transform, &after_collect)))
+            .await
+            .unwrap();
+        let TransformerOutput::Transformed {
+            series,
+            read,
+            reconciled,
+            ..
+        } = answer
+        else {
+            panic!("{time}: {answer:?}");
+        };
+        assert_eq!((series, reconciled), (6, listed), "{time}");
+        if !listed {
+            // The head's version checked, and the two snapshots it was told of.
+            assert_eq!(read, 1 + 2, "{time}");
+        }
+    }
 
     // Every source failed: the collector's error is caught, and the transform still runs on
     // what is stored (a stale rule needs it to), with the payload the failure path sends.
@@ -302,7 +322,7 @@ async fn the_collectors_output_is_the_transformers_input() {
     };
     let failing = Collector::new(store.clone(), vec![down("alpha")], 60);
     let mut next_minute = scheduled.clone();
-    next_minute["time"] = json!("2026-11-27T23:49:00Z");
+    next_minute["time"] = json!("2026-11-27T23:50:00Z");
     let err = failing
         .handle(invoke(payload_of(collect, &next_minute)))
         .await
@@ -315,8 +335,14 @@ async fn the_collectors_output_is_the_transformers_input() {
         .await
         .unwrap();
     assert!(
-        matches!(answer, TransformerOutput::Transformed { .. }),
-        "{answer:?}"
+        matches!(
+            answer,
+            TransformerOutput::Transformed {
+                reconciled: true,
+                ..
+            }
+        ),
+        "told of nothing, it lists: {answer:?}"
     );
     // ...and the execution then fails with the collector's cause.
     let end = &states[after_failure["Next"].as_str().unwrap()];
