@@ -93,8 +93,8 @@ impl Schedule {
         tracing::info!("scheduler stopped");
     }
 
-    /// One collection and one transform for `tick`.
-    pub(crate) async fn run_once(&self, tick: Tick) {
+    /// One collection and one transform for `tick`; the transform's report, if it ran.
+    pub(crate) async fn run_once(&self, tick: Tick) -> Option<pipeline::TransformReport> {
         let started = Instant::now();
         let store = self.state.store().as_ref();
         // Three quarters of the tick for collecting, so the transform runs before the next one.
@@ -130,7 +130,8 @@ impl Schedule {
             handoff: Some(collected),
             ..self.alerting.options(TransformMode::Incremental)
         };
-        match pipeline::transform(store, &PolarsAggregator::default(), &options).await {
+        let transformed = pipeline::transform(store, &PolarsAggregator::default(), &options).await;
+        match &transformed {
             Ok(report) => {
                 if let Some(error) = &report.alert_error {
                     tracing::warn!(%error, "alert rules not evaluated");
@@ -162,12 +163,51 @@ impl Schedule {
                 "run longer than the interval: ticks skipped, not queued"
             );
         }
+        transformed.ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cryptomon_core::{SourceName, Store};
+    use cryptomon_mock::{FaultyStore, MemoryStore, SyntheticSource};
+
+    /// The scheduler hands the keys it collected to the transform: after the first run (a
+    /// rebuild, which lists), a tick's transform reads its two new snapshots and lists nothing.
+    #[tokio::test]
+    async fn a_scheduled_tick_hands_its_keys_to_the_transform() {
+        let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+        let sources: Vec<DynSource> = ["alpha", "beta"]
+            .iter()
+            .map(|n| Arc::new(SyntheticSource::new(SourceName::new(n).unwrap(), 3, 7)) as _)
+            .collect();
+        let schedule = Schedule {
+            state: AppState::new(store.clone()),
+            sources,
+            interval: Duration::from_secs(60),
+            seed_history: false,
+            alerting: Alerting::default(),
+            max_clock_skew: pipeline::DEFAULT_MAX_CLOCK_SKEW,
+            transformed: Arc::new(tokio::sync::Notify::new()),
+            cache: Arc::new(pipeline::TransformCache::new()),
+        };
+        let now = Tick::floor(Utc::now(), 60);
+        let first = schedule.run_once(now.add_secs(-60)).await.unwrap();
+        assert!(first.reconciled, "the first run rebuilds");
+        let told = schedule.run_once(now).await.unwrap();
+        assert_eq!(
+            (told.reconciled, told.lists, told.new_objects),
+            (false, 0, 2),
+            "{told:?}"
+        );
+        assert_eq!(store.inner().list("raw/").await.unwrap().len(), 4);
+        assert_eq!(
+            schedule.state.loaded_as_of(),
+            Some(now),
+            "the tick is served"
+        );
+    }
 
     #[test]
     fn next_boundary_is_within_one_interval() {
