@@ -467,3 +467,68 @@ fn transform_every_keeps_the_state_in_memory_between_runs() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `collect --print-keys` prints only the keys on stdout, and `transform --keys` reads exactly
+/// those and lists nothing (here a repeated hand-off: nothing new to take in).
+#[test]
+fn collect_hands_its_keys_to_transform() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.to_str().unwrap();
+    let out = cryptomon(&[
+        "collect",
+        "--once",
+        "--demo",
+        "--print-keys",
+        "--store",
+        store_arg,
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let keys: Vec<&str> = stdout.lines().collect();
+    assert_eq!(keys.len(), 3, "{stdout}");
+    let stored = files_under(&store);
+    for key in &keys {
+        assert!(stored.iter().any(|f| f == key), "{key} not in {stored:?}");
+    }
+    assert!(stderr.contains("3 of 3 sources ok"), "{stderr}");
+    let keys_file = dir.path().join("keys");
+    std::fs::write(&keys_file, &stdout).unwrap();
+    let keys_arg = keys_file.to_str().unwrap();
+
+    // The first run has no state to stand on: it rebuilds, listing.
+    let out = cryptomon(&["transform", "--store", store_arg, "--keys", keys_arg]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("full rebuild"), "{stdout}");
+    let out = cryptomon(&["transform", "--store", store_arg, "--keys", keys_arg]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("told of its keys") && stdout.contains("after 0 lists"),
+        "{stdout}"
+    );
+
+    // Keys that cannot be read, and keys with --full, are refused before anything runs.
+    let missing = dir.path().join("no-such-keys");
+    let out = cryptomon(&[
+        "transform",
+        "--store",
+        store_arg,
+        "--keys",
+        missing.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no-such-keys"), "{stderr}");
+    let out = cryptomon(&[
+        "transform",
+        "--store",
+        store_arg,
+        "--full",
+        "--keys",
+        keys_arg,
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("--keys"), "{}", text(&out).1);
+}

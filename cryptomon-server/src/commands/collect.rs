@@ -29,6 +29,10 @@ pub(crate) struct CollectArgs {
     /// Coinbase, Kraken, Binance and CoinGecko, every 60 s.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print the keys of the tick's snapshots on stdout, one a line (written now or already
+    /// there), for `cryptomon transform --keys -`; the report goes to stderr.
+    #[arg(long)]
+    print_keys: bool,
 }
 
 pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
@@ -36,7 +40,7 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open_or_create()?;
     if args.once {
         let tick = Tick::floor(Utc::now(), interval);
-        return Ok(collect_tick(&sources, &store, tick, None).await);
+        return Ok(collect_tick(&sources, &store, tick, None, args.print_keys).await);
     }
     eprintln!(
         "collecting {} sources into {store} every {interval} s; Ctrl-C to stop",
@@ -55,7 +59,8 @@ pub(crate) async fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         }
         // The tick's collection is over before the next one is due.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(interval));
-        failed |= collect_tick(&sources, &store, next, Some(deadline)).await != ExitCode::SUCCESS;
+        failed |= collect_tick(&sources, &store, next, Some(deadline), args.print_keys).await
+            != ExitCode::SUCCESS;
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -83,13 +88,14 @@ pub(crate) fn sources(
     Ok((sources, config.interval_secs))
 }
 
-/// Collects every source for `tick`, by `deadline` if given, prints one line per source, and
-/// fails if any failed.
+/// Collects every source for `tick`, by `deadline` if given, prints one line per source (on
+/// stderr when `print_keys`, which prints the keys stored on stdout), and fails if any failed.
 async fn collect_tick(
     sources: &[DynSource],
     store: &DynStore,
     tick: Tick,
     deadline: Option<tokio::time::Instant>,
+    print_keys: bool,
 ) -> ExitCode {
     let started = std::time::Instant::now();
     let results = match deadline {
@@ -98,28 +104,41 @@ async fn collect_tick(
         }
         None => pipeline::collect_all(sources, store.as_ref(), tick).await,
     };
+    let say = |line: String| {
+        if print_keys {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let mut failed = 0;
     for (source, result) in &results {
         match result {
-            Ok(r) if r.written => println!("{source}: wrote {} ({} quotes)", r.key, r.quotes),
-            Ok(r) => println!("{source}: {} already collected, nothing written", r.key),
+            Ok(r) if r.written => say(format!("{source}: wrote {} ({} quotes)", r.key, r.quotes)),
+            Ok(r) => say(format!(
+                "{source}: {} already collected, nothing written",
+                r.key
+            )),
             Err(e) => {
                 failed += 1;
-                println!("{source}: FAILED: {e}");
+                say(format!("{source}: FAILED: {e}"));
             }
         }
         if let Ok(r) = result {
+            if print_keys {
+                println!("{}", r.key);
+            }
             for problem in &r.problems {
-                println!("  {source}: {problem}");
+                say(format!("  {source}: {problem}"));
             }
         }
     }
-    println!(
+    say(format!(
         "collect: tick {tick}, {} of {} sources ok in {:.2} s",
         results.len() - failed,
         results.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

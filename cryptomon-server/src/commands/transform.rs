@@ -35,6 +35,28 @@ pub(crate) struct TransformArgs {
     /// with a `cryptomon collect` writing the same store).
     #[arg(long, value_name = "SECONDS", conflicts_with = "full", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) every: Option<u64>,
+    /// The keys written since the last transform, one a line (`-` reads them from stdin, as
+    /// `cryptomon collect --once --print-keys` prints them): the run reads those and lists
+    /// nothing, until an hour of ticks calls for a reconciliation (see docs/architecture.md,
+    /// "The pipelines"). Without it, the run lists the window's partitions.
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["full", "every"])]
+    keys: Option<PathBuf>,
+}
+
+/// The keys of `--keys`: one a line, blank lines and surrounding spaces ignored.
+fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = if path == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the keys from stdin")?
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the keys from {}", path.display()))?
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// The alert rules and sinks of `path`'s `[alerts]` table and its tolerated clock skew; the
@@ -70,6 +92,7 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
         Some((config, path)) => settings(config, path)?,
         None => load_settings(None)?,
     };
+    let handoff = args.keys.as_deref().map(read_keys).transpose()?;
     let store = args.store.open_existing()?;
     // Only with a config: its sources are the exchanges to ask, and without one the default
     // sources would be asked, which a transform alone never needs.
@@ -83,6 +106,7 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
     };
     let options = TransformOptions {
         max_clock_skew,
+        handoff,
         ..alerting.options(mode)
     };
     let Some(every) = args.every else {
@@ -133,6 +157,9 @@ fn print_report(report: &TransformReport) {
     let how = match (report.mode, &report.rebuild_reason) {
         (TransformMode::Incremental, _) if report.warm => {
             "incremental, on the state held in memory".to_owned()
+        }
+        (TransformMode::Incremental, _) if !report.reconciled => {
+            "incremental, told of its keys".to_owned()
         }
         (TransformMode::Incremental, _) => "incremental".to_owned(),
         (TransformMode::Full, None) => "full rebuild".to_owned(),
