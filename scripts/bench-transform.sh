@@ -8,10 +8,12 @@
 # The full transforms (the peer's and cryptomon's) run FULL_RUNS times each (default 3),
 # alternating, and their medians are compared.
 #
-# Incremental ticks are measured twice: TICKS one-shot `cryptomon transform` processes (cold:
-# each reads the window state from the store), then TICKS more taken in by one
-# `cryptomon transform --every 1` process (warm: it keeps the state in memory between runs, as
-# the server's schedule and a warm Lambda do).
+# Incremental ticks are measured three ways: TICKS one-shot `cryptomon transform` processes
+# (cold: each reads the window state from the store and lists the window's partitions), then
+# TICKS more taken in by one `cryptomon transform --every 1` process (warm: it keeps the state in
+# memory between runs, as the server's schedule and a warm Lambda do), then TICKS one-shot
+# `cryptomon transform --keys` processes (cold, but told of the tick's keys, as the server and
+# the Lambda transformer are: no listing).
 #
 # Needs: a release build (cargo build --release -p cryptomon-server), python3 with pandas for
 # the peer (PEER_PYTHON, default /work/.venv-peers/bin/python; see ../shared/peers/README.md),
@@ -124,3 +126,18 @@ grep -A1 "on the state held in memory" "$work/warm.out" | grep -E "[1-9][0-9]* n
 grep -oE 'in [0-9.]+ s' "$work/warm.log" | awk '{print $2*1000}' | sort -n |
   awk '{a[NR]=$1} END {printf "   median %.1f ms over %d ticks (min %.1f, max %.1f)\n", a[int((NR+1)/2)], NR, a[1], a[NR]}'
 echo "   peak RSS of the process over all its runs: $hwm"
+
+echo "== cryptomon transform --keys (one-shot, told of the tick's keys as serve and the Lambda are), $ticks new ticks"
+for i in $(seq 1 "$ticks"); do
+  t=$(date -u -d "$next + $((2 * ticks + i - 1)) minutes" +%Y-%m-%dT%H:%M:%SZ)
+  python3 "$peers/gen_snapshots.py" --dir "$work/tick" --sources "$sources" --pairs "$pairs" \
+    --minutes 1 --end "$t" --seed "$((900 + i))" >/dev/null
+  (cd "$work/tick" && find raw -name '*.json') >"$work/tick.keys"
+  cp -r "$work/tick/raw/." "$work/cm/raw/"
+  rm -rf "$work/tick"
+  /usr/bin/time -v "${cm[@]}" transform --keys "$work/tick.keys" --store "$work/cm" >"$work/told.out" 2>"$work/told.time"
+  ms=$(grep -oE 'in [0-9.]+ s' "$work/told.out" | awk '{printf "%.1f", $2*1000}')
+  echo "   tick $i: ${ms} ms in the transform, process wall $(wall "$work/told.time"), peak RSS $(peak "$work/told.time"); $(sed -n 2p "$work/told.out" | sed 's/^ *//')"
+done | tee "$work/told.log"
+awk '{for (i=1;i<=NF;i++) if ($i=="ms") print $(i-1)}' "$work/told.log" | sort -n |
+  awk '{a[NR]=$1} END {print "   median " a[int((NR+1)/2)] " ms over " NR " ticks"}'
