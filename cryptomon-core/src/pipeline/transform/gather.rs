@@ -55,35 +55,39 @@ pub(super) async fn gather_new(
     clock: Clock,
     options: &TransformOptions,
 ) -> Result<Gathered> {
-    let told = options.handoff.as_deref();
-    let latest_told = told.map(|keys| {
-        keys.iter()
-            .filter_map(|k| Input::parse(k))
-            .map(|i| i.tick())
-            .filter(|&t| clock.check("tick", t).is_ok())
+    let parse = |key: &String| (key.clone(), Input::parse(key));
+    let told: Option<Vec<(String, Option<Input>)>> = options
+        .handoff
+        .as_ref()
+        .map(|keys| keys.iter().map(parse).collect());
+    let in_time = |t: &Tick| clock.check("tick", *t).is_ok();
+    let latest_told = told.as_ref().map(|told| {
+        told.iter()
+            .filter_map(|(_, i)| i.as_ref().map(Input::tick))
+            .filter(in_time)
             .max()
     });
     let scope = Scope::of(has_prior, manifest, latest_told, options.reconcile_every);
-    let mut keys = scope.list(store, io).await?;
+    let mut keys: Vec<(String, Option<Input>)> =
+        scope.list(store, io).await?.iter().map(parse).collect();
     let mut unrecorded = Vec::new();
-    for key in told.unwrap_or_default() {
-        if Input::parse(key).is_some() {
-            keys.push(key.clone());
+    for (key, input) in told.into_iter().flatten() {
+        if input.is_some() {
+            keys.push((key, input));
         } else {
             unrecorded.push(Skipped {
-                key: key.clone(),
+                key,
                 reason: "handed off, but not a snapshot or backfill key of the contract".into(),
             });
         }
     }
-    keys.sort_unstable();
-    keys.dedup();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keys.dedup_by(|a, b| a.0 == b.0);
     let listed_through = scope.lists().then(|| {
         keys.iter()
-            .filter_map(|k| Input::parse(k))
-            .map(|i| i.tick())
+            .filter_map(|(_, i)| i.as_ref().map(Input::tick))
             .chain(manifest.as_of)
-            .filter(|&t| clock.check("tick", t).is_ok())
+            .filter(in_time)
             .max()
             .map(|t| t.min(clock.now()))
     });
@@ -91,8 +95,7 @@ pub(super) async fn gather_new(
     // What is new: keys the manifest has not taken in or skipped.
     let mut skipped = Vec::new();
     let mut to_read: Vec<(String, Input)> = Vec::new();
-    for key in keys {
-        let input = Input::parse(&key);
+    for (key, input) in keys {
         if manifest.has(&key, input.as_ref().map(|i| (i.ledger(), i.tick()))) {
             continue;
         }
