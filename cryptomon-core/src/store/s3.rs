@@ -215,6 +215,14 @@ impl S3Store {
         Error::store(op, key, retryable, Message(failure.to_string()))
     }
 
+    /// A `ListObjectsV2` of the objects under `prefix` (relative to the store's).
+    fn list_request(&self, prefix: &str) -> ListObjectsV2FluentBuilder {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(self.location.object_key(prefix))
+    }
+
     /// Every key under `prefix` (after `start_after`, when given), sorted, over as many pages
     /// as it takes.
     async fn list_from(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
@@ -222,12 +230,8 @@ impl S3Store {
         if let Some(after) = start_after {
             validate_prefix(after)?;
         }
-        let full_prefix = self.location.object_key(prefix);
         let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.location.bucket)
-            .prefix(&full_prefix)
+            .list_request(prefix)
             .set_start_after(start_after.map(|k| self.location.object_key(k)))
             .into_paginator()
             .send();
@@ -255,6 +259,8 @@ impl S3Store {
 }
 
 type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+type ListObjectsV2FluentBuilder =
+    aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder;
 
 impl fmt::Display for S3Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -492,12 +498,8 @@ impl Store for S3Store {
                 reason: "a prefix of directories must end in '/'",
             });
         }
-        let full_prefix = self.location.object_key(prefix);
         let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.location.bucket)
-            .prefix(&full_prefix)
+            .list_request(prefix)
             .delimiter("/")
             .into_paginator()
             .send();
