@@ -1,5 +1,6 @@
 //! [`Settings`]: what a function reads from its environment.
 
+use cryptomon_core::config::Config;
 use cryptomon_core::keys::validate_key;
 use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{S3Location, S3Store, StoreExt};
@@ -33,11 +34,12 @@ pub struct Settings {
     pub secrets_path: Option<String>,
 }
 
-/// How far ahead of the clock a snapshot's tick may be under the config `text`: its
-/// `max_clock_skew_secs`, or the default for no config and for the demo market.
-pub fn max_clock_skew(text: Option<&str>) -> Result<std::time::Duration, HandlerError> {
+/// The exchanges' config under the config `text` (`CRYPTOMON_CONFIG`): the built-in default
+/// without one, `None` for the demo market (`demo = true`, which [`crate::sources::from_config`]
+/// reads), or the parsed config. A text that does not parse is an error naming why.
+pub fn exchange_config(text: Option<&str>) -> Result<Option<Config>, HandlerError> {
     let Some(text) = text else {
-        return Ok(cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW);
+        return Ok(Some(Config::default()));
     };
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         HandlerError::non_retryable(format!(
@@ -46,13 +48,26 @@ pub fn max_clock_skew(text: Option<&str>) -> Result<std::time::Duration, Handler
         ))
     })?;
     if table.contains_key("demo") {
-        return Ok(cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW);
+        return Ok(None);
     }
-    let config = cryptomon_core::config::Config::from_toml_str(text)
-        .map_err(|e| HandlerError::non_retryable(format!("CRYPTOMON_CONFIG: {e}")))?;
-    Ok(std::time::Duration::from_secs(u64::from(
-        config.max_clock_skew_secs,
-    )))
+    Config::from_toml_str(text)
+        .map(Some)
+        .map_err(|e| HandlerError::non_retryable(format!("CRYPTOMON_CONFIG: {e}")))
+}
+
+/// How far ahead of the clock a snapshot's tick may be under the config `text`: its
+/// `max_clock_skew_secs`, or the default for no config and for the demo market.
+pub fn max_clock_skew(text: Option<&str>) -> Result<std::time::Duration, HandlerError> {
+    // Without a text the built-in default's skew is the pipeline's default anyway.
+    let config = match text {
+        None => None,
+        Some(_) => exchange_config(text)?,
+    };
+    Ok(
+        config.map_or(cryptomon_core::pipeline::DEFAULT_MAX_CLOCK_SKEW, |c| {
+            std::time::Duration::from_secs(u64::from(c.max_clock_skew_secs))
+        }),
+    )
 }
 
 /// Where the config text comes from.

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use cryptomon_core::config::{BackfillConfig, Config};
+use cryptomon_core::config::BackfillConfig;
 use cryptomon_core::keys::WINDOW_KEY;
 use cryptomon_core::pipeline::{
     BackfillProgress, HourOutcome, HourReport, backfill, window_is_empty_before,
@@ -61,21 +61,8 @@ pub fn from_config(
     text: Option<&str>,
     secrets: &Secrets,
 ) -> Result<Option<(Vec<DynCandleSource>, BackfillConfig)>, HandlerError> {
-    let config = match text {
-        None => Config::default(),
-        Some(text) => {
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-                HandlerError::non_retryable(format!(
-                    "CRYPTOMON_CONFIG is not valid TOML: {}",
-                    e.message()
-                ))
-            })?;
-            if table.contains_key("demo") {
-                return Ok(None);
-            }
-            Config::from_toml_str(text)
-                .map_err(|e| HandlerError::non_retryable(format!("CRYPTOMON_CONFIG: {e}")))?
-        }
+    let Some(config) = crate::settings::exchange_config(text)? else {
+        return Ok(None);
     };
     if !config.backfill.on_empty {
         return Ok(None);
