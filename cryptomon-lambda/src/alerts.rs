@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cryptomon_core::alerting::{AlertConfig, AlertEvent, DynNotifier, Notifier, webhook_notifiers};
-use cryptomon_core::config::Config;
 use cryptomon_core::pipeline::Alerting;
 use cryptomon_core::secrets::Secrets;
 use cryptomon_core::{Error, Result};
@@ -125,14 +124,11 @@ pub fn from_config(
     secrets: &Secrets,
     aws: &aws_config::SdkConfig,
 ) -> std::result::Result<Alerting, HandlerError> {
-    let alerts = match config_text {
+    // The demo market (`demo = true`) has no rules, as the built-in config has none.
+    let alerts = match crate::settings::exchange_config(config_text)? {
         None => AlertConfig::default(),
-        Some(text) => {
-            let config = Config::from_toml_str(text)
-                .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?;
-            AlertConfig::from_toml(config.alerts.as_ref())
-                .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?
-        }
+        Some(config) => AlertConfig::from_toml(config.alerts.as_ref())
+            .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?,
     };
     let mut notifiers: Vec<DynNotifier> = webhook_notifiers(&alerts, secrets)
         .map_err(|e| HandlerError::non_retryable(format!("config: {e}")))?;
@@ -235,6 +231,15 @@ factor = -1.0
         let err = from_config(Some(text), None, &Secrets::default(), &no_aws()).unwrap_err();
         assert!(!err.is_retryable());
         assert!(err.message().contains("too-eager"), "{}", err.message());
+    }
+
+    /// The demo config is the collector's synthetic market: the transformer starts with it,
+    /// with no rules, rather than refusing `demo` as an unknown field.
+    #[tokio::test]
+    async fn the_demo_config_means_no_rules() {
+        let alerting =
+            from_config(Some("demo = true"), None, &Secrets::default(), &no_aws()).unwrap();
+        assert!(alerting.config.rules.is_empty());
     }
 
     #[tokio::test]
