@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use cryptomon_core::alerting::ALERTS_PREFIX;
 use cryptomon_core::engine::history::HISTORY_COLUMNS;
-use cryptomon_core::keys::{HISTORY_PREFIX, RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
+use cryptomon_core::keys::{BACKFILL_PREFIX, HISTORY_PREFIX, RAW_PREFIX, SUMMARY_KEY, WINDOW_KEY};
 use cryptomon_core::pipeline::SOURCE_TIMEOUT;
 use cryptomon_core::{DynSource, SourceName};
 use cryptomon_lambda::collector::DEADLINE_MARGIN;
@@ -593,6 +593,22 @@ fn the_history_table_reads_what_the_transformer_writes() {
     };
     assert!(writes("TransformerFunction"));
     assert!(!writes("CollectorFunction") && !writes("ApiFunction"));
+}
+
+/// The transformer reads the backfilled hours it takes in (`cryptomon backfill --store s3://…`
+/// writes them too), and writes them on a fresh deployment's first run: a denied read would
+/// fail every reconciliation that lists them.
+#[test]
+fn the_transformer_may_read_and_write_backfills() {
+    let t = template();
+    let statements = statements(&t, "TransformerFunction");
+    let under = objects_under(BACKFILL_PREFIX);
+    for action in ["s3:GetObject", "s3:PutObject"] {
+        assert!(
+            statements.iter().any(|s| allows(s, action, &under)),
+            "the transformer must be allowed {action} on {under}"
+        );
+    }
 }
 
 #[test]
