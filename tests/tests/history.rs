@@ -277,6 +277,52 @@ async fn repair_writes_a_day_from_raw_and_says_what_it_replaced() {
     assert!(bad.to_string().contains("YYYY-MM-DD"), "{bad}");
 }
 
+/// A repaired day holds its backfilled hours as the transform wrote them: a minute only a
+/// backfill holds is `backfill`, one a snapshot holds too is the snapshot's. A day of
+/// backfill alone can be repaired too.
+#[tokio::test]
+async fn repair_takes_in_the_days_backfilled_hours() {
+    let store = MemoryStore::new();
+    put_backfill(&store, "alpha", 22 * 60).await;
+    for minute in 22 * 60 + 30..22 * 60 + 40 {
+        put_snapshot(&store, "alpha", minute).await;
+    }
+    let repair = pipeline::repair_history(&store, "2026-12-06")
+        .await
+        .unwrap();
+    assert_eq!(
+        (repair.snapshots, repair.backfilled_hours, repair.rows),
+        (10, 1, 60)
+    );
+    let day = read_day(
+        store
+            .get(&history_key("2026-12-06"))
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .to_vec(),
+    );
+    let origins = day.column("origin").unwrap().str().unwrap();
+    let backfilled = (0..origins.len())
+        .filter(|&r| origins.get(r) == Some("backfill"))
+        .count();
+    assert_eq!(
+        backfilled, 50,
+        "the 10 collected minutes keep the snapshots'"
+    );
+
+    let only_backfill = MemoryStore::new();
+    put_backfill(&only_backfill, "beta", 3 * 60).await;
+    let repair = pipeline::repair_history(&only_backfill, "2026-12-06")
+        .await
+        .unwrap();
+    assert_eq!(
+        (repair.snapshots, repair.backfilled_hours, repair.rows),
+        (0, 1, 60)
+    );
+}
+
 /// An hour of backfill for `source`'s BTC-USD: every minute of the hour starting at `hour`
 /// minutes after the day's start, priced 50 + minute.
 async fn put_backfill(store: &dyn Store, source: &str, hour: i64) {

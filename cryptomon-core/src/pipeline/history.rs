@@ -15,12 +15,12 @@ use bytes::Bytes;
 use futures::StreamExt;
 use polars::prelude::{ParquetReader, SerReader};
 
-use super::decode::decode_samples;
+use super::transform::gather::{Decoded, Input};
 use crate::engine::WindowBuilder;
 use crate::engine::history::{DAY_SECS, day_start, day_table, to_parquet};
 use crate::engine::{WINDOW_MINUTES, Window};
 use crate::error::{Error, Result};
-use crate::keys::{RAW_PREFIX, history_key, parse_raw_key};
+use crate::keys::{BACKFILL_PREFIX, RAW_PREFIX, history_key};
 use crate::model::Tick;
 use crate::store::{PutMode, Store, StoreExt};
 
@@ -180,6 +180,8 @@ pub struct HistoryRepair {
     pub date: String,
     /// Snapshots read from `raw/`.
     pub snapshots: usize,
+    /// Backfilled hours read from `backfill/`.
+    pub backfilled_hours: usize,
     /// Rows written.
     pub rows: usize,
     /// The rows and size in bytes of the day it replaced, if there was one.
@@ -189,36 +191,47 @@ pub struct HistoryRepair {
 }
 
 /// Writes the history of the UTC day `date` (`YYYY-MM-DD`) from every snapshot of that day
-/// under `raw/`, replacing the stored day if there is one (and saying what it held). The one
+/// under `raw/` and every backfilled hour under `backfill/`, replacing the stored day if there is one (and saying what it held). The one
 /// way a closed day is ever rewritten.
 pub async fn repair_history(store: &dyn Store, date: &str) -> Result<HistoryRepair> {
     let day = Tick::parse(&format!("{date}T00:00:00Z"))
         .ok()
         .filter(|d| d.date() == date)
         .ok_or_else(|| Error::Config(format!("{date:?} is not a date of the form YYYY-MM-DD")))?;
+    // The day's snapshots and backfilled hours, as a transform takes them in: a snapshot's
+    // sample wins a minute both hold.
     let mut keys = Vec::new();
-    for source in store.list_prefixes(RAW_PREFIX).await? {
-        let partition = format!("{source}date={date}/");
-        keys.extend(store.list(&partition).await?);
+    let mut skipped = Vec::new();
+    for prefix in [RAW_PREFIX, BACKFILL_PREFIX] {
+        for source in store.list_prefixes(prefix).await? {
+            for key in store.list(&format!("{source}date={date}/")).await? {
+                match Input::parse(&key) {
+                    Some(input) => keys.push((key, input)),
+                    None => skipped.push((key, "not a snapshot or backfill key".into())),
+                }
+            }
+        }
     }
     let mut builder = WindowBuilder::new();
-    let mut skipped = Vec::new();
-    let mut snapshots = 0;
+    let (mut snapshots, mut backfilled_hours) = (0, 0);
     let bodies = futures::stream::iter(keys)
-        .map(|key| async move {
+        .map(|(key, input)| async move {
             let got = store.get(&key).await;
-            (key, got)
+            (key, input, got)
         })
         .buffered(16);
     futures::pin_mut!(bodies);
-    while let Some((key, got)) = bodies.next().await {
+    while let Some((key, input, got)) = bodies.next().await {
         let Some(object) = got? else { continue };
-        match decode_samples(&object.body) {
-            Ok(samples) if parse_raw_key(&key).is_some() => {
-                samples.push_into(&mut builder)?;
-                snapshots += 1;
+        match Decoded::of(&key, &input, &object.body) {
+            Ok(decoded) => {
+                decoded.push_into(&mut builder)?;
+                if decoded.is_backfill() {
+                    backfilled_hours += 1;
+                } else {
+                    snapshots += 1;
+                }
             }
-            Ok(_) => skipped.push((key, "not a snapshot key of the contract".into())),
             Err(why) => skipped.push((key, why)),
         }
     }
@@ -226,7 +239,9 @@ pub async fn repair_history(store: &dyn Store, date: &str) -> Result<HistoryRepa
     let encoded = encode_days(&window, &[day])?;
     let Some(encoded) = encoded.into_iter().next() else {
         return Err(Error::NoData {
-            prefix: format!("{RAW_PREFIX}source=*/date={date}/"),
+            prefix: format!(
+                "{RAW_PREFIX}source=*/date={date}/ and {BACKFILL_PREFIX}source=*/date={date}/"
+            ),
         });
     };
     let key = history_key(date);
@@ -243,6 +258,7 @@ pub async fn repair_history(store: &dyn Store, date: &str) -> Result<HistoryRepa
     Ok(HistoryRepair {
         date: date.to_owned(),
         snapshots,
+        backfilled_hours,
         rows: encoded.rows,
         replaced,
         skipped,

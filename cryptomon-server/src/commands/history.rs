@@ -16,7 +16,8 @@ pub(crate) struct HistoryArgs {
 
 #[derive(Debug, Subcommand)]
 enum HistoryCommand {
-    /// Rewrite one day of history from its snapshots under raw/, replacing the stored day.
+    /// Rewrite one day of history from its snapshots under raw/ and backfilled hours under
+    /// backfill/, replacing the stored day.
     ///
     /// Transforms write each closed UTC day once and never rewrite it; this is the way to
     /// write a day they reported as not written, or to take in snapshots that arrived late.
@@ -49,8 +50,8 @@ async fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
         None => "no day was stored before".to_owned(),
     };
     println!(
-        "history {}: wrote {} rows from {} snapshots; {was}",
-        repair.date, repair.rows, repair.snapshots
+        "history {}: wrote {} rows from {} snapshots and {} backfilled hours; {was}",
+        repair.date, repair.rows, repair.snapshots, repair.backfilled_hours
     );
     for (key, why) in &repair.skipped {
         println!("  skipped {key}: {why}");

@@ -211,13 +211,14 @@ pub(super) async fn gather_new(
 }
 
 /// An object a transform takes in: a snapshot, or an hour of a backfill.
-enum Input {
+pub(crate) enum Input {
     Snapshot(RawKey),
     Backfill(BackfillKey, String),
 }
 
 impl Input {
-    fn parse(key: &str) -> Option<Input> {
+    /// The object under `key`, if it is a snapshot or backfill key of the contract.
+    pub(crate) fn parse(key: &str) -> Option<Input> {
         if let Some(raw) = parse_raw_key(key) {
             return Some(Input::Snapshot(raw));
         }
@@ -245,13 +246,28 @@ impl Input {
 }
 
 /// What an object decodes to.
-enum Decoded {
+pub(crate) enum Decoded {
     Snapshot(Samples),
     Backfill(Backfill),
 }
 
 impl Decoded {
-    fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
+    /// `body`, the object under `key`, decoded as `input` says it is, or why it cannot be.
+    pub(crate) fn of(key: &str, input: &Input, body: &[u8]) -> DecodeResult {
+        match input {
+            Input::Snapshot(_) => decode_samples(body).map(Decoded::Snapshot),
+            Input::Backfill(..) => Backfill::from_json(key, body)
+                .map(Decoded::Backfill)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Whether it is a backfilled hour.
+    pub(crate) fn is_backfill(&self) -> bool {
+        matches!(self, Decoded::Backfill(_))
+    }
+
+    pub(crate) fn push_into(&self, builder: &mut WindowBuilder) -> Result<()> {
         match self {
             Decoded::Snapshot(samples) => samples.push_into(builder),
             Decoded::Backfill(b) => {
@@ -277,24 +293,15 @@ impl Decoded {
 /// An object's decoding: its size and what it holds (or why it cannot be used), `None` if it
 /// was deleted between list and get.
 type Read = (String, Input, Result<Option<(u64, DecodeResult)>>);
-type DecodeResult = std::result::Result<Decoded, String>;
+pub(crate) type DecodeResult = std::result::Result<Decoded, String>;
 
 /// Decodes objects that were read, on one blocking thread.
 fn decode_batch(objects: Vec<(String, Input, Result<Option<Object>>)>) -> Vec<Read> {
     objects
         .into_iter()
         .map(|(key, input, got)| {
-            let got = got.map(|o| {
-                o.map(|o| {
-                    let decoded = match &input {
-                        Input::Snapshot(_) => decode_samples(&o.body).map(Decoded::Snapshot),
-                        Input::Backfill(..) => Backfill::from_json(&key, &o.body)
-                            .map(Decoded::Backfill)
-                            .map_err(|e| e.to_string()),
-                    };
-                    (o.body.len() as u64, decoded)
-                })
-            });
+            let got =
+                got.map(|o| o.map(|o| (o.body.len() as u64, Decoded::of(&key, &input, &o.body))));
             (key, input, got)
         })
         .collect()

@@ -15,7 +15,7 @@
 //! - the alert rules, on the new window;
 //! - [`report`]: what the run did.
 
-mod gather;
+pub(super) mod gather;
 mod listing;
 mod load;
 mod options;
