@@ -437,6 +437,27 @@ async fn transform_with_a_config_backfills_an_empty_window_first_unless_turned_o
     assert!(out.status.success(), "{}", text(&out));
     assert!(!store.join("backfill").exists(), "{}", text(&out));
     assert_eq!(coinbase.received_requests().await.unwrap().len(), requests);
+
+    // A run told of its keys follows a collection: it never backfills, even on an empty store.
+    let store = empty_store("told");
+    let keys = dir.path().join("no-keys");
+    std::fs::write(&keys, "").unwrap();
+    let (told_config, told_store) = (config(true), store.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+            .args(["transform", "--keys"])
+            .arg(&keys)
+            .arg("--config")
+            .arg(&told_config)
+            .arg("--store")
+            .arg(&told_store)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!store.join("backfill").exists(), "{}", text(&out));
+    assert_eq!(coinbase.received_requests().await.unwrap().len(), requests);
 }
 
 #[test]

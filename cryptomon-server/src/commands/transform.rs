@@ -38,7 +38,8 @@ pub(crate) struct TransformArgs {
     /// The keys written since the last transform, one a line (`-` reads them from stdin, as
     /// `cryptomon collect --once --print-keys` prints them): the run reads those and lists
     /// nothing, until an hour of ticks calls for a reconciliation (see docs/architecture.md,
-    /// "The pipelines"). Without it, the run lists the window's partitions.
+    /// "The pipelines"), and never backfills. Without it, the run lists the window's
+    /// partitions.
     #[arg(long, value_name = "FILE|-", conflicts_with_all = ["full", "every"])]
     keys: Option<PathBuf>,
 }
@@ -95,8 +96,10 @@ pub(crate) async fn run(args: TransformArgs) -> anyhow::Result<ExitCode> {
     let handoff = args.keys.as_deref().map(read_keys).transpose()?;
     let store = args.store.open_existing()?;
     // Only with a config: its sources are the exchanges to ask, and without one the default
-    // sources would be asked, which a transform alone never needs.
-    if let Some(config) = &config {
+    // sources would be asked, which a transform alone never needs. A run told of its keys
+    // follows a collection, so its window is not empty, and checking would cost the listing
+    // the hand-off saves.
+    if let (Some(config), None) = (&config, &handoff) {
         super::backfill::backfill_at_start(&store, config).await;
     }
     let mode = if args.full {
