@@ -217,6 +217,14 @@ async fn start_up_backfills_only_an_empty_window_and_only_if_on() {
     );
     store.put(&old, Bytes::from_static(b"{}")).await.unwrap();
     assert!(window_is_empty(&store, NOW).await.unwrap());
+    // So does one dated days ahead of the clock (a skewed collector's): the transform leaves
+    // it unread until the clock reaches it.
+    let ahead = raw_key(
+        &SourceName::new("kraken").unwrap(),
+        NOW.add_secs(3 * 86_400),
+    );
+    store.put(&ahead, Bytes::from_static(b"{}")).await.unwrap();
+    assert!(window_is_empty(&store, NOW).await.unwrap());
     let report = backfill_on_empty(&store, &sources, &on, NOW, &())
         .await
         .unwrap()

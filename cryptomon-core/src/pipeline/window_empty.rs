@@ -10,19 +10,21 @@
 //!   (the Lambda transformer): nothing but that tick's snapshots in the window. It lists the
 //!   snapshots of the tick's date only when no earlier partition settles it.
 
-use crate::engine::WINDOW_MINUTES;
+use super::state::partition_date;
+use super::transform::listing::window_first_date;
 use crate::error::Result;
 use crate::keys::{RAW_PREFIX, parse_raw_key};
-use crate::model::{MINUTE, Tick};
+use crate::model::Tick;
 use crate::store::Store;
 
 /// Whether no snapshot can be in the 24 hours before `now`: no `raw/` date partition from the
-/// date of `now` − 24 h on. Reads the partitions, not the snapshots.
+/// date of `now` − 24 h to `now`'s (one dated later holds snapshots ahead of the clock, which a
+/// transform leaves unread). Reads the partitions, not the snapshots.
 pub async fn window_is_empty(store: &dyn Store, now: Tick) -> Result<bool> {
-    let since = window_start_date(now);
+    let (since, today) = (window_first_date(now), now.date());
     for partition in partitions(store).await? {
         // ISO dates compare as strings.
-        if partition_date(&partition).is_some_and(|d| d >= since.as_str()) {
+        if partition_date(&partition).is_some_and(|d| d >= since.as_str() && d <= today.as_str()) {
             return Ok(false);
         }
     }
@@ -34,7 +36,7 @@ pub async fn window_is_empty(store: &dyn Store, now: Tick) -> Result<bool> {
 /// between `tick` − 24 h and the day before `tick` answers no at once; only then are the
 /// snapshots of `tick`'s own date listed, and any dated before `tick` answers no.
 pub async fn window_is_empty_before(store: &dyn Store, tick: Tick) -> Result<bool> {
-    let (since, today) = (window_start_date(tick), tick.date());
+    let (since, today) = (window_first_date(tick), tick.date());
     let mut same_day = Vec::new();
     for partition in partitions(store).await? {
         match partition_date(&partition) {
@@ -56,11 +58,6 @@ pub async fn window_is_empty_before(store: &dyn Store, tick: Tick) -> Result<boo
     Ok(true)
 }
 
-/// The date of the window's first minute when it ends at `end`.
-fn window_start_date(end: Tick) -> String {
-    end.add_secs(-i64::from(WINDOW_MINUTES) * MINUTE).date()
-}
-
 /// Every `raw/source=S/date=D/` partition of the store.
 async fn partitions(store: &dyn Store) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -68,13 +65,4 @@ async fn partitions(store: &dyn Store) -> Result<Vec<String>> {
         out.extend(store.list_prefixes(&source).await?);
     }
     Ok(out)
-}
-
-/// The `D` of a `…/date=D/` partition.
-fn partition_date(partition: &str) -> Option<&str> {
-    partition
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .and_then(|p| p.strip_prefix("date="))
 }

@@ -127,7 +127,7 @@ impl Scope {
 }
 
 /// The first date partition that can hold a sample of the window ending at `as_of`.
-pub(super) fn window_first_date(as_of: Tick) -> String {
+pub(crate) fn window_first_date(as_of: Tick) -> String {
     as_of.add_secs(-i64::from(WINDOW_MINUTES) * 60).date()
 }
 

@@ -16,7 +16,7 @@
 //! - [`report`]: what the run did.
 
 pub(super) mod gather;
-mod listing;
+pub(super) mod listing;
 mod load;
 mod options;
 mod report;
