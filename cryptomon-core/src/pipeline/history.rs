@@ -22,7 +22,7 @@ use crate::engine::{WINDOW_MINUTES, Window};
 use crate::error::{Error, Result};
 use crate::keys::{BACKFILL_PREFIX, RAW_PREFIX, history_key};
 use crate::model::Tick;
-use crate::store::{PutMode, Store, StoreExt};
+use crate::store::{Store, StoreExt};
 
 /// The UTC days (each day's first second) closed by a run whose window moves from `prior`
 /// (the state's `as_of`) to `as_of`: from the day of `prior` on, since the state's window holds
@@ -121,17 +121,12 @@ pub(crate) async fn write_days(
         .collect();
     for day in days {
         let key = history_key(&day.day.date());
-        let outcome = match store
-            .put_opts(&key, Bytes::from(day.parquet), PutMode::Create)
-            .await
-        {
-            Ok(_) => {
+        let outcome = match store.put_if_absent(&key, Bytes::from(day.parquet)).await {
+            Ok(true) => {
                 tracing::info!(%key, rows = day.rows, "history day written");
                 HistoryOutcome::Written { rows: day.rows }
             }
-            Err(Error::AlreadyExists { .. } | Error::Precondition { .. }) => {
-                HistoryOutcome::Present
-            }
+            Ok(false) => HistoryOutcome::Present,
             Err(e) => {
                 tracing::error!(%key, error = %e, "history day not written: run `cryptomon history repair`");
                 HistoryOutcome::Failed(e.to_string())
@@ -247,9 +242,10 @@ pub async fn repair_history(store: &dyn Store, date: &str) -> Result<HistoryRepa
     let key = history_key(date);
     let replaced = match store.get(&key).await? {
         Some(old) => {
+            // The footer says how many rows; an unreadable day counts as none.
             let rows = ParquetReader::new(std::io::Cursor::new(old.body.as_ref()))
-                .finish()
-                .map_or(0, |frame| frame.height());
+                .num_rows()
+                .unwrap_or(0);
             Some((rows, old.body.len()))
         }
         None => None,
