@@ -191,16 +191,19 @@ impl Transformer {
         &self,
         event: LambdaEvent<Value>,
     ) -> Result<TransformerOutput, HandlerError> {
-        if let Some(reason) = self.reason_to_skip(&event.payload)? {
-            tracing::info!(%reason, "nothing to transform");
-            return Ok(TransformerOutput::Ignored { reason });
-        }
+        let handoff = match self.read_event(&event.payload)? {
+            Work::Skip(reason) => {
+                tracing::info!(%reason, "nothing to transform");
+                return Ok(TransformerOutput::Ignored { reason });
+            }
+            Work::Transform { handoff } => handoff,
+        };
         self.backfill_once(&event).await;
         let options = pipeline::TransformOptions {
             cache: Some(self.cache.clone()),
             max_clock_skew: self.max_clock_skew,
             deadline: budget::stop_at(&event.context, self.finish_margin),
-            handoff: self.handoff(&event.payload),
+            handoff,
             reconcile_every: self.reconcile_every,
             ..self.alerting.options(pipeline::TransformMode::Incremental)
         };
@@ -278,33 +281,10 @@ impl Transformer {
         self.metrics.emit(&[], &metrics);
     }
 
-    /// The keys an event tells of: the collector's output names its tick's snapshots, and an
-    /// S3 notification the objects created; `{}` tells of none, so the run lists.
-    fn handoff(&self, payload: &Value) -> Option<Vec<String>> {
-        if let Some(keys) = payload.get("keys").and_then(Value::as_array) {
-            return Some(
-                keys.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-            );
-        }
-        let records = payload.get("Records")?.as_array()?;
-        let prefix = self.bucket.as_ref().map_or("", |(_, p)| p.as_str());
-        Some(
-            records
-                .iter()
-                .filter_map(|r| r["s3"]["object"]["key"].as_str())
-                .map(decode_key)
-                .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
-                .filter(|k| k.starts_with(RAW_PREFIX))
-                .collect(),
-        )
-    }
-
-    /// `Some(reason)` when the event asks for no transform; an error when it is not an event
-    /// this handler takes.
-    fn reason_to_skip(&self, payload: &Value) -> Result<Option<String>, HandlerError> {
+    /// What an event asks for, with the keys it tells of: the collector's output names its
+    /// tick's snapshots, an S3 notification the snapshots created, and `{}` none (so the run
+    /// lists). An error when it is not an event this handler takes.
+    fn read_event(&self, payload: &Value) -> Result<Work, HandlerError> {
         let Some(object) = payload.as_object() else {
             return Err(HandlerError::bad_event(
                 HANDLER,
@@ -314,9 +294,17 @@ impl Transformer {
         if object.contains_key("Records") {
             return self.check_notification(payload);
         }
-        // The collector's output (or `{}` for a manual run).
-        if object.is_empty() || (object.contains_key("tick") && object.contains_key("keys")) {
-            return Ok(None);
+        if object.is_empty() {
+            return Ok(Work::Transform { handoff: None });
+        }
+        if let (true, Some(keys)) = (
+            object.contains_key("tick"),
+            object.get("keys").and_then(Value::as_array),
+        ) {
+            let keys = keys.iter().filter_map(Value::as_str).map(str::to_owned);
+            return Ok(Work::Transform {
+                handoff: Some(keys.collect()),
+            });
         }
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
         keys.sort_unstable();
@@ -329,7 +317,7 @@ impl Transformer {
         ))
     }
 
-    fn check_notification(&self, payload: &Value) -> Result<Option<String>, HandlerError> {
+    fn check_notification(&self, payload: &Value) -> Result<Work, HandlerError> {
         // Other services send `Records` too (SQS, SNS): name the sender rather than a field.
         let senders: Vec<&str> = payload["Records"]
             .as_array()
@@ -360,7 +348,7 @@ impl Transformer {
                 "transformer: S3 notifications need the store's bucket (CRYPTOMON_BUCKET)",
             ));
         };
-        let mut snapshots = 0;
+        let mut snapshots = Vec::new();
         for record in &event.records {
             let name = record.event_name.as_deref().unwrap_or("");
             if !name.starts_with("ObjectCreated:") {
@@ -375,18 +363,32 @@ impl Transformer {
                 )));
             }
             let key = decode_key(record.s3.object.key.as_deref().unwrap_or(""));
-            let is_snapshot = key
+            if let Some(k) = key
                 .strip_prefix(prefix.as_str())
-                .is_some_and(|k| k.starts_with(RAW_PREFIX) && parse_raw_key(k).is_some());
-            snapshots += usize::from(is_snapshot);
+                .filter(|k| k.starts_with(RAW_PREFIX) && parse_raw_key(k).is_some())
+            {
+                snapshots.push(k.to_owned());
+            }
         }
-        Ok((snapshots == 0).then(|| {
-            format!(
+        if snapshots.is_empty() {
+            return Ok(Work::Skip(format!(
                 "none of the {} notified objects is a new snapshot under {prefix}{RAW_PREFIX}",
                 event.records.len()
-            )
-        }))
+            )));
+        }
+        Ok(Work::Transform {
+            handoff: Some(snapshots),
+        })
     }
+}
+
+/// What an event asks of the transformer.
+#[derive(Debug, PartialEq)]
+enum Work {
+    /// Nothing, for this reason.
+    Skip(String),
+    /// A transform, told of these keys (`None`: of none, so it lists).
+    Transform { handoff: Option<Vec<String>> },
 }
 
 /// Object keys in S3 notifications are URL-encoded, with `+` for spaces.
@@ -417,7 +419,39 @@ fn hex(b: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_key;
+    use super::*;
+
+    /// A notification hands on the snapshots it says were created, and nothing else: not a
+    /// removed one, not another prefix's object.
+    #[test]
+    fn a_notification_hands_on_the_snapshots_created() {
+        // The recorded notification, its record renamed, re-keyed and repeated.
+        let recorded: Value =
+            serde_json::from_str(include_str!("../tests/events/s3-object-created.json")).unwrap();
+        let record = |name: &str, key: &str| {
+            let mut r = recorded["Records"][0].clone();
+            r["eventName"] = name.into();
+            r["s3"]["bucket"]["name"] = "b".into();
+            r["s3"]["object"]["key"] = key.into();
+            r
+        };
+        let created = "p/raw/source%3Dkraken/date%3D2026-11-27/20261127T234800Z.json";
+        let payload = serde_json::json!({"Records": [
+            record("ObjectCreated:Put", created),
+            record("ObjectRemoved:Delete", "p/raw/source%3Dbeta/date%3D2026-11-27/20261127T234800Z.json"),
+            record("ObjectCreated:Put", "p/aggregates/summary.json"),
+        ]});
+        let store: DynStore = Arc::new(cryptomon_mock::MemoryStore::new());
+        let transformer = Transformer::new(store, Some(("b".into(), "p/".into())));
+        assert_eq!(
+            transformer.read_event(&payload).unwrap(),
+            Work::Transform {
+                handoff: Some(vec![
+                    "raw/source=kraken/date=2026-11-27/20261127T234800Z.json".into()
+                ])
+            }
+        );
+    }
 
     #[test]
     fn notification_keys_are_url_decoded() {
