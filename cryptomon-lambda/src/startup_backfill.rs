@@ -6,7 +6,8 @@
 //! holds nothing older than the tick the transformer was handed
 //! ([`window_is_empty_before`]). The check runs on a container's first invocation only, and
 //! first looks for the transform's state ([`WINDOW_KEY`]): a store the transformer already
-//! ran on costs one list request per cold start and nothing more.
+//! ran on costs one list request per cold start, besides the candle sources' HTTP clients the
+//! bin builds at start-up.
 //!
 //! The backfill gets the invocation's time up to its deadline less [`FINISH_MARGIN`] and
 //! [`REBUILD_MARGIN`]; each hour is stored as it is done, so a backfill cut there keeps what

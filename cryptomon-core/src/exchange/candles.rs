@@ -108,9 +108,10 @@ impl<A: CandleApi> CandleClient<A> {
             .get(url, &request.query, self.http.deadline())
             .await?;
         let body = self.body(url, &reply)?;
-        self.api
-            .rows(pair, &body)
-            .map_err(|why| self.http.error(format!("GET {url}: {pair}: {why}"), false))
+        self.api.rows(pair, &body).map_err(|why| {
+            let page = format!("GET {url} ({pair}, {from} to {to})");
+            self.http.error(format!("{page}: {why}"), false)
+        })
     }
 
     /// The JSON body of `reply`, or the error it stands for (as `HttpSource`'s bodies).
@@ -137,7 +138,8 @@ impl<A: CandleApi> CandleSource for CandleClient<A> {
         if let Some(why) = self.api.unavailable() {
             return Err(self.http.error(format!("{pair}: {why}"), false));
         }
-        let (from, to) = (ceil_minute(from), ceil_minute(to));
+        // Only whole minutes inside the range: the minute `to` falls in is not closed yet.
+        let (from, to) = (ceil_minute(from), floor_minute(to));
         let mut rows = Vec::new();
         let mut start = from;
         while start < to {
@@ -155,6 +157,11 @@ impl<A: CandleApi> CandleSource for CandleClient<A> {
 /// `t` rounded up to a whole minute.
 fn ceil_minute(t: Tick) -> Tick {
     Tick::from_unix(-(-t.unix()).div_euclid(MINUTE) * MINUTE)
+}
+
+/// `t` rounded down to a whole minute.
+fn floor_minute(t: Tick) -> Tick {
+    Tick::from_unix(t.unix().div_euclid(MINUTE) * MINUTE)
 }
 
 /// The rows opening in `[from, to)` as checked candles, oldest first, each minute once; or why
@@ -180,8 +187,7 @@ pub(crate) fn tidy(
         match by_minute.get(&row.time) {
             Some(seen) if *seen != row => {
                 return Err(format!(
-                    "two different candles for {at} (close {} and {})",
-                    seen.close, row.close
+                    "two different candles for {at}: {seen:?} and {row:?}"
                 ));
             }
             Some(_) => {}
@@ -297,6 +303,41 @@ fn build<A: CandleApi>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A range keeps only whole minutes inside it: the minute its end falls in is still open.
+    #[test]
+    fn a_range_is_cut_to_the_whole_minutes_inside_it() {
+        let t = |s: &str| Tick::parse(s).unwrap();
+        assert_eq!(
+            ceil_minute(t("2026-11-27T12:00:30Z")),
+            t("2026-11-27T12:01:00Z")
+        );
+        assert_eq!(
+            floor_minute(t("2026-11-27T12:00:30Z")),
+            t("2026-11-27T12:00:00Z")
+        );
+        assert_eq!(
+            floor_minute(t("2026-11-27T12:00:00Z")),
+            t("2026-11-27T12:00:00Z")
+        );
+        assert_eq!(
+            ceil_minute(t("2026-11-27T12:00:00Z")),
+            t("2026-11-27T12:00:00Z")
+        );
+        // Two rows of one minute that differ only in volume: the message shows both.
+        let row = |volume| Row {
+            time: t("2026-11-27T12:00:00Z").unix(),
+            close: 1.0,
+            volume: Some(volume),
+        };
+        let why = tidy(
+            vec![row(1.0), row(2.0)],
+            t("2026-11-27T12:00:00Z"),
+            t("2026-11-27T12:01:00Z"),
+        )
+        .unwrap_err();
+        assert!(why.contains("1.0") && why.contains("2.0"), "{why}");
+    }
 
     fn row(time: i64, close: f64) -> Row {
         Row {
