@@ -195,7 +195,6 @@ async fn backfill_source(
         .await?
         .iter()
         .filter_map(|key| parse_backfill_key(key))
-        .filter(|k| &k.source == name)
         .map(|k| k.hour)
         .collect();
     let report = |hour: Tick, outcome| HourReport {
@@ -229,6 +228,7 @@ async fn backfill_source(
             progress.done(&done);
             hours.push(done);
         }
+        hours.sort_by_key(|h| h.hour);
         return Ok((hours, unfilled.finish()));
     }
     let now_minute = Tick::from_unix(now.unix().div_euclid(MINUTE) * MINUTE);
