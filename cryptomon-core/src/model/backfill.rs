@@ -221,13 +221,16 @@ mod tests {
         assert_eq!(Backfill::from_json("k", &b.to_json()).unwrap(), b);
     }
 
-    /// The example of `docs/data-contract.md`.
+    /// The example of `docs/data-contract.md`, read from the page itself.
     #[test]
     fn the_documented_example_is_valid() {
-        let doc = r#"{"schema":"cryptomon.backfill/v1","source":"coinbase","hour":"2026-12-07T13:00:00Z",
-            "fetched_at":"2026-12-07T16:02:11Z",
-            "series":[{"pair":"BTC-USD","samples":[[1796648400, 97000.5, 1234.5], [1796648460, 97001.0, null]]}],
-            "missing":[{"pair":"ETH-USD","reason":"exchange returned no candle for 13:05-13:09"}]}"#;
+        let page = include_str!("../../../docs/data-contract.md");
+        let doc = page
+            .split("```json\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .find(|block| block.contains("cryptomon.backfill/v1"))
+            .expect("data-contract.md shows a backfill object");
         let b = Backfill::from_json("doc", doc.as_bytes()).unwrap();
         assert_eq!(b.series[0].samples[1].volume_24h, None);
         assert_eq!(b.hour, Tick::parse("2026-12-07T13:00:00Z").unwrap());
