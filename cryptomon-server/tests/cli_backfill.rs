@@ -438,6 +438,31 @@ async fn transform_with_a_config_backfills_an_empty_window_first_unless_turned_o
     assert!(!store.join("backfill").exists(), "{}", text(&out));
     assert_eq!(coinbase.received_requests().await.unwrap().len(), requests);
 
+    // A serve whose [prometheus] table is wrong stops before it fetches anything.
+    let bad = dir.path().join("bad-prometheus.toml");
+    std::fs::write(
+        &bad,
+        format!("{entry}\n[prometheus]\nsources = [\"no such source!\"]\n"),
+    )
+    .unwrap();
+    let store = empty_store("bad-prometheus");
+    let (bad_config, bad_store) = (bad.clone(), store.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_cryptomon"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+            .arg(&bad_config)
+            .arg("--store")
+            .arg(&bad_store)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("[prometheus]"), "{}", text(&out));
+    assert!(!store.join("backfill").exists(), "{}", text(&out));
+    assert_eq!(coinbase.received_requests().await.unwrap().len(), requests);
+
     // A run told of its keys follows a collection: it never backfills, even on an empty store.
     let store = empty_store("told");
     let keys = dir.path().join("no-keys");

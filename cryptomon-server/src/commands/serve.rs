@@ -130,6 +130,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "alert rules loaded; events go to the log and every sink"
         );
     }
+    // Every table of the config is checked before the store is opened or anything fetched.
+    let market = market_export(args.config.as_deref())?;
     let store = open_store(&args)?;
     let (sources, interval, config) = sources(&args)?;
     let listener = TcpListener::bind(args.addr)
@@ -148,7 +150,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("cryptomon serving {store} ({mode}) on http://{addr}/");
     let options = ServeOptions {
         api: ApiOptions {
-            market: market_export(args.config.as_deref())?,
+            market,
             ..ApiOptions::default()
         },
         read_only: args.read_only,
