@@ -53,6 +53,13 @@ pub(crate) fn cached_json(headers: &HeaderMap, etag: &HeaderValue, body: Bytes) 
 }
 
 /// A weak entity tag from a 64-bit digest.
+/// The weak ETag of a response body built per request: a hash of its bytes.
+pub(crate) fn body_etag(body: &[u8]) -> HeaderValue {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(body, &mut hasher);
+    weak_etag(std::hash::Hasher::finish(&hasher))
+}
+
 pub(crate) fn weak_etag(digest: u64) -> HeaderValue {
     // Hex digits and quotes are always a valid header value.
     HeaderValue::from_str(&format!("W/\"{digest:016x}\""))

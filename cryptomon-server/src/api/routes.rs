@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::aggregates::{ViewKey, json_bytes};
 use super::alert_log::MAX_LOOKBACK_DAYS;
 use super::errors::{ApiError, ErrorBody};
-use super::http_cache::{NO_STORE, cached_json, matches, weak_etag};
+use super::http_cache::{NO_STORE, body_etag, cached_json, matches};
 use super::limits::LimitErrors;
 use super::model::{AlertEvents, Health, MetricDetail, MetricInfo, MetricStats, SourceHealth};
 use super::params::{MetricIdParam, RuleNameParam, TimeParam, parse_metric_id, parse_time};
@@ -172,10 +172,7 @@ pub(crate) async fn alerts(
         events: events.iter().map(|e| KeyedAlertEvent::from(&**e)).collect(),
     })
     .map_err(|e| ApiError::internal(&e))?;
-    let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(&body, &mut hasher);
-    let etag = weak_etag(std::hash::Hasher::finish(&hasher));
-    Ok(cached_json(&headers, &etag, body))
+    Ok(cached_json(&headers, &body_etag(&body), body))
 }
 
 /// One metric over the last 24 h: its points, stats and rank.
@@ -396,10 +393,7 @@ pub(crate) async fn candles(
             e => ApiError::internal(&e),
         })?;
         let body = json_bytes(&candles).map_err(|e| ApiError::internal(&e))?;
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&body, &mut hasher);
-        let etag = weak_etag(std::hash::Hasher::finish(&hasher));
-        return Ok(cached_json(&headers, &etag, body));
+        return Ok(cached_json(&headers, &body_etag(&body), body));
     }
     let window = a.window().ok_or(ApiError::NoData)?;
     let sid = window
