@@ -55,11 +55,14 @@ pub(super) async fn gather_new(
     clock: Clock,
     options: &TransformOptions,
 ) -> Result<Gathered> {
-    let parse = |key: &String| (key.clone(), Input::parse(key));
+    let parse = |key: String| {
+        let input = Input::parse(&key);
+        (key, input)
+    };
     let told: Option<Vec<(String, Option<Input>)>> = options
         .handoff
         .as_ref()
-        .map(|keys| keys.iter().map(parse).collect());
+        .map(|keys| keys.iter().cloned().map(parse).collect());
     let in_time = |t: &Tick| clock.check("tick", *t).is_ok();
     let latest_told = told.as_ref().map(|told| {
         told.iter()
@@ -68,8 +71,12 @@ pub(super) async fn gather_new(
             .max()
     });
     let scope = Scope::of(has_prior, manifest, latest_told, options.reconcile_every);
-    let mut keys: Vec<(String, Option<Input>)> =
-        scope.list(store, io).await?.iter().map(parse).collect();
+    let mut keys: Vec<(String, Option<Input>)> = scope
+        .list(store, io)
+        .await?
+        .into_iter()
+        .map(parse)
+        .collect();
     let mut unrecorded = Vec::new();
     for (key, input) in told.into_iter().flatten() {
         if input.is_some() {
